@@ -1,0 +1,187 @@
+"""File tree -> disk. Atomic creation for `mlops new`; per-file atomic writes for merges.
+
+Nothing here decides *what* to write (that is render/merge); it decides *how*, safely:
+a new project is written into a temporary sibling and renamed into place, so an error or Ctrl-C
+leaves nothing behind; an existing file is never replaced without being reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mlops_template.errors import DestinationError
+from mlops_template.render import File, Tree
+
+Action = Literal[
+    "created", "updated", "merged", "conflict", "unchanged", "skipped", "removed", "overwritten"
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    action: Action
+    path: str
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    destination: Path
+    entries: list[Entry] = field(default_factory=list)
+    dry_run: bool = False
+
+    def add(self, action: Action, path: str, detail: str = "") -> None:
+        self.entries.append(Entry(action, path, detail))
+
+    def count(self, action: Action) -> int:
+        return sum(1 for e in self.entries if e.action == action)
+
+    @property
+    def conflicts(self) -> list[Entry]:
+        return [e for e in self.entries if e.action == "conflict"]
+
+    def summary(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for entry in self.entries:
+            out[entry.action] = out.get(entry.action, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "destination": str(self.destination),
+            "dry_run": self.dry_run,
+            "summary": self.summary(),
+            "files": [
+                {"action": e.action, "path": e.path, **({"detail": e.detail} if e.detail else {})}
+                for e in self.entries
+            ],
+        }
+
+
+def _is_inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def safe_target(root: Path, rel: str) -> Path:
+    """``root / rel``, refusing absolute paths, ``..`` and symlinks that lead outside ``root``."""
+    if rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in rel.split("/")):
+        raise DestinationError(f"{rel}: refusing to write outside the project (unsafe path)")
+    target = root / rel
+    # every existing ancestor must stay inside root (a symlinked folder could lead elsewhere)
+    probe = target
+    while probe != root and probe != probe.parent:
+        if probe.is_symlink() and not _is_inside(probe, root):
+            raise DestinationError(
+                f"{rel}: {probe.relative_to(root)} is a symlink pointing outside the project",
+                hint="replace the symlink with a real file or folder",
+            )
+        probe = probe.parent
+    return target
+
+
+def write_file(target: Path, entry: File) -> None:
+    """Write one file atomically (temp file in the same folder + rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".mlops-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(entry.content)
+        os.chmod(tmp, 0o755 if entry.executable else 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_tree(tree: Tree, root: Path) -> None:
+    for rel in tree:
+        write_file(safe_target(root, rel), tree.files[rel])
+
+
+@contextlib.contextmanager
+def _staging(dest: Path) -> Iterator[Path]:
+    parent = dest.parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".mlops-new", dir=parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_destination(dest: Path) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise DestinationError(f"{dest}: exists and is not a directory", hint="choose another path")
+    parent = dest.parent if dest.parent != Path("") else Path(".")
+    if not parent.exists():
+        raise DestinationError(f"{parent}: parent folder does not exist", hint="create it first")
+    if not os.access(parent, os.W_OK):
+        raise DestinationError(f"{parent}: not writable", hint="check its permissions")
+
+
+def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = False) -> Report:
+    """Create a project at ``dest`` from ``tree``.
+
+    ``dest`` must not exist or be empty. With ``force`` a non-empty folder is accepted: files that
+    do not exist are created, identical files are left alone, and a differing file is never
+    replaced silently: it is left as is and reported as ``skipped`` (the template's version is
+    written next to it as ``<name>.mlops-new`` so nothing is lost on either side).
+    """
+    dest = Path(dest)
+    _check_destination(dest)
+    report = Report(dest, dry_run=dry_run)
+    existing = dest.is_dir() and any(dest.iterdir())
+    if existing and not force:
+        raise DestinationError(
+            f"{dest}: destination is not empty",
+            hint="choose a new folder, or pass --force to add files without overwriting any",
+        )
+    if not existing:
+        for rel in tree:
+            report.add("created", rel)
+        if dry_run:
+            return report
+        with _staging(dest) as staging:
+            _write_tree(tree, staging)
+            if dest.is_dir():
+                dest.rmdir()  # empty: replace it with the staged tree in one rename
+            os.rename(staging, dest)
+        return report
+    # --force into a non-empty folder: stage everything first so a failure writes nothing
+    plan: list[tuple[str, File]] = []
+    for rel in tree:
+        target = safe_target(dest, rel)
+        entry = tree.files[rel]
+        if target.is_dir():
+            raise DestinationError(f"{target}: is a directory where the template has a file")
+        if not target.exists():
+            plan.append((rel, entry))
+            report.add("created", rel)
+        elif target.read_bytes() == entry.content:
+            report.add("unchanged", rel)
+        else:
+            plan.append((rel + ".mlops-new", entry))
+            report.add("skipped", rel, f"exists and differs; template version in {rel}.mlops-new")
+    if dry_run:
+        return report
+    with _staging(dest) as staging:
+        staged = Tree()
+        for rel, entry in plan:
+            staged.files[rel] = entry
+        _write_tree(staged, staging)
+        for rel, _ in plan:
+            target = safe_target(dest, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, target)
+    return report

@@ -1,0 +1,170 @@
+"""The `mlops` command line: parse, call the core, map errors to exit codes. Nothing else.
+
+Exit codes: 0 success, 1 findings or conflicts, 2 usage or input error, 130 interrupted.
+Heavy imports (pydantic, jinja2, rich) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from mlops_template import __version__
+
+app = typer.Typer(
+    name="mlops",
+    help="Scaffold, extend and check production-grade MLOps repositories.",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _run(action: Callable[[], T]) -> T:
+    """The one place where errors become messages and exit codes."""
+    from mlops_template.errors import MlopsError
+
+    try:
+        return action()
+    except MlopsError as exc:
+        typer.echo(f"error: {exc.render()}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was written", err=True)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Scaffold, extend and check production-grade MLOps repositories."""
+
+
+def _complete_phase(incomplete: str) -> list[str]:
+    from mlops_template.phases import load_catalogue
+
+    return [name for name in load_catalogue() if name.startswith(incomplete)]
+
+
+@app.command()
+def new(
+    dest: Annotated[Path | None, typer.Argument(help="Folder to create (default: the package name).")] = None,
+    spec_file: Annotated[Path | None, typer.Option("--spec", "-s", help="Spec file (mlops.yaml).")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Project name (project.name).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="Override a spec key: dotted.key=value (repeatable).")] = None,
+    phases: Annotated[str | None, typer.Option("--phases", help="Comma-separated phases, e.g. data,training.", autocompletion=_complete_phase)] = None,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt (default when stdin is not a TTY).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder without overwriting any file.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+) -> None:
+    """Render a new project from a spec (mlops.yaml) into DEST."""
+
+    def action() -> None:
+        from mlops_template.apply import apply_new
+        from mlops_template.render import render
+        from mlops_template.spec import load_spec
+
+        phase_list = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
+        if spec_file is None and name is None and not _has_name(sets or []):
+            from mlops_template.errors import UsageError
+
+            raise UsageError(
+                "no project name: pass --spec mlops.yaml, --name 'My Project' or --set project.name=...",
+                hint="e.g. mlops new churn --name 'Churn Prediction'",
+            )
+        spec = load_spec(spec_file, name=name, sets=sets or [], phases=phase_list)
+        target = dest if dest is not None else Path(spec.package)
+        tree = render(spec)
+        report = apply_new(tree, target, force=force, dry_run=dry_run)
+        if output is OutputFormat.json:
+            import json
+
+            typer.echo(json.dumps(report.to_json(), indent=2))
+        elif not quiet:
+            from mlops_template.output import print_new_report
+
+            print_new_report(report, spec, tree)
+
+    _run(action)
+
+
+def _has_name(sets: list[str]) -> bool:
+    return any(s.split("=", 1)[0].strip() == "project.name" for s in sets)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of mlops.yaml (point your editor's YAML plugin at it)."""
+
+    def action() -> None:
+        import json
+
+        from mlops_template.spec import json_schema
+
+        typer.echo(json.dumps(json_schema(), indent=2))
+
+    _run(action)
+
+
+@app.command("phases")
+def list_phases(
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+) -> None:
+    """List the phases a project can enable (name, owner, requires, description)."""
+
+    def action() -> None:
+        from mlops_template.phases import load_catalogue
+
+        catalogue = load_catalogue()
+        rows = [
+            {"name": p.name, "owner": p.owner, "requires": list(p.requires),
+             "default": p.default, "description": p.description}
+            for p in catalogue.values()
+        ]  # fmt: skip
+        if output is OutputFormat.json:
+            import json
+
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        from mlops_template.output import print_phases
+
+        print_phases(rows)
+
+    _run(action)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:  # fast path: no typer/click parsing needed
+        print(f"mlops {__version__}")
+        return 0
+    return app(args=args, prog_name="mlops")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

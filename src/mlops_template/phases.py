@@ -1,0 +1,217 @@
+"""The phase catalogue: ``templates/phases/<name>/phase.yaml`` manifests.
+
+A phase is a folder with a manifest and a ``files/`` tree. The manifest says who owns the phase,
+what it requires, which paths it owns (CODEOWNERS, lint), which make targets, dependencies and
+README section it contributes to the composed files. Values may carry a ``when`` condition (a
+Jinja expression over the spec, e.g. ``data.engine == 'duckdb'``) evaluated at render time.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_template.errors import TemplateError
+
+ROLES = ("data_engineer", "data_scientist", "ml_engineer")
+
+
+def templates_dir() -> Path:
+    """Where the templates live: inside the wheel, or at the repo root for an editable install."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent.parent / "templates"):
+        if (candidate / "base").is_dir():
+            return candidate
+    raise TemplateError(
+        f"template folder not found next to {here}",
+        hint="reinstall mlops-template; the wheel ships `mlops_template/templates`",
+    )
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """A manifest value that applies only when ``when`` (a Jinja expression) is true."""
+
+    value: Any
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class MakeTarget:
+    name: str
+    help: str
+    recipe: tuple[str, ...]
+    deps: tuple[str, ...] = ()
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    description: str
+    owner: str
+    requires: tuple[str, ...]
+    folder: Path
+    order: int = 50
+    default: bool = False
+    owns: tuple[str, ...] = ()
+    required_files: tuple[str, ...] = ()
+    workflows: tuple[Conditional, ...] = ()
+    make_targets: tuple[MakeTarget, ...] = ()
+    dependencies: tuple[Conditional, ...] = ()
+    dev_dependencies: tuple[Conditional, ...] = ()
+    files_when: dict[str, str] = field(default_factory=dict)
+    gitignore: tuple[str, ...] = ()
+    readme: str = ""
+    forbidden_imports: tuple[str, ...] = ()
+
+    @property
+    def files_dir(self) -> Path:
+        return self.folder / "files"
+
+
+def _fail(path: Path, message: str) -> TemplateError:
+    return TemplateError(f"{path}: {message}", hint="fix the phase manifest (see docs/phases.md)")
+
+
+def _str_list(raw: Any, key: str, path: Path) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise _fail(path, f"`{key}` must be a list of strings")
+    return tuple(raw)
+
+
+def _conditionals(raw: Any, key: str, path: Path) -> tuple[Conditional, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _fail(path, f"`{key}` must be a list")
+    out: list[Conditional] = []
+    for item in raw:
+        if isinstance(item, str):
+            out.append(Conditional(item))
+        elif isinstance(item, dict) and set(item) <= {"value", "when"} and "value" in item:
+            out.append(Conditional(item["value"], item.get("when")))
+        else:
+            raise _fail(path, f"`{key}` items are strings or {{value: ..., when: ...}} mappings")
+    return tuple(out)
+
+
+def _targets(raw: Any, path: Path) -> tuple[MakeTarget, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _fail(path, "`make_targets` must be a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not {"name", "help", "recipe"} <= set(item):
+            raise _fail(path, "each make target needs `name`, `help` and `recipe`")
+        recipe = item["recipe"]
+        out.append(
+            MakeTarget(
+                name=str(item["name"]),
+                help=str(item["help"]),
+                recipe=tuple(recipe) if isinstance(recipe, list) else (str(recipe),),
+                deps=_str_list(item.get("deps"), "deps", path),
+                when=item.get("when"),
+            )
+        )
+    return tuple(out)
+
+
+_KNOWN_KEYS = {
+    "name", "description", "owner", "requires", "order", "default", "owns", "required_files",
+    "workflows", "make_targets", "dependencies", "dev_dependencies", "files_when", "gitignore",
+    "readme", "forbidden_imports",
+}  # fmt: skip
+
+
+def load_phase(folder: Path) -> Phase:
+    """Read and check one phase folder's manifest."""
+    import yaml
+
+    manifest = folder / "phase.yaml"
+    try:
+        raw = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(manifest, "missing phase.yaml") from None
+    except yaml.YAMLError as exc:
+        raise _fail(manifest, f"not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise _fail(manifest, "must be a mapping")
+    unknown = set(raw) - _KNOWN_KEYS
+    if unknown:
+        raise _fail(manifest, f"unknown keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}")
+    for key in ("name", "description", "owner"):
+        if not isinstance(raw.get(key), str):
+            raise _fail(manifest, f"`{key}` is required and must be a string")
+    if raw["owner"] not in ROLES:
+        raise _fail(manifest, f"`owner` must be one of {', '.join(ROLES)}")
+    files_when = raw.get("files_when") or {}
+    if not isinstance(files_when, dict):
+        raise _fail(manifest, "`files_when` maps glob patterns to conditions")
+    return Phase(
+        name=raw["name"],
+        description=raw["description"].strip(),
+        owner=raw["owner"],
+        requires=_str_list(raw.get("requires"), "requires", manifest),
+        folder=folder,
+        order=int(raw.get("order", 50)),
+        default=bool(raw.get("default", False)),
+        owns=_str_list(raw.get("owns"), "owns", manifest),
+        required_files=_str_list(raw.get("required_files"), "required_files", manifest),
+        workflows=_conditionals(raw.get("workflows"), "workflows", manifest),
+        make_targets=_targets(raw.get("make_targets"), manifest),
+        dependencies=_conditionals(raw.get("dependencies"), "dependencies", manifest),
+        dev_dependencies=_conditionals(raw.get("dev_dependencies"), "dev_dependencies", manifest),
+        files_when={str(k): str(v) for k, v in files_when.items()},
+        gitignore=_str_list(raw.get("gitignore"), "gitignore", manifest),
+        readme=str(raw.get("readme") or ""),
+        forbidden_imports=_str_list(raw.get("forbidden_imports"), "forbidden_imports", manifest),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def load_catalogue(root: Path | None = None) -> dict[str, Phase]:
+    """All built-in phases, by name, in their declared order."""
+    base = (root or templates_dir()) / "phases"
+    phases = [load_phase(p) for p in sorted(base.iterdir()) if (p / "phase.yaml").is_file()]
+    for phase in phases:
+        if phase.name != phase.folder.name:
+            raise _fail(phase.folder / "phase.yaml", f"name {phase.name!r} != folder name")
+    by_name = {p.name: p for p in sorted(phases, key=lambda p: (p.order, p.name))}
+    for phase in by_name.values():
+        for req in phase.requires:
+            if req not in by_name:
+                raise _fail(phase.folder / "phase.yaml", f"requires unknown phase {req!r}")
+    return by_name
+
+
+def default_phases(catalogue: dict[str, Phase]) -> list[str]:
+    return [name for name, phase in catalogue.items() if phase.default]
+
+
+def missing_requirements(selected: list[str], catalogue: dict[str, Phase]) -> dict[str, list[str]]:
+    """For each selected phase, the required phases that are not selected."""
+    chosen = set(selected)
+    return {
+        name: [r for r in catalogue[name].requires if r not in chosen]
+        for name in selected
+        if name in catalogue and any(r not in chosen for r in catalogue[name].requires)
+    }
+
+
+def with_requirements(selected: list[str], catalogue: dict[str, Phase]) -> list[str]:
+    """``selected`` plus everything it transitively requires, in catalogue order."""
+    wanted: set[str] = set()
+    stack = list(selected)
+    while stack:
+        name = stack.pop()
+        if name in wanted or name not in catalogue:
+            continue
+        wanted.add(name)
+        stack.extend(catalogue[name].requires)
+    return [n for n in catalogue if n in wanted]

@@ -1,0 +1,357 @@
+"""Spec -> in-memory file tree. Pure: reads templates, never writes to disk.
+
+* ``templates/base/`` is always rendered; each enabled phase adds ``templates/phases/<name>/files/``.
+* Files ending in ``.jinja`` are rendered (suffix dropped); all others are copied byte for byte.
+* Path segments may be templated (``src/{{ package }}/``); a segment that renders empty skips the
+  file. A phase's ``files_when`` conditions skip files too.
+* Shared files (Makefile, pyproject, CODEOWNERS, README) are composed from the enabled phases'
+  manifests through the context built in :func:`build_context`.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_template import TEMPLATE_VERSION, __version__
+from mlops_template.errors import TemplateError
+from mlops_template.phases import Conditional, MakeTarget, Phase, load_catalogue, templates_dir
+from mlops_template.spec import LOWER_IS_BETTER, Spec, dump_spec, spec_hash
+
+STATE_DIR = ".mlops"
+STATE_FILE = f"{STATE_DIR}/state.json"
+PRISTINE_FILE = f"{STATE_DIR}/pristine.json"
+SPEC_FILE = "mlops.yaml"
+#: files whose content is recorded in `.mlops/` but never merged by add-phase/update.
+UNMERGED = frozenset({SPEC_FILE, STATE_FILE, PRISTINE_FILE})
+CODEOWNERS_DIR = {"github": ".github", "gitlab": ".gitlab", "azure-devops": ".azuredevops"}
+#: a path containing this is rendered once per environment of the spec, with `env` set.
+PER_ENVIRONMENT = "{{ env }}"
+
+
+@dataclass(frozen=True)
+class File:
+    content: bytes
+    executable: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    def is_text(self) -> bool:
+        try:
+            self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return b"\x00" not in self.content
+
+
+@dataclass
+class Tree:
+    """Relative POSIX path -> file. Ordered by path."""
+
+    files: dict[str, File] = field(default_factory=dict)
+
+    def add(self, path: str, content: bytes | str, executable: bool = False) -> None:
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        self.files[path] = File(data, executable)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.files))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.files
+
+    def text(self, path: str) -> str:
+        return self.files[path].content.decode("utf-8")
+
+
+# ------------------------------------------------------------------------------------------
+# Jinja environment
+# ------------------------------------------------------------------------------------------
+
+
+def make_environment(search_path: list[Path], *, sandboxed: bool = False) -> Any:
+    import jinja2
+    import jinja2.sandbox
+
+    from mlops_template.quoting import FILTERS
+
+    cls = jinja2.sandbox.ImmutableSandboxedEnvironment if sandboxed else jinja2.Environment
+    env = cls(
+        loader=jinja2.FileSystemLoader([str(p) for p in search_path]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def evaluate(env: Any, expression: str | None, context: Mapping[str, Any], where: str) -> bool:
+    if expression is None:
+        return True
+    import jinja2
+
+    try:
+        return bool(env.compile_expression(expression)(**context))
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{where}: condition {expression!r} failed: {exc}") from None
+
+
+# ------------------------------------------------------------------------------------------
+# context: the spec plus everything composed from the enabled phases' manifests
+# ------------------------------------------------------------------------------------------
+
+
+def enabled_phases(spec: Spec, catalogue: Mapping[str, Phase]) -> list[Phase]:
+    return [catalogue[name] for name in catalogue if name in spec.phases]
+
+
+def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
+    data = spec.model_dump(mode="json")
+    context: dict[str, Any] = dict(data)
+    package = spec.package
+    context.update(
+        spec=data,
+        package=package,
+        phases=[p.name for p in phases],
+        tool_version=__version__,
+        template_version=TEMPLATE_VERSION,
+        lower_is_better=(spec.ml.metric in LOWER_IS_BETTER),
+        owners={role: handle for role, handle in data["roles"].items() if handle},
+        environments=list(spec.infra.environments),
+        codeowners_dir=CODEOWNERS_DIR[spec.ci.provider],
+        codeowners_path=f"{CODEOWNERS_DIR[spec.ci.provider]}/CODEOWNERS",
+    )
+
+    def conditionals(items: tuple[Conditional, ...], where: str) -> list[Any]:
+        return [c.value for c in items if evaluate(env, c.when, context, where)]
+
+    def render_str(text: str, where: str) -> str:
+        try:
+            rendered: str = env.from_string(text).render(context)
+        except Exception as exc:
+            raise TemplateError(f"{where}: cannot render {text!r}: {exc}") from None
+        return rendered
+
+    dependencies: list[str] = []
+    dev_dependencies: list[str] = []
+    targets: list[dict[str, Any]] = []
+    codeowners: list[tuple[str, str]] = []
+    workflows: list[str] = []
+    readme: list[dict[str, str]] = []
+    gitignore: list[str] = []
+    for phase in phases:
+        where = f"phases/{phase.name}/phase.yaml"
+        for dep in conditionals(phase.dependencies, where):
+            if dep not in dependencies:
+                dependencies.append(dep)
+        for dep in conditionals(phase.dev_dependencies, where):
+            if dep not in dev_dependencies:
+                dev_dependencies.append(dep)
+        for target in phase.make_targets:
+            if evaluate(env, target.when, context, where):
+                targets.append(_target_dict(target, phase, render_str, where))
+        handle = " ".join(h for h in [data["roles"].get(phase.owner)] if h)
+        for owned in phase.owns:
+            codeowners.append((render_str(owned, where), handle))
+        workflows.extend(conditionals(phase.workflows, where))
+        if phase.readme.strip():
+            readme.append({"phase": phase.name, "owner": phase.owner,
+                           "text": render_str(phase.readme, where).strip()})  # fmt: skip
+        gitignore.extend(g for g in phase.gitignore if g not in gitignore)
+    names = [t["name"] for t in targets]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise TemplateError(f"make targets defined by more than one phase: {sorted(duplicates)}")
+    context.update(
+        dependencies=dependencies,
+        dev_dependencies=dev_dependencies,
+        make_targets=targets,
+        codeowners=codeowners,
+        workflows=workflows,
+        readme_sections=readme,
+        phase_gitignore=gitignore,
+        phase_manifests=[
+            {"name": p.name, "owner": p.owner, "description": p.description,
+             "requires": list(p.requires)} for p in phases
+        ],  # fmt: skip
+    )
+    return context
+
+
+def _target_dict(target: MakeTarget, phase: Phase, render_str: Any, where: str) -> dict[str, Any]:
+    return {
+        "name": target.name,
+        "help": target.help,
+        "deps": list(target.deps),
+        "recipe": [render_str(line, where) for line in target.recipe],
+        "phase": phase.name,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# rendering
+# ------------------------------------------------------------------------------------------
+
+
+def _render_path(env: Any, rel: str, context: Mapping[str, Any]) -> str | None:
+    parts = []
+    for segment in rel.split("/"):
+        if "{{" in segment or "{%" in segment:
+            try:
+                segment = env.from_string(segment).render(context).strip()
+            except Exception as exc:
+                raise TemplateError(f"{rel}: cannot render path segment: {exc}") from None
+            if not segment:
+                return None
+            if segment in (".", "..") or "/" in segment or "\\" in segment:
+                raise TemplateError(f"{rel}: path segment rendered to {segment!r}")
+        parts.append(segment)
+    out = "/".join(parts)
+    return out[: -len(".jinja")] if out.endswith(".jinja") else out
+
+
+def _walk_files(root: Path) -> Iterator[tuple[str, Path]]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for filename in sorted(filenames):
+            if filename.endswith((".pyc", ".pyo")):
+                continue
+            full = Path(dirpath) / filename
+            yield full.relative_to(root).as_posix(), full
+
+
+def render_folder(
+    env: Any,
+    root: Path,
+    context: Mapping[str, Any],
+    tree: Tree,
+    *,
+    files_when: Mapping[str, str] | None = None,
+    origin: str,
+    loader_prefix: str,
+) -> None:
+    """Render every file under ``root`` into ``tree``."""
+    for rel, full in _walk_files(root):
+        if full.is_symlink():
+            raise TemplateError(f"{origin}/{rel}: symlinks are not allowed in templates")
+        if PER_ENVIRONMENT in rel:
+            for environment in context["environments"]:
+                _render_file(env, rel, full, {**context, "env": environment}, tree,
+                             files_when, origin, loader_prefix)  # fmt: skip
+        else:
+            _render_file(env, rel, full, context, tree, files_when, origin, loader_prefix)
+
+
+def _render_file(
+    env: Any,
+    rel: str,
+    full: Path,
+    context: Mapping[str, Any],
+    tree: Tree,
+    files_when: Mapping[str, str] | None,
+    origin: str,
+    loader_prefix: str,
+) -> None:
+    out = _render_path(env, rel, context)
+    if out is None:
+        return
+    skip = False
+    for pattern, condition in (files_when or {}).items():
+        if fnmatch.fnmatchcase(out, pattern) and not evaluate(
+            env, condition, context, f"{origin} files_when[{pattern!r}]"
+        ):
+            skip = True
+    if skip:
+        return
+    if out in tree:
+        raise TemplateError(f"{origin}/{rel}: {out} is already rendered by another phase")
+    executable = os.access(full, os.X_OK)
+    if rel.endswith(".jinja"):
+        try:
+            template = env.get_template(f"{loader_prefix}/{rel}")
+            text = template.render(context)
+        except Exception as exc:
+            raise TemplateError(f"{origin}/{rel}: {type(exc).__name__}: {exc}") from None
+        if not text.strip():
+            return  # a template that renders empty is skipped, like an empty path segment
+        tree.add(out, text, executable)
+    else:
+        tree.add(out, full.read_bytes(), executable)
+
+
+def render(spec: Spec, *, root: Path | None = None) -> Tree:
+    """Render the whole project for ``spec`` into memory, including its ``.mlops/`` record."""
+    base = root or templates_dir()
+    catalogue = load_catalogue(root)
+    phases = enabled_phases(spec, catalogue)
+    env = make_environment([base])
+    context = build_context(spec, phases, env)
+    tree = Tree()
+    render_folder(env, base / "base", context, tree, origin="base", loader_prefix="base")
+    for phase in phases:
+        if phase.files_dir.is_dir():
+            render_folder(
+                env,
+                phase.files_dir,
+                context,
+                tree,
+                files_when=phase.files_when,
+                origin=f"phases/{phase.name}",
+                loader_prefix=f"phases/{phase.name}/files",
+            )
+    tree.add(SPEC_FILE, dump_spec(spec))
+    record_state(tree, spec)
+    return Tree(dict(sorted(tree.files.items())))
+
+
+def record_state(tree: Tree, spec: Spec) -> None:
+    """Add `.mlops/state.json` and `.mlops/pristine.json` (the merge base for later updates)."""
+    pristine: dict[str, dict[str, Any]] = {}
+    for path in sorted(tree.files):
+        if path in (STATE_FILE, PRISTINE_FILE):
+            continue
+        entry = tree.files[path]
+        record: dict[str, Any] = {"sha256": entry.sha256}
+        if entry.is_text():
+            record["text"] = entry.content.decode("utf-8")
+        else:
+            record["base64"] = base64.b64encode(entry.content).decode("ascii")
+        if entry.executable:
+            record["executable"] = True
+        pristine[path] = record
+    state = {
+        "tool_version": __version__,
+        "template_version": TEMPLATE_VERSION,
+        "spec_hash": spec_hash(spec),
+        "phases": list(spec.phases),
+        "files": {p: r["sha256"] for p, r in pristine.items()},
+    }
+    tree.add(STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")
+    tree.add(PRISTINE_FILE, json.dumps(pristine, indent=1, sort_keys=True) + "\n")
+
+
+def read_pristine(text: str) -> Tree:
+    """Inverse of the pristine record: the tree as it was rendered."""
+    raw = json.loads(text)
+    tree = Tree()
+    for path, record in raw.items():
+        if "text" in record:
+            tree.add(path, record["text"], bool(record.get("executable")))
+        else:
+            tree.add(path, base64.b64decode(record["base64"]), bool(record.get("executable")))
+    return tree

@@ -1,0 +1,1 @@
+"""Shared helpers: configuration, paths, logging, file hashing."""

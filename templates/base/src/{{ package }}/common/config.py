@@ -1,0 +1,77 @@
+"""Configuration: conf/base.yaml deep-merged with conf/<env>.yaml (env from MLOPS_ENV)."""
+
+from __future__ import annotations
+
+import os
+from copy import deepcopy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_VAR = "MLOPS_ENV"
+ROOT_VAR = "MLOPS_PROJECT_ROOT"
+DEFAULT_ENV = "dev"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is missing or invalid; the message says which file and key."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding conf/base.yaml: MLOPS_PROJECT_ROOT, else the nearest parent of cwd."""
+    if os.environ.get(ROOT_VAR):
+        return Path(os.environ[ROOT_VAR]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "conf" / "base.yaml").is_file():
+            return folder
+    raise ConfigError(
+        f"conf/base.yaml not found in {here} or its parents; run from the project folder "
+        f"or set {ROOT_VAR}"
+    )
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = deepcopy(value)
+    return out
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: must be a mapping")
+    return loaded
+
+
+@lru_cache(maxsize=8)
+def _load(root: str, env: str) -> dict[str, Any]:
+    conf = Path(root) / "conf"
+    config = _read(conf / "base.yaml")
+    env_file = conf / f"{env}.yaml"
+    if env_file.is_file():
+        config = deep_merge(config, _read(env_file))
+    config["environment"] = env
+    config["root"] = root
+    return config
+
+
+def load_config(env: str | None = None, root: Path | None = None) -> dict[str, Any]:
+    """The effective configuration (a fresh copy: callers may modify it)."""
+    env = env or os.environ.get(ENV_VAR, DEFAULT_ENV)
+    return deepcopy(_load(str(root or project_root()), env))
+
+
+def resolve(config: dict[str, Any], key: str) -> Path:
+    """An entry of `paths:` as an absolute path (relative paths are taken from the project root)."""
+    path = Path(config["paths"][key])
+    return path if path.is_absolute() else Path(config["root"]) / path
