@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # uv is installed into the venv when possible (fast, cached); pip is the fallback.
-INSTALL = if [ -x $(BIN)/uv ]; then VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install -q; else $(BIN)/python -m pip install -q; fi
+install = if [ -x $(BIN)/uv ]; then VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install -q $(1); \
+	else $(BIN)/python -m pip install -q $(1); fi
 DEMO_DIR ?= demo-project
 PYTEST_ARGS ?=
 
@@ -23,11 +24,11 @@ $(BIN)/python:
 venv: $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(INSTALL) -e '.[dev]'
+	$(call install,-e '.[dev]')
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(INSTALL) -e .
+	$(call install,-e .)
 	touch $@
 
 dev: $(VENV)/.installed-dev ## install the tool with its dev extras into .venv

@@ -1,0 +1,86 @@
+"""Baked-project fixtures: generate a project, install it, run its make targets.
+
+Installing uses the generated Makefile itself (`make setup`), which puts uv into the project's
+.venv when it can; uv's wheel cache makes the second and later installs take seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlops_template.apply import apply_new
+from mlops_template.render import render
+from mlops_template.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+@dataclass
+class Baked:
+    path: Path
+    package: str
+
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project folder; on failure show its output in the test report."""
+        full_env = {**os.environ, "MLOPS_PII_SALT": "baked-test-salt", **(env or {})}
+        full_env.pop("VIRTUAL_ENV", None)
+        full_env.pop("MLOPS_PROJECT_ROOT", None)
+        full_env.pop("MLOPS_ENV", None)
+        proc = subprocess.run(
+            list(args), cwd=self.path, env=full_env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"{' '.join(args)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-6000:]}"
+                f"\n--- stderr ---\n{proc.stderr[-6000:]}"
+            )
+        return proc
+
+    def make(self, *targets: str, check: bool = True, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        return self.run("make", "--no-print-directory", *targets, check=check, env=env)
+
+    def python(self, code: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(str(self.path / ".venv" / "bin" / "python"), "-c", code, check=check)
+
+
+BakeFn = Callable[..., Baked]
+
+
+@pytest.fixture(scope="session")
+def bake(tmp_path_factory: pytest.TempPathFactory) -> BakeFn:
+    """``bake(example="churn", sets=[...], name=None)`` -> a generated, installed project."""
+
+    def _bake(example: str | None = "churn", sets: list[str] | None = None,
+              phases: list[str] | None = None, install: bool = True) -> Baked:  # fmt: skip
+        spec_file = EXAMPLES / example / "mlops.yaml" if example else None
+        spec = load_spec(spec_file, sets=sets or [], phases=phases,
+                         name=None if spec_file else "Baked Project")  # fmt: skip
+        dest = tmp_path_factory.mktemp(example or "baked") / spec.package
+        apply_new(render(spec), dest)
+        subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+        baked = Baked(dest, spec.package)
+        if install:
+            baked.make("setup")
+        return baked
+
+    return _bake
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "baked" in str(item.fspath):
+            item.add_marker(pytest.mark.slow)
+
+
+_ = sys  # keep the import for helpers that need sys.executable
