@@ -107,7 +107,13 @@ def write_file(target: Path, entry: File) -> None:
 
 def _write_tree(tree: Tree, root: Path) -> None:
     for rel in tree:
-        write_file(safe_target(root, rel), tree.files[rel])
+        try:
+            write_file(safe_target(root, rel), tree.files[rel])
+        except OSError as exc:
+            raise DestinationError(
+                f"cannot write {rel}: {exc.strerror or exc}; nothing was written",
+                hint="free some disk space or fix the permissions, then run the command again",
+            ) from exc
 
 
 @contextlib.contextmanager

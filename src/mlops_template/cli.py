@@ -42,6 +42,10 @@ def _run(action: Callable[[], T]) -> T:
     except MlopsError as exc:
         typer.echo(f"error: {exc.render()}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: nothing was written", err=True)
         raise typer.Exit(130) from None

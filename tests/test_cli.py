@@ -1,0 +1,164 @@
+"""The CLI through typer's CliRunner: exit codes, reports, and that bad input writes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlops_template import __version__, apply
+from mlops_template.cli import app, main
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_version_and_fast_path(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = invoke("--version")
+    assert code == 0 and out.strip() == f"mlops {__version__}"
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mlops {__version__}"
+
+
+def test_new_from_example_spec(tmp_path: Path) -> None:
+    dest = tmp_path / "churn"
+    code, out, err = invoke("new", str(dest), "--spec", str(REPO / "examples/churn/mlops.yaml"))
+    assert code == 0, err
+    assert "created:" in out and "make pipeline" in out
+    assert (dest / "mlops.yaml").is_file() and (dest / ".mlops" / "state.json").is_file()
+    assert (dest / "src" / "churn_prediction" / "common" / "config.py").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "staging dir left behind"
+
+
+def test_new_json_report_lists_every_file(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    code, out, _ = invoke("new", str(dest), "--name", "P Q", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    written = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert sorted(f["path"] for f in report["files"]) == written
+    assert report["summary"] == {"created": len(written)}
+
+
+def test_default_destination_is_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = invoke("new", "--name", "Fraud Detection", "--quiet")
+    assert code == 0 and (tmp_path / "fraud_detection" / "Makefile").is_file()
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    code, out, _ = invoke("new", str(tmp_path / "p"), "--name", "P", "--dry-run")
+    assert code == 0 and "would create" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "ml.metric=rmse"], "does not fit task"),
+        (["--set", "ml.nope=1"], "unknown key"),
+        (["--set", "project.package=class"], "keyword"),
+        (["--set", "project.package=json"], "standard-library"),
+        (["--phases", "serving"], "requires 'training'"),
+        (["--set", "ml.min_score=abc"], "valid number"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    code, out, err = invoke("new", str(tmp_path / "p"), "--name", "P", *args)
+    assert code == 2
+    assert message in err and err.startswith("error:")
+    assert "Traceback" not in out + err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "spec file not found"),
+        ("project: [unclosed\n", "YAML syntax error"),
+        ("project: {name: x}\nfoo: 1\n", "foo: unknown key"),
+    ],
+)
+def test_bad_spec_files(tmp_path: Path, content: str | None, message: str) -> None:
+    spec = tmp_path / "mlops.yaml"
+    if content is not None:
+        spec.write_text(content, encoding="utf-8")
+    code, _, err = invoke("new", str(tmp_path / "p"), "--spec", str(spec))
+    assert code == 2 and message in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_no_name_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = invoke("new", str(tmp_path / "p"))
+    assert code == 2 and "--name" in err
+
+
+def test_non_empty_destination_is_refused(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine\n", encoding="utf-8")
+    code, _, err = invoke("new", str(dest), "--name", "P")
+    assert code == 2 and "not empty" in err and "--force" in err
+    assert [p.name for p in dest.iterdir()] == ["notes.txt"]
+
+
+def test_force_never_overwrites_silently(tmp_path: Path) -> None:
+    dest = tmp_path / "p"
+    dest.mkdir()
+    (dest / "README.md").write_text("my readme\n", encoding="utf-8")
+    code, out, _ = invoke("new", str(dest), "--name", "P", "--force")
+    assert code == 0
+    assert (dest / "README.md").read_text(encoding="utf-8") == "my readme\n"
+    assert (dest / "README.md.mlops-new").is_file()
+    assert "skipped" in out and "README.md" in out
+
+
+def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    original = apply.write_file
+
+    def flaky(target: Path, entry: apply.File) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        original(target, entry)
+
+    monkeypatch.setattr(apply, "write_file", flaky)
+    code, _, err = invoke("new", str(tmp_path / "p"), "--name", "P")
+    assert code == 130 and "nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def full(target: Path, entry: apply.File) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(apply, "write_file", full)
+    code, _, err = invoke("new", str(tmp_path / "p"), "--name", "P")
+    assert code == 2 and "No space left" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_schema_is_json(tmp_path: Path) -> None:
+    code, out, _ = invoke("schema")
+    assert code == 0 and json.loads(out)["title"] == "mlops.yaml"
+
+
+def test_phases_lists_the_catalogue() -> None:
+    code, out, _ = invoke("phases", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0
+    names = [r["name"] for r in rows]
+    assert names[:5] == ["data", "training", "serving", "monitoring", "infra"]
+    assert {"analysis", "experimentation"} <= set(names)
+    code, out, _ = invoke("phases")
+    assert code == 0 and "data_engineer" in out
