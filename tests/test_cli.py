@@ -47,7 +47,9 @@ def test_new_json_report_lists_every_file(tmp_path: Path) -> None:
     assert report["summary"] == {"created": len(written)}
 
 
-def test_default_destination_is_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_destination_is_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, _ = invoke("new", "--name", "Fraud Detection", "--quiet")
     assert code == 0 and (tmp_path / "fraud_detection" / "Makefile").is_file()
@@ -70,7 +72,9 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         (["--set", "ml.min_score=abc"], "valid number"),
     ],
 )
-def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     code, out, err = invoke("new", str(tmp_path / "p"), "--name", "P", *args)
     assert code == 2
     assert message in err and err.startswith("error:")

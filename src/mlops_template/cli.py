@@ -75,16 +75,41 @@ def _complete_phase(incomplete: str) -> list[str]:
 
 @app.command()
 def new(
-    dest: Annotated[Path | None, typer.Argument(help="Folder to create (default: the package name).")] = None,
-    spec_file: Annotated[Path | None, typer.Option("--spec", "-s", help="Spec file (mlops.yaml).")] = None,
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Project name (project.name).")] = None,
-    sets: Annotated[list[str] | None, typer.Option("--set", help="Override a spec key: dotted.key=value (repeatable).")] = None,
-    phases: Annotated[str | None, typer.Option("--phases", help="Comma-separated phases, e.g. data,training.", autocompletion=_complete_phase)] = None,
-    no_input: Annotated[bool, typer.Option("--no-input", help="Never prompt (default when stdin is not a TTY).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder without overwriting any file.")] = False,
+    dest: Annotated[
+        Path | None, typer.Argument(help="Folder to create (default: the package name).")
+    ] = None,
+    spec_file: Annotated[
+        Path | None, typer.Option("--spec", "-s", help="Spec file (mlops.yaml).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Project name (project.name).")
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a spec key: dotted.key=value (repeatable)."),
+    ] = None,
+    phases: Annotated[
+        str | None,
+        typer.Option(
+            "--phases",
+            help="Comma-separated phases, e.g. data,training.",
+            autocompletion=_complete_phase,
+        ),
+    ] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Never prompt (default when stdin is not a TTY).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Write into a non-empty folder without overwriting any file."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
-    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text or json.")
+    ] = OutputFormat.text,
 ) -> None:
     """Render a new project from a spec (mlops.yaml) into DEST."""
 
@@ -137,7 +162,9 @@ def schema() -> None:
 
 @app.command("phases")
 def list_phases(
-    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text or json.")
+    ] = OutputFormat.text,
 ) -> None:
     """List the phases a project can enable (name, owner, requires, description)."""
 

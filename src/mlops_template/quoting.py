@@ -23,8 +23,10 @@ def toml_str(value: Any) -> str:
 
 def json_str(value: Any) -> str:
     """A JSON value (strings double-quoted and escaped)."""
-    return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace(
-        "\u2029", "\\u2029"
+    return (
+        json.dumps(value, ensure_ascii=False)
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )
 
 

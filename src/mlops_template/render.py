@@ -186,9 +186,14 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
         readme_sections=readme,
         phase_gitignore=gitignore,
         phase_manifests=[
-            {"name": p.name, "owner": p.owner, "description": p.description,
-             "requires": list(p.requires)} for p in phases
-        ],  # fmt: skip
+            {
+                "name": p.name,
+                "owner": p.owner,
+                "description": p.description,
+                "requires": list(p.requires),
+            }
+            for p in phases
+        ],
     )
     return context
 

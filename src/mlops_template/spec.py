@@ -65,7 +65,9 @@ SHADOWED_THIRD_PARTY = frozenset(
      "onnxruntime", "lightgbm", "yaml", "pyspark", "pydantic", "uvicorn", "tests", "conf", "data"}
 )  # fmt: skip
 
-_HANDLE = re.compile(r"^(@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+_HANDLE = re.compile(
+    r"^(@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+)
 _ENV = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -83,7 +85,8 @@ def _no_control(value: str) -> str:
 
 class Project(_Model):
     name: Annotated[str, Field(min_length=1, max_length=80)] = Field(
-        description="Human-readable project name (a title: one line).", examples=["Churn Prediction"]
+        description="Human-readable project name (a title: one line).",
+        examples=["Churn Prediction"],
     )
     package: str | None = Field(
         default=None,
@@ -294,7 +297,9 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
     issues: list[tuple[str, str]] = []
     add = issues.append
     pkg = spec.project.package or ""
-    package_path = "project.package" if "package" in spec.project.model_fields_set else "project.name"
+    package_path = (
+        "project.package" if "package" in spec.project.model_fields_set else "project.name"
+    )
     if not pkg.isidentifier() or not pkg.isascii():
         add((package_path, f"package {pkg!r} is not a valid Python identifier; set project.package "
              "to a snake_case name such as 'churn_prediction'"))  # fmt: skip
@@ -305,7 +310,9 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
         add((package_path, f"package {pkg!r} would shadow the {what} {pkg!r}; "
              f"set project.package to e.g. '{pkg}_project'"))  # fmt: skip
     elif pkg != pkg.lower():
-        add(("project.package", f"package {pkg!r} should be lowercase (PEP 8); use {pkg.lower()!r}"))
+        add(
+            ("project.package", f"package {pkg!r} should be lowercase (PEP 8); use {pkg.lower()!r}")
+        )
 
     # phases
     seen: set[str] = set()
@@ -346,7 +353,12 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
              "or data.versioning: none|dvc"))  # fmt: skip
     for i, col in enumerate(spec.data.pii_columns or []):
         if not _COLUMN.match(col):
-            add((f"data.pii_columns.{i}", f"{col!r} is not a valid column name (letters, digits, _)"))
+            add(
+                (
+                    f"data.pii_columns.{i}",
+                    f"{col!r} is not a valid column name (letters, digits, _)",
+                )
+            )
     if spec.data.id_column is not None and not _COLUMN.match(spec.data.id_column):
         add(("data.id_column", f"{spec.data.id_column!r} is not a valid column name"))
 
@@ -381,7 +393,11 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
     elif metric in LOWER_IS_BETTER and not score > 0:
         add(("ml.min_score", f"{score} is not a possible {metric}; for error metrics min_score is "
              "the largest acceptable error and must be > 0"))  # fmt: skip
-    if metric == "roc_auc" and spec.data.source.kind == "sklearn" and src.dataset in ("iris", "wine"):
+    if (
+        metric == "roc_auc"
+        and spec.data.source.kind == "sklearn"
+        and src.dataset in ("iris", "wine")
+    ):
         add(("ml.metric", f"roc_auc needs a binary target; {src.dataset} has 3 classes: use "
              "accuracy or f1"))  # fmt: skip
 
@@ -453,7 +469,7 @@ def parse_set(item: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, (dict,)) or value is None and raw.strip() not in ("null", "~"):
+    if isinstance(value, (dict,)) or (value is None and raw.strip() not in ("null", "~")):
         value = raw
     return key.strip(), value
 
@@ -502,9 +518,7 @@ def build_spec(sources: SpecSources, catalogue: Mapping[str, Phase] | None = Non
         raise SpecError([_issue_from_pydantic(err, sources) for err in exc.errors()]) from None
     problems = check_rules(spec, catalogue)
     if problems:
-        raise SpecError(
-            [SpecIssue(sources.where(tuple(_split(p))), p, msg) for p, msg in problems]
-        )
+        raise SpecError([SpecIssue(sources.where(tuple(_split(p))), p, msg) for p, msg in problems])
     return spec
 
 
@@ -550,7 +564,9 @@ def _lookup_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             return None
         annotation = field.annotation
         candidates = getattr(annotation, "__args__", (annotation,))
-        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        nxt = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
         if nxt is None:
             return None
         model = nxt

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,11 @@ class Baked:
     package: str
 
     def run(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 900
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 900,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project folder; on failure show its output in the test report."""
         full_env = {**os.environ, "MLOPS_PII_SALT": "baked-test-salt", **(env or {})}
@@ -82,5 +85,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "baked" in str(item.fspath):
             item.add_marker(pytest.mark.slow)
 
-
-_ = sys  # keep the import for helpers that need sys.executable

@@ -92,8 +92,12 @@ def test_each_rule_fails_with_a_located_fix(sets: list[str], path: str, fragment
         ["data.source=csv:data/raw/x.csv", "ml.target=label", "data.pii_columns=[]"],
         ["data.source=sklearn:diabetes", "ml.task=regression"],
         ["data.source=sklearn:breast_cancer"],
-        ["data.source.kind=sql", "data.source.url=sqlite:///x.db", "data.source.query=select 1",
-         "ml.target=y"],
+        [
+            "data.source.kind=sql",
+            "data.source.url=sqlite:///x.db",
+            "data.source.query=select 1",
+            "ml.target=y",
+        ],
         ["infra.cloud=gcp"],
     ],
 )
@@ -131,7 +135,9 @@ def test_cross_field_errors_are_located_too(tmp_path: Path) -> None:
 
 
 def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
-    path = write(tmp_path, "project: {name: x}\nml: {task: nope, tracking: maybe}\nci: {provider: svn}\n")
+    path = write(
+        tmp_path, "project: {name: x}\nml: {task: nope, tracking: maybe}\nci: {provider: svn}\n"
+    )
     with pytest.raises(SpecError) as exc:
         load_spec(path)
     assert {i.path for i in exc.value.issues} == {"ml.task", "ml.tracking", "ci.provider"}
@@ -193,7 +199,7 @@ def test_set_errors_name_the_flag() -> None:
 
 
 def test_dumped_spec_round_trips_with_comments() -> None:
-    spec = load_spec(name="Ünïcode: \"quoted\" # not a comment", sets=["data.pii_columns=[email]"])
+    spec = load_spec(name='Ünïcode: "quoted" # not a comment', sets=["data.pii_columns=[email]"])
     text = dump_spec(spec)
     assert "# Human-readable project name" in text
     reloaded = Spec.model_validate(yaml.safe_load(text))

@@ -1,0 +1,622 @@
+"""Three-way merge of a generated project: pure functions, no disk access.
+
+``base`` is the pristine render recorded in ``.mlops/`` (what the template produced last time),
+``ours`` is the working tree (the user's version) and ``theirs`` is the new render. Per file:
+
+* untouched by the user -> take theirs; untouched by the template -> keep ours;
+* changed by both -> merge: a structure-aware merge for the files where lines are the wrong unit
+  (``pyproject.toml``: union of dependency lists; ``Makefile``: by target; ``CODEOWNERS`` and
+  ``.gitignore``: by entry; ``README.md``: by section), otherwise a line-based diff3;
+* overlapping changes -> conflict markers (``<<<<<<< yours`` / ``=======`` / ``>>>>>>> template``),
+  reported as ``conflict``;
+* a file the user deleted stays deleted; a file the user created where the template now wants one
+  is a conflict and is never overwritten (the template's version goes next to it as
+  ``<path>.mlops-new``); binary files are never merged; a file the template no longer generates is
+  removed only if the user never touched it.
+
+The line merge is diff3 on top of :class:`difflib.SequenceMatcher`: base lines matched in both
+ours and theirs are synchronisation points; between two of them each side either kept the base
+region, or changed it; if both changed it differently, that region is a conflict. Like git, two
+changes on adjacent lines (no unchanged line between them) count as overlapping.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlops_template.render import File, Tree
+
+MARK_OURS = "<<<<<<< yours"
+MARK_SEP = "======="
+MARK_THEIRS = ">>>>>>> template"
+#: suffix of the template's version written next to a file that could not take it.
+SIDE_SUFFIX = ".mlops-new"
+
+Action = Literal[
+    "created", "updated", "merged", "conflict", "unchanged", "skipped", "removed", "overwritten"
+]
+
+
+# ------------------------------------------------------------------------------------------
+# line-based diff3
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextMerge:
+    """The merged text of one file, how many conflict regions it holds, and the method used."""
+
+    text: str
+    conflicts: int
+    method: str
+
+
+def _matches(a: Sequence[str], b: Sequence[str]) -> dict[int, int]:
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    out: dict[int, int] = {}
+    for i, j, size in matcher.get_matching_blocks():
+        for k in range(size):
+            out[i + k] = j + k
+    return out
+
+
+def _eol(line: str) -> str:
+    return line if line.endswith("\n") else line + "\n"
+
+
+def _conflict(ours: list[str], theirs: list[str]) -> list[str]:
+    # what both sides agree on at the edges of the region is not part of the conflict
+    start = 0
+    while start < min(len(ours), len(theirs)) and ours[start] == theirs[start]:
+        start += 1
+    end = 0
+    while (
+        end < min(len(ours), len(theirs)) - start
+        and ours[len(ours) - 1 - end] == theirs[len(theirs) - 1 - end]
+    ):
+        end += 1
+    o_mid = ours[start : len(ours) - end]
+    t_mid = theirs[start : len(theirs) - end]
+    out = [_eol(x) for x in ours[:start]]
+    out.append(MARK_OURS + "\n")
+    out.extend(_eol(x) for x in o_mid)
+    out.append(MARK_SEP + "\n")
+    out.extend(_eol(x) for x in t_mid)
+    out.append(MARK_THEIRS + "\n")
+    out.extend(ours[len(ours) - end :])
+    return out
+
+
+def merge3_lines(
+    base: Sequence[str], ours: Sequence[str], theirs: Sequence[str]
+) -> tuple[list[str], int]:
+    """diff3 of three line lists (lines keep their line ends). Returns (lines, conflicts)."""
+    in_ours = _matches(base, ours)
+    in_theirs = _matches(base, theirs)
+    out: list[str] = []
+    conflicts = 0
+    b0 = o0 = t0 = 0
+    syncs = [i for i in range(len(base)) if i in in_ours and i in in_theirs]
+    for i in [*syncs, len(base)]:
+        o1 = in_ours[i] if i < len(base) else len(ours)
+        t1 = in_theirs[i] if i < len(base) else len(theirs)
+        b_part, o_part, t_part = list(base[b0:i]), list(ours[o0:o1]), list(theirs[t0:t1])
+        if o_part == t_part:
+            out.extend(o_part)
+        elif o_part == b_part:
+            out.extend(t_part)
+        elif t_part == b_part:
+            out.extend(o_part)
+        else:
+            conflicts += 1
+            out.extend(_conflict(o_part, t_part))
+        if i < len(base):
+            out.append(ours[o1])
+        b0, o0, t0 = i + 1, o1 + 1, t1 + 1
+    return out, conflicts
+
+
+def merge3_text(base: str, ours: str, theirs: str) -> TextMerge:
+    lines, conflicts = merge3_lines(
+        base.splitlines(keepends=True),
+        ours.splitlines(keepends=True),
+        theirs.splitlines(keepends=True),
+    )
+    return TextMerge("".join(lines), conflicts, "lines")
+
+
+def has_markers(text: str) -> bool:
+    return any(
+        line.startswith((MARK_OURS, MARK_THEIRS)) or line.rstrip("\r\n") == MARK_SEP
+        for line in text.splitlines()
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# keyed blocks: Makefile targets, CODEOWNERS / .gitignore entries, Markdown sections
+# ------------------------------------------------------------------------------------------
+
+#: a block: (key, lines). The first block is the preamble, key "".
+Block = tuple[str, list[str]]
+BlockMerger = Callable[
+    [str, "list[str] | None", list[str], "list[str] | None"], "tuple[list[str], int]"
+]
+
+
+def _split_blocks(
+    text: str, start_key: Callable[[str], str | None], *, attach_comments: bool = True
+) -> list[Block]:
+    """Split ``text`` into a preamble and blocks that start where ``start_key`` returns a key.
+
+    Comment lines right before a block start belong to that block. Repeated keys get a
+    ``#n`` suffix so every key is unique.
+    """
+    blocks: list[Block] = [("", [])]
+    seen: dict[str, int] = {}
+    for line in text.splitlines(keepends=True):
+        key = start_key(line)
+        if key is None:
+            blocks[-1][1].append(line)
+            continue
+        lead: list[str] = []
+        previous = blocks[-1][1]
+        if attach_comments:
+            while previous and previous[-1].lstrip().startswith("#"):
+                lead.insert(0, previous.pop())
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        blocks.append((key if count == 0 else f"{key}#{count}", [*lead, line]))
+    return blocks
+
+
+def _merge_block_default(
+    key: str, base: list[str] | None, ours: list[str], theirs: list[str] | None
+) -> tuple[list[str], int]:
+    if theirs is None:
+        return ours, 0
+    if ours == theirs or theirs == base:
+        return ours, 0
+    if ours == base:
+        return theirs, 0
+    return merge3_lines(base or [], ours, theirs)
+
+
+def merge_blocks(
+    base: list[Block],
+    ours: list[Block],
+    theirs: list[Block],
+    merge_block: BlockMerger = _merge_block_default,
+) -> tuple[list[str], int]:
+    """Three-way merge of keyed blocks.
+
+    The result keeps ours' order; a block the template added is inserted after the block that
+    precedes it in theirs; a block the user removed stays removed; a block the template removed
+    goes only if the user never changed it; a block both changed is merged with ``merge_block``.
+    """
+    b, o, t = dict(base), dict(ours), dict(theirs)
+    keys: list[str] = []
+    for key, lines in ours:
+        if key and key in b and key not in t and lines == b[key]:
+            continue  # the template dropped it and the user never touched it
+        keys.append(key)
+    theirs_order = [k for k, _ in theirs]
+    for index, key in enumerate(theirs_order):
+        if key in o or key in b:
+            continue  # present on our side already, or deleted by the user
+        position = 0
+        for previous in reversed(theirs_order[:index]):
+            if previous in keys:
+                position = keys.index(previous) + 1
+                break
+        keys.insert(max(position, 1 if keys and keys[0] == "" else 0), key)
+    out: list[str] = []
+    conflicts = 0
+    for key in keys:
+        if key in o:
+            lines, n = merge_block(key, b.get(key), o[key], t.get(key))
+        else:
+            lines, n = t[key], 0
+        if out and lines and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        out.extend(lines)
+        conflicts += n
+    return out, conflicts
+
+
+_MAKE_RULE = re.compile(r"^(?P<name>[^\s:=#][^:=]*?)\s*::?(?!=)")
+
+
+def _make_key(line: str) -> str | None:
+    if line.startswith(("\t", " ")):
+        return None
+    match = _MAKE_RULE.match(line)
+    return match.group("name").strip() if match else None
+
+
+def _merge_make_block(
+    key: str, base: list[str] | None, ours: list[str], theirs: list[str] | None
+) -> tuple[list[str], int]:
+    if key != ".PHONY" or theirs is None or base is None:
+        return _merge_block_default(key, base, ours, theirs)
+    heads = [next((i for i, x in enumerate(b) if _make_key(x)), -1) for b in (base, ours, theirs)]
+    if -1 in heads:
+        return _merge_block_default(key, base, ours, theirs)
+    words = [
+        b[h].split(":", 1)[1].split() for b, h in zip((base, ours, theirs), heads, strict=True)
+    ]
+    b_words, o_words, t_words = words
+    merged = [w for w in o_words if w in t_words or w not in b_words]
+    merged += [w for w in t_words if w not in b_words and w not in merged]
+    line = ".PHONY: " + " ".join(merged) + "\n"
+    rest, n = _merge_block_default(
+        "", base[heads[0] + 1 :], ours[heads[1] + 1 :], theirs[heads[2] + 1 :]
+    )
+    return [*ours[: heads[1]], line, *rest], n
+
+
+def _entry_key(line: str) -> str | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    return stripped.split()[0]
+
+
+def _line_key(line: str) -> str | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    return stripped
+
+
+def _markdown_splitter() -> Callable[[str], str | None]:
+    in_fence = False
+
+    def key(line: str) -> str | None:
+        nonlocal in_fence
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+            return None
+        if not in_fence and line.startswith("## "):
+            return line.strip()
+        return None
+
+    return key
+
+
+# ------------------------------------------------------------------------------------------
+# pyproject.toml: tables merged key by key, dependency lists as sets (tomlkit keeps comments)
+# ------------------------------------------------------------------------------------------
+
+
+class _Unmergeable(Exception):
+    """Both sides changed the same value differently: fall back to line merge with markers."""
+
+
+def _dep_name(requirement: Any) -> str:
+    text = str(requirement)
+    name = re.split(r"[\s<>=!~;\[(@]", text.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _is_requirement_list(path: tuple[str, ...]) -> bool:
+    joined = ".".join(path)
+    return (
+        joined in ("project.dependencies", "build-system.requires")
+        or joined.startswith(("project.optional-dependencies.", "dependency-groups."))
+        or fnmatch.fnmatchcase(joined, "tool.*.dev-dependencies")
+    )
+
+
+def _merge_requirements(base: list[Any], ours: Any, theirs: list[Any]) -> None:
+    """Apply the template's change of a requirement list (``base`` -> ``theirs``) to ``ours``."""
+    b = {_dep_name(x): str(x) for x in base}
+    t = {_dep_name(x): str(x) for x in theirs}
+    for index in range(len(ours) - 1, -1, -1):
+        name = _dep_name(ours[index])
+        if name in b and name not in t and str(ours[index]) == b[name]:
+            del ours[index]  # the template dropped it; the user never changed it
+        elif name in b and name in t and b[name] != t[name] and str(ours[index]) == b[name]:
+            ours[index] = t[name]  # the template changed the pin; the user kept the old one
+        elif name in b and name in t and b[name] != t[name] and str(ours[index]) != t[name]:
+            raise _Unmergeable(name)
+    present = {_dep_name(x) for x in ours}
+    for name, requirement in t.items():
+        if name not in b and name not in present:
+            ours.append(requirement)
+
+
+def _plain(value: Any) -> Any:
+    unwrap = getattr(value, "unwrap", None)
+    return unwrap() if callable(unwrap) else value
+
+
+def _merge_table(base: Any, ours: Any, theirs: Any, path: tuple[str, ...]) -> None:
+    for key in list(theirs.keys()) + [k for k in base if k not in theirs]:
+        here = (*path, str(key))
+        b = base.get(key)
+        t = theirs.get(key)
+        o = ours.get(key)
+        if _plain(t) == _plain(b):
+            continue  # the template did not change it: whatever the user has stays
+        if key not in ours:
+            if b is None:
+                ours[key] = t  # new from the template
+            continue  # removed by the user: stays removed
+        if t is None:
+            if _plain(o) == _plain(b):
+                del ours[key]
+            continue
+        if _plain(o) == _plain(t):
+            continue
+        if _plain(o) == _plain(b):
+            ours[key] = t
+            continue
+        if isinstance(o, dict) and isinstance(t, dict) and isinstance(b, dict):
+            _merge_table(b, o, t, here)
+        elif (
+            isinstance(o, list)
+            and isinstance(t, list)
+            and isinstance(b, list)
+            and _is_requirement_list(here)
+        ):
+            _merge_requirements(list(b), o, list(t))
+        else:
+            raise _Unmergeable(".".join(here))
+
+
+def merge_toml(base: str, ours: str, theirs: str) -> TextMerge | None:
+    """Structure-aware merge of a TOML file; ``None`` when it cannot merge without a conflict."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        b_doc, o_doc, t_doc = tomlkit.parse(base), tomlkit.parse(ours), tomlkit.parse(theirs)
+    except TOMLKitError:
+        return None
+    try:
+        _merge_table(b_doc, o_doc, t_doc, ())
+    except _Unmergeable:
+        return None
+    return TextMerge(tomlkit.dumps(o_doc), 0, "toml")
+
+
+def _toml_ok(text: str) -> bool:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        tomlkit.parse(text)
+    except TOMLKitError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------
+# workflow YAML: merged job by job
+# ------------------------------------------------------------------------------------------
+
+
+def merge_workflow(base: str, ours: str, theirs: str) -> TextMerge | None:
+    """Merge a CI workflow by top-level key and by job; ``None`` when a job changed on both sides.
+
+    The user's document is kept (comments and formatting via ruamel round-trip); jobs the
+    template added are appended, jobs it changed are replaced only where the user kept them.
+    """
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    try:
+        b_doc, o_doc, t_doc = (yaml.load(x) for x in (base, ours, theirs))
+    except YAMLError:
+        return None
+    if not all(isinstance(d, dict) for d in (b_doc, o_doc, t_doc)):
+        return None
+
+    def merge_map(b: Any, o: Any, t: Any, depth: int) -> None:
+        for key in list(t.keys()) + [k for k in b if k not in t]:
+            bv, ov, tv = b.get(key), o.get(key), t.get(key)
+            if tv == bv:
+                continue
+            if key not in o:
+                if key not in b:
+                    o[key] = tv
+                continue
+            if key not in t:
+                if ov == bv:
+                    del o[key]
+                continue
+            if ov == tv:
+                continue
+            if ov == bv:
+                o[key] = tv
+            elif depth == 0 and key == "jobs" and all(isinstance(x, dict) for x in (bv, ov, tv)):
+                merge_map(bv, ov, tv, depth + 1)
+            else:
+                raise _Unmergeable(str(key))
+
+    try:
+        merge_map(b_doc, o_doc, t_doc, 0)
+    except _Unmergeable:
+        return None
+    buffer = io.StringIO()
+    yaml.dump(o_doc, buffer)
+    return TextMerge(buffer.getvalue(), 0, "workflow")
+
+
+# ------------------------------------------------------------------------------------------
+# dispatch
+# ------------------------------------------------------------------------------------------
+
+
+def _kind(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    if name == "pyproject.toml":
+        return "toml"
+    if name in ("Makefile", "GNUmakefile") or name.endswith(".mk"):
+        return "makefile"
+    if name == "CODEOWNERS":
+        return "codeowners"
+    if name in (".gitignore", ".dockerignore"):
+        return "ignore"
+    if name == "README.md":
+        return "markdown"
+    if (".github/workflows/" in f"/{path}" and name.endswith((".yml", ".yaml"))) or name in (
+        ".gitlab-ci.yml",
+        "azure-pipelines.yml",
+    ):
+        return "workflow"
+    return "text"
+
+
+def _blocks_merge(kind: str, base: str, ours: str, theirs: str) -> TextMerge:
+    if kind == "makefile":
+        splitter: Callable[[str], str | None] = _make_key
+        merger: BlockMerger = _merge_make_block
+    elif kind == "codeowners":
+        splitter, merger = _entry_key, _merge_block_default
+    elif kind == "ignore":
+        splitter, merger = _line_key, _merge_block_default
+    else:
+        b, o, t = (
+            _split_blocks(x, _markdown_splitter(), attach_comments=False)
+            for x in (base, ours, theirs)
+        )
+        lines, n = merge_blocks(b, o, t)
+        return TextMerge("".join(lines), n, kind)
+    b, o, t = (_split_blocks(x, splitter) for x in (base, ours, theirs))
+    lines, n = merge_blocks(b, o, t, merger)
+    return TextMerge("".join(lines), n, kind)
+
+
+def merge_text(path: str, base: str, ours: str, theirs: str) -> TextMerge:
+    """Merge one text file changed on both sides.
+
+    A clean line merge is the most faithful result and is used when it is valid; where it
+    conflicts (or, for TOML, does not parse) the structure-aware merge of the file's kind is
+    tried, and the result with fewer conflicts wins.
+    """
+    by_lines = merge3_text(base, ours, theirs)
+    kind = _kind(path)
+    if kind == "text":
+        return by_lines
+    if kind == "toml":
+        if by_lines.conflicts == 0 and _toml_ok(by_lines.text):
+            return by_lines
+        return merge_toml(base, ours, theirs) or by_lines
+    if by_lines.conflicts == 0:
+        return by_lines
+    if kind == "workflow":
+        return merge_workflow(base, ours, theirs) or by_lines
+    structured = _blocks_merge(kind, base, ours, theirs)
+    return structured if structured.conflicts <= by_lines.conflicts else by_lines
+
+
+# ------------------------------------------------------------------------------------------
+# whole trees
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one path. ``content`` None + ``delete`` False means: leave it alone."""
+
+    path: str
+    action: Action
+    content: File | None = None
+    delete: bool = False
+    detail: str = ""
+
+
+def merge_file(
+    path: str, base: File | None, ours: File | None, theirs: File | None, *, blocked: bool = False
+) -> list[Decision]:
+    """The decision for one path (plus a side file holding the template's version, if any)."""
+    if blocked:
+        return [Decision(path, "conflict", detail="a folder is where the template has a file; "
+                         "move it and run again")]  # fmt: skip
+    if theirs is None:
+        if base is None or ours is None:
+            return []
+        if ours.content == base.content:
+            return [Decision(path, "removed", delete=True, detail="no longer generated")]
+        return [Decision(path, "skipped", detail="no longer generated by the template; kept "
+                         "because you changed it")]  # fmt: skip
+    if ours is None:
+        if base is None:
+            return [Decision(path, "created", theirs)]
+        if base.content == theirs.content:
+            return [Decision(path, "skipped", detail="deleted by you; stays deleted")]
+        detail = "deleted by you; stays deleted (the template has changed it since)"
+        return [Decision(path, "skipped", detail=detail)]
+    if ours.content == theirs.content:
+        if ours.executable != theirs.executable and (
+            base is None or ours.executable == base.executable
+        ):
+            return [Decision(path, "updated", theirs, detail="file mode")]
+        return [Decision(path, "unchanged")]
+    if base is None:
+        return [
+            Decision(path, "conflict", detail=f"your file is where the template now wants one; "
+                     f"kept yours, the template's version is in {path}{SIDE_SUFFIX}"),
+            Decision(path + SIDE_SUFFIX, "created", theirs),
+        ]  # fmt: skip
+    if ours.content == base.content:
+        return [Decision(path, "updated", theirs)]
+    if theirs.content == base.content:
+        return [Decision(path, "unchanged", detail="your edits kept")]
+    if not (base.is_text() and ours.is_text() and theirs.is_text()):
+        return [
+            Decision(path, "conflict", detail=f"binary file changed by you and the template; "
+                     f"kept yours, the template's version is in {path}{SIDE_SUFFIX}"),
+            Decision(path + SIDE_SUFFIX, "created", theirs),
+        ]  # fmt: skip
+    merged = merge_text(
+        path,
+        base.content.decode("utf-8"),
+        ours.content.decode("utf-8"),
+        theirs.content.decode("utf-8"),
+    )
+    executable = ours.executable or theirs.executable
+    content = File(merged.text.encode("utf-8"), executable)
+    if merged.conflicts:
+        n = merged.conflicts
+        detail = f"{n} conflict{'s' if n != 1 else ''} marked in the file"
+        return [Decision(path, "conflict", content, detail=detail)]
+    if content.content == ours.content:
+        return [Decision(path, "unchanged", detail="your edits kept")]
+    return [Decision(path, "merged", content, detail=f"{merged.method} merge")]
+
+
+def merge_trees(
+    base: Tree,
+    ours: Mapping[str, File],
+    theirs: Tree,
+    *,
+    skip: frozenset[str] = frozenset(),
+    blocked: frozenset[str] = frozenset(),
+) -> list[Decision]:
+    """Decisions for every path of ``base`` or ``theirs`` (``ours`` holds the working files)."""
+    out: list[Decision] = []
+    for path in sorted(set(base.files) | set(theirs.files)):
+        if path in skip:
+            continue
+        out.extend(
+            merge_file(
+                path,
+                base.files.get(path),
+                ours.get(path),
+                theirs.files.get(path),
+                blocked=path in blocked,
+            )
+        )
+    return out

@@ -1,0 +1,124 @@
+"""`python -m <package>.serving.batch` (`make score`): score a gold-shaped parquet file.
+
+Reads ``data/gold/features.parquet`` by default (any parquet file with the model's feature
+columns works), scores it with the blessed ONNX model in chunks and writes
+``reports/predictions.parquet``: the id column when present, ``prediction``, one
+``probability_<class>`` column per class (classification), ``model_version`` and ``scored_at``.
+The output is written to a temporary file and renamed, so a failure leaves nothing half-written.
+
+Exit codes: 0 scored, 2 bad input (missing or mistyped column, nulls) or no blessed model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..common.config import ConfigError, load_config, resolve
+from .model import ModelError, OnnxModel, read_metadata
+from .request_log import utc_timestamp
+
+CHUNK_ROWS = 50_000
+
+
+class BatchInputError(ValueError):
+    """The input file cannot be scored; the message names the file and column."""
+
+
+def _check_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
+    import polars as pl
+
+    missing = [n for n in model.metadata.feature_names if n not in frame.columns]
+    if missing:
+        raise BatchInputError(
+            f"{path}: missing feature column(s) {', '.join(missing)}; the model needs "
+            f"{', '.join(model.metadata.feature_names)}"
+        )
+    casts = []
+    for feature in model.metadata.features:
+        column = pl.col(feature.name)
+        casts.append(
+            column.cast(pl.Float64, strict=True)
+            if feature.kind == "numeric"
+            else column.cast(pl.Utf8, strict=True)
+        )
+    try:
+        typed = frame.with_columns(casts)
+    except pl.exceptions.PolarsError as exc:
+        raise BatchInputError(f"{path}: a feature column has the wrong type ({exc})") from None
+    nulls = {n: typed[n].null_count() for n in model.metadata.feature_names}
+    bad = {n: c for n, c in nulls.items() if c}
+    if bad:
+        listing = ", ".join(f"{n} ({c} rows)" for n, c in bad.items())
+        raise BatchInputError(f"{path}: null values in {listing}; impute them (gold never has "
+                              "nulls) or drop those rows before scoring")
+    return typed
+
+
+def score_file(input_path: Path, output_path: Path, model: OnnxModel,
+               id_column: str | None = None) -> int:
+    """Score ``input_path`` into ``output_path``; returns the number of rows scored."""
+    import polars as pl
+
+    if not input_path.is_file():
+        raise BatchInputError(f"{input_path} not found; run `make data` or pass --input")
+    try:
+        frame = pl.read_parquet(input_path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise BatchInputError(f"{input_path}: not a readable parquet file ({exc})") from None
+    typed = _check_columns(frame, input_path, model)
+    outputs: list[dict[str, Any]] = []
+    for start in range(0, typed.height, CHUNK_ROWS):
+        chunk = typed.slice(start, CHUNK_ROWS)
+        outputs.extend(model.predict_columns(
+            {n: chunk[n].to_list() for n in model.metadata.feature_names}
+        ))
+    columns: dict[str, Any] = {}
+    if id_column and id_column in frame.columns:
+        columns[id_column] = frame[id_column]
+    columns["prediction"] = [o["prediction"] for o in outputs]
+    if model.metadata.task == "classification" and outputs:
+        for name in outputs[0]["probabilities"]:
+            columns[f"probability_{name}"] = [o["probabilities"][name] for o in outputs]
+    result = pl.DataFrame(columns).with_columns(
+        pl.lit(model.metadata.model_version).alias("model_version"),
+        pl.lit(utc_timestamp()).alias("scored_at"),
+    )
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(f".{output_path.name}.partial")
+    try:
+        result.write_parquet(partial)
+        os.replace(partial, output_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return result.height
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else 'batch'}",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, help="default: <paths.gold>/features.parquet")
+    parser.add_argument("--output", type=Path, help="default: <paths.reports>/predictions.parquet")
+    parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config()
+        model_dir = args.model_dir or resolve(config, "models") / "blessed"
+        model = OnnxModel(model_dir, read_metadata(model_dir))
+        input_path = args.input or resolve(config, "gold") / "features.parquet"
+        output_path = args.output or resolve(config, "reports") / "predictions.parquet"
+        rows = score_file(input_path, output_path, model, config["data"].get("id_column"))
+    except (BatchInputError, ModelError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"scored {rows} rows of {input_path} with model {model.metadata.model_version} "
+          f"-> {output_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The blessed model: its metadata and an onnxruntime session that scores feature columns.
+
+The ONNX graph takes one input per feature, named as the feature, shaped ``[None, 1]``: float32
+for numeric features and string for categorical ones. Classifiers expose ``label`` and
+``probabilities``; regressors expose ``variable``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METADATA_FILE = "metadata.json"
+MODEL_FILE = "model.onnx"
+REFERENCE_FILE = "reference.parquet"
+FEATURE_KINDS = ("numeric", "categorical")
+TASKS = ("classification", "regression")
+
+
+class ModelError(RuntimeError):
+    """The model folder is missing or inconsistent; the message names the file and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # "numeric" | "categorical"
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The parts of ``metadata.json`` that serving and monitoring rely on (``raw`` has the rest)."""
+
+    path: Path
+    model_version: str
+    task: str
+    target: str
+    features: tuple[Feature, ...]
+    classes: tuple[Any, ...]
+    raw: Mapping[str, Any]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+def _bad(path: Path, message: str) -> ModelError:
+    return ModelError(f"{path}: {message}; re-run `make pipeline` to rebuild the blessed model")
+
+
+def read_metadata(model_dir: Path) -> ModelMetadata:
+    """Read and check ``<model_dir>/metadata.json``."""
+    path = model_dir / METADATA_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{path} not found: there is no blessed model yet; run `make pipeline` first"
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise _bad(path, f"cannot be read as JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise _bad(path, "must be a JSON object")
+    for key in ("model_version", "task", "target", "features"):
+        if key not in raw:
+            raise _bad(path, f"missing key {key!r}")
+    if raw["task"] not in TASKS:
+        raise _bad(path, f"task {raw['task']!r} is not one of {', '.join(TASKS)}")
+    if not isinstance(raw["features"], list) or not raw["features"]:
+        raise _bad(path, "`features` must be a non-empty list")
+    features: list[Feature] = []
+    for index, item in enumerate(raw["features"]):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise _bad(path, f"features[{index}] needs a string `name`")
+        kind = item.get("kind")
+        if kind not in FEATURE_KINDS:
+            raise _bad(path, f"features[{index}] ({item['name']}): kind {kind!r} is not "
+                             f"one of {', '.join(FEATURE_KINDS)}")
+        categories = tuple(str(c) for c in item.get("categories") or ())
+        features.append(Feature(item["name"], kind, categories))
+    classes = tuple(raw.get("classes") or ())
+    if raw["task"] == "classification" and not classes:
+        raise _bad(path, "a classification model needs its `classes`")
+    return ModelMetadata(
+        path=path,
+        model_version=str(raw["model_version"]),
+        task=raw["task"],
+        target=str(raw["target"]),
+        features=tuple(features),
+        classes=classes,
+        raw=raw,
+    )
+
+
+def _python(value: Any) -> Any:
+    """numpy scalars and bytes -> plain JSON-friendly Python values."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    return value
+
+
+class OnnxModel:
+    """An onnxruntime session for the blessed model, checked against its metadata."""
+
+    def __init__(self, model_dir: Path, metadata: ModelMetadata | None = None,
+                 threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.metadata = metadata or read_metadata(model_dir)
+        path = model_dir / MODEL_FILE
+        if not path.is_file():
+            raise ModelError(f"{path} not found; run `make pipeline` to export the blessed model")
+        options = ort.SessionOptions()
+        # one request is one tiny row: extra threads only add scheduling latency
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise _bad(path, f"onnxruntime cannot load it ({exc})") from None
+        inputs = {i.name for i in self.session.get_inputs()}
+        missing = [n for n in self.metadata.feature_names if n not in inputs]
+        unknown = sorted(inputs - set(self.metadata.feature_names))
+        if missing or unknown:
+            raise _bad(path, f"ONNX inputs do not match metadata features (missing inputs: "
+                             f"{missing or 'none'}, inputs not in metadata: {unknown or 'none'})")
+        outputs = [o.name for o in self.session.get_outputs()]
+        if self.metadata.task == "classification":
+            if not {"label", "probabilities"} <= set(outputs):
+                raise _bad(path, f"a classifier must output `label` and `probabilities` "
+                                 f"(export with zipmap=False); it outputs {outputs}")
+            self._outputs = ["label", "probabilities"]
+        else:
+            self._outputs = ["variable"] if "variable" in outputs else outputs[:1]
+        self._numeric = {f.name for f in self.metadata.features if f.kind == "numeric"}
+
+    def feeds(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for name in self.metadata.feature_names:
+            values = columns[name]
+            if name in self._numeric:
+                out[name] = np.asarray(values, dtype=np.float32).reshape(-1, 1)
+            else:
+                out[name] = np.asarray([str(v) for v in values], dtype=object).reshape(-1, 1)
+        return out
+
+    def predict_columns(self, columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        """Score feature columns (name -> values); one result dict per row.
+
+        Classification: ``{"prediction": label, "probabilities": {class: p}}``;
+        regression: ``{"prediction": value}``.
+        """
+        results = self.session.run(self._outputs, self.feeds(columns))
+        if self.metadata.task == "regression":
+            values = np.asarray(results[0]).reshape(-1)
+            return [{"prediction": float(v)} for v in values]
+        labels = np.asarray(results[0]).reshape(-1)
+        probabilities = np.asarray(results[1])
+        names = [str(c) for c in self.metadata.classes]
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(names):
+            names = [str(i) for i in range(probabilities.shape[-1])]
+        return [
+            {
+                "prediction": _python(label),
+                "probabilities": {n: round(float(p), 6) for n, p in zip(names, row, strict=True)},
+            }
+            for label, row in zip(labels, probabilities.tolist(), strict=True)
+        ]
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        columns = {name: [r[name] for r in records] for name in self.metadata.feature_names}
+        return self.predict_columns(columns)

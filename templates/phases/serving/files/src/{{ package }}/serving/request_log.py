@@ -1,0 +1,113 @@
+"""Append-only JSON-lines logs written off the request path.
+
+The request handler only puts a dict on a bounded queue (no I/O, no serialisation); a background
+thread serialises batches and appends them with one ``os.write`` per batch on an ``O_APPEND``
+descriptor, so several uvicorn workers can share a file without interleaving lines. ``close()``
+drains the queue and flushes: call it on shutdown. When the queue is full (the disk cannot keep
+up) records are dropped and counted rather than slowing the service down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_STOP = object()
+
+
+def utc_timestamp() -> str:
+    """ISO-8601 UTC with milliseconds, e.g. 2026-01-31T12:00:00.123Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonlWriter:
+    """A queue plus one writer thread appending JSON objects to ``path``, one per line."""
+
+    def __init__(self, path: Path, max_queue: int = 100_000, batch: int = 1_000,
+                 flush_seconds: float = 0.2) -> None:
+        self.path = path
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._batch = batch
+        self._flush_seconds = flush_seconds
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> JsonlWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # fail at start-up (not silently later) when the log cannot be written
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._thread = threading.Thread(
+            target=self._run, args=(fd,), name=f"jsonl-writer:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Queue one record; never blocks. Returns False (and counts it) when it was dropped."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            return False
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write everything queued so far, then stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+        if self._error is not None:
+            raise RuntimeError(f"writing {self.path} failed: {self._error}") from self._error
+
+    def __enter__(self) -> JsonlWriter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, fd: int) -> None:
+        try:
+            stop = False
+            while not stop:
+                try:
+                    items = [self._queue.get(timeout=self._flush_seconds)]
+                except queue.Empty:
+                    continue
+                while len(items) < self._batch:
+                    try:
+                        items.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if any(item is _STOP for item in items):
+                    stop = True
+                    items = [item for item in items if item is not _STOP]
+                    while True:  # drain what arrived before the stop marker
+                        try:
+                            extra = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if extra is not _STOP:
+                            items.append(extra)
+                if items:
+                    lines = "".join(
+                        json.dumps(item, separators=(",", ":"), default=str) + "\n"
+                        for item in items
+                    )
+                    data = lines.encode("utf-8")
+                    while data:
+                        written = os.write(fd, data)
+                        data = data[written:]
+                    self.written += len(items)
+        except BaseException as exc:  # surfaced by close()
+            self._error = exc
+        finally:
+            os.close(fd)

@@ -1,0 +1,190 @@
+"""The option matrix: every Literal choice of the spec and every valid phase subset renders a
+project whose file set is exactly what the enabled phases own and whose every file parses."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import re
+import sys
+import typing
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_template.phases import load_catalogue, with_requirements
+from mlops_template.render import CODEOWNERS_DIR, Tree, render
+from mlops_template.spec import (
+    CI,
+    ML,
+    Data,
+    Infra,
+    Monitoring,
+    Serving,
+    Source,
+    Spec,
+    load_spec,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden"
+LEFTOVER = re.compile(r"(?<![$\\])\{\{|\{%|\{#")
+#: settings a choice needs to be valid on its own (e.g. regression needs a regression metric).
+COMPANIONS: dict[str, list[str]] = {
+    "data.source.kind=csv": ["data.source.path=data/raw/x.csv", "ml.target=label",
+                             "data.pii_columns=[]"],
+    "data.source.kind=parquet": ["data.source.path=data/raw/x.parquet", "ml.target=label",
+                                 "data.pii_columns=[]"],
+    "data.source.kind=sklearn": ["data.source.dataset=breast_cancer"],
+    "data.source.kind=sql": ["data.source.url=sqlite:///data/raw/x.db",
+                             "data.source.query=SELECT * FROM t", "ml.target=label"],
+    "data.versioning=delta": ["data.engine=spark"],
+    "ml.task=regression": [],
+    "ml.metric=r2": ["ml.task=regression"],
+    "ml.metric=rmse": ["ml.task=regression", "ml.min_score=50"],
+    "ml.metric=mae": ["ml.task=regression", "ml.min_score=50"],
+}  # fmt: skip
+
+
+def literal_choices() -> list[str]:
+    """``section.key=value`` for every Literal field of the spec's sections."""
+    sections = {"data": Data, "data.source": Source, "ml": ML, "serving": Serving,
+                "monitoring": Monitoring, "infra": Infra, "ci": CI}  # fmt: skip
+    out = []
+    for prefix, model in sections.items():
+        for name, field in model.model_fields.items():
+            for arg in typing.get_args(field.annotation) or (field.annotation,):
+                if typing.get_origin(arg) is typing.Literal:
+                    out.extend(f"{prefix}.{name}={v}" for v in typing.get_args(arg))
+    return out
+
+
+def phase_subsets() -> list[list[str]]:
+    names = list(load_catalogue())
+    subsets = set()
+    for size in range(1, len(names) + 1):
+        for combo in itertools.combinations(names, size):
+            subsets.add(tuple(with_requirements(list(combo), load_catalogue())))
+    return [list(s) for s in sorted(subsets)]
+
+
+CHOICES = literal_choices()
+SUBSETS = phase_subsets()
+
+
+@cache
+def rendered(
+    sets: tuple[str, ...] = (), phases: tuple[str, ...] | None = None
+) -> tuple[Spec, Tree]:
+    spec = load_spec(name="Matrix Project", sets=list(sets),
+                     phases=list(phases) if phases is not None else None)  # fmt: skip
+    return spec, render(spec)
+
+
+def check_parses(tree: Tree) -> None:
+    for path in tree:
+        entry = tree.files[path]
+        if not entry.is_text():
+            continue
+        text = entry.content.decode("utf-8")
+        if path != ".mlops/pristine.json":
+            match = LEFTOVER.search(text)
+            assert match is None, (
+                f"{path}: leftover template syntax near {text[match.start() :][:40]!r}"
+            )
+        if path.endswith(".py"):
+            ast.parse(text, filename=path)
+        elif path.endswith(".toml"):
+            tomllib.loads(text)
+        elif path.endswith((".yaml", ".yml")):
+            list(yaml.safe_load_all(text))
+        elif path.endswith((".json", ".ipynb")):
+            json.loads(text)
+        elif path.endswith(".tf"):
+            import hcl2
+
+            hcl2.loads(text)
+
+
+def check_file_set(spec: Spec, tree: Tree) -> None:
+    catalogue = load_catalogue()
+    files = set(tree)
+    for name, phase in catalogue.items():
+        owned = [o.replace("{{ package }}", spec.package).lstrip("/") for o in phase.owns]
+        if name in spec.phases:
+            for required in phase.required_files:
+                req = required.replace("{{ package }}", spec.package)
+                assert any(f == req or f.startswith(req.rstrip("/") + "/") for f in files), (
+                    f"phase {name} enabled but {req} missing"
+                )
+        else:
+            shared = {"data/"}  # the data layers exist whatever the phases
+            for prefix in owned:
+                if prefix in shared:
+                    continue
+                hits = [
+                    f
+                    for f in files
+                    if f == prefix or (prefix.endswith("/") and f.startswith(prefix))
+                ]
+                assert not hits, f"phase {name} disabled but {hits[:3]} rendered"
+    envs = {f"conf/{e}.yaml" for e in spec.infra.environments}
+    assert {f for f in files if re.fullmatch(r"conf/[^/]+\.yaml", f)} == envs | {"conf/base.yaml"}
+    assert f"{CODEOWNERS_DIR[spec.ci.provider]}/CODEOWNERS" in files
+    workflows = {f for f in files if f.startswith(".github/workflows/")}
+    if spec.ci.provider != "github":
+        assert not workflows
+
+
+@pytest.mark.parametrize("choice", CHOICES)
+def test_every_literal_choice_renders_a_parsable_project(choice: str) -> None:
+    spec, tree = rendered((choice, *COMPANIONS.get(choice, [])))
+    check_parses(tree)
+    check_file_set(spec, tree)
+
+
+@pytest.mark.parametrize("phases", SUBSETS, ids=lambda p: "+".join(p))
+def test_every_phase_subset_renders_exactly_its_files(phases: list[str]) -> None:
+    spec, tree = rendered((), tuple(phases))
+    check_parses(tree)
+    check_file_set(spec, tree)
+    assert json.loads(tree.text(".mlops/state.json"))["phases"] == phases
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.parent.name for p in (REPO / "examples").glob("*/mlops.yaml"))
+)
+def test_examples_render(example: str) -> None:
+    spec = load_spec(REPO / "examples" / example / "mlops.yaml")
+    tree = render(spec)
+    check_parses(tree)
+    check_file_set(spec, tree)
+
+
+def golden_list(tree: Tree) -> str:
+    return "".join(f"{path}\n" for path in tree)
+
+
+def test_golden_default_project_file_list() -> None:
+    """The default project's files. Regenerate with `python scripts/update_golden.py`."""
+    _, tree = rendered()
+    expected = (GOLDEN / "default-files.txt").read_text(encoding="utf-8")
+    assert golden_list(tree) == expected, "file list changed: run `python scripts/update_golden.py`"
+
+
+def test_golden_churn_composed_files() -> None:
+    spec = load_spec(REPO / "examples/churn/mlops.yaml")
+    tree = render(spec)
+    for name in ("Makefile", "pyproject.toml", ".github/CODEOWNERS", "conf/base.yaml"):
+        golden = GOLDEN / "churn" / name.replace("/", "__")
+        assert tree.text(name) == golden.read_text(encoding="utf-8"), (
+            f"{name} changed: run `python scripts/update_golden.py`"
+        )
