@@ -110,6 +110,10 @@ def new(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="text or json.")
     ] = OutputFormat.text,
+    interactive: Annotated[
+        bool,
+        typer.Option("--interactive", "-i", help="Ask for the spec's values (default on a TTY)."),
+    ] = False,
 ) -> None:
     """Render a new project from a spec (mlops.yaml) into DEST."""
 
@@ -119,16 +123,25 @@ def new(
         from mlops_template.spec import load_spec
 
         phase_list = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
-        if spec_file is None and name is None and not _has_name(sets or []):
-            from mlops_template.errors import UsageError
+        nothing_given = spec_file is None and name is None and not _has_name(sets or [])
+        ask_user = interactive or (nothing_given and not no_input and sys.stdin.isatty())
+        if ask_user and spec_file is None:
+            spec = _wizard(name, sets or [], phase_list)
+        else:
+            if nothing_given:
+                from mlops_template.errors import UsageError
 
-            raise UsageError(
-                "no project name: pass --spec mlops.yaml, --name 'My Project' or --set project.name=...",
-                hint="e.g. mlops new churn --name 'Churn Prediction'",
-            )
-        spec = load_spec(spec_file, name=name, sets=sets or [], phases=phase_list)
+                raise UsageError(
+                    "no project name: pass --spec mlops.yaml, --name 'My Project', "
+                    "--set project.name=... or -i to be asked",
+                    hint="e.g. mlops new churn --name 'Churn Prediction'",
+                )
+            spec = load_spec(spec_file, name=name, sets=sets or [], phases=phase_list)
         target = dest if dest is not None else Path(spec.package)
         tree = render(spec)
+        if ask_user and not dry_run and not _confirm(f"Write {len(tree)} files to {target}?"):
+            typer.echo("nothing written")
+            return
         report = apply_new(tree, target, force=force, dry_run=dry_run)
         if output is OutputFormat.json:
             import json
@@ -140,6 +153,36 @@ def new(
             print_new_report(report, spec, tree)
 
     _run(action)
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt)
+    except EOFError:
+        from mlops_template.errors import UsageError
+
+        raise UsageError(
+            "input ended before the wizard finished; nothing was written",
+            hint="pass --no-input with --spec or --name to run without questions",
+        ) from None
+
+
+def _wizard(name: str | None, sets: list[str], phases: list[str] | None) -> Any:
+    from mlops_template.spec import parse_set
+    from mlops_template.wizard import run_wizard
+
+    preset: dict[str, Any] = dict(parse_set(item) for item in sets)
+    if name is not None:
+        preset["project.name"] = name
+    if phases is not None:
+        preset["phases"] = phases
+    return run_wizard(_ask, typer.echo, preset)
+
+
+def _confirm(prompt: str) -> bool:
+    from mlops_template.wizard import confirm
+
+    return confirm(_ask, prompt)
 
 
 def _has_name(sets: list[str]) -> bool:

@@ -14,7 +14,6 @@ resource "azurerm_role_assignment" "storage_key" {
 }
 
 resource "azurerm_storage_account" "lake" {
-  #checkov:skip=CKV2_AZURE_21:Blob read/write/delete requests go to Log Analytics through the diagnostic setting below; Storage Insights needs a shared key, which this account disables.
   name                              = "st${local.unique}"
   resource_group_name               = azurerm_resource_group.this.name
   location                          = azurerm_resource_group.this.location
@@ -75,6 +74,7 @@ resource "azurerm_storage_account" "lake" {
 }
 
 resource "azurerm_storage_container" "layer" {
+  #checkov:skip=CKV2_AZURE_21:Blob read/write/delete requests are logged to Log Analytics by the lake_blob diagnostic setting; Storage Insights needs a shared key, which this account disables.
   for_each              = local.layers
   name                  = each.key
   storage_account_id    = azurerm_storage_account.lake.id
