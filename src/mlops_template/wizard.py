@@ -86,11 +86,11 @@ def _sources(answers: dict[str, Any]) -> SpecSources:
     return sources
 
 
-def _try(answers: dict[str, Any]) -> tuple[Spec | None, list[str], SpecError | None]:
+def _try(answers: dict[str, Any]) -> tuple[Spec | None, SpecError | None]:
     try:
-        return build_spec(_sources(answers)), [], None
+        return build_spec(_sources(answers)), None
     except SpecError as exc:
-        return None, [i.path for i in exc.issues], exc
+        return None, exc
 
 
 def _format_default(value: Any) -> str:
@@ -119,7 +119,7 @@ def run_wizard(ask: Ask, say: Say, preset: dict[str, Any] | None = None) -> Spec
         if question.key == "phases":
             choices = list(catalogue)
         while True:
-            spec, _, _ = _try({**answers, "project.name": answers.get("project.name", "x")})
+            spec, _ = _try({**answers, "project.name": answers.get("project.name", "x")})
             default = _format_default(_current(spec, question.key))
             if question.key == "project.name":
                 default = ""  # the placeholder used to compute other defaults is not a default
@@ -139,7 +139,7 @@ def run_wizard(ask: Ask, say: Say, preset: dict[str, Any] | None = None) -> Spec
             trial = {**answers, question.key: value}
             if "project.name" not in trial:
                 trial["project.name"] = "x"
-            _, bad_paths, error = _try(trial)
+            _, error = _try(trial)
             mine = [
                 i
                 for i in (error.issues if error else [])
@@ -152,7 +152,7 @@ def run_wizard(ask: Ask, say: Say, preset: dict[str, Any] | None = None) -> Spec
                 continue
             answers[question.key] = value
             break
-    spec, _, error = _try(answers)
+    spec, error = _try(answers)
     if error is not None or spec is None:
         raise error or UsageError("the answers do not make a valid spec")
     say("\nThe resulting mlops.yaml:\n")
