@@ -196,6 +196,12 @@ def quiet_env(home: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FORCE_COLOR", "CLICOLOR"))}
     env["NO_COLOR"] = "1"
     env["TERM"] = "dumb"
+    # Time the state every installed tool is in after its first run: bytecode cached. (uv does not
+    # compile .pyc at install time, and a PYTHONDONTWRITEBYTECODE=1 shell would make every run
+    # compile every imported module from source.) The cache goes under .bench/, so the venvs
+    # themselves are not written to.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(BENCH_DIR / "pycache")
     if home is not None:
         # cookiecutter (and ccds) write replay files and clones under ~; keep them in the scratch
         config = home / "cookiecutterrc.yaml"

@@ -3,17 +3,15 @@ project whose file set is exactly what the enabled phases own and whose every fi
 
 from __future__ import annotations
 
-import ast
 import itertools
 import json
 import re
-import sys
 import typing
 from functools import cache
 from pathlib import Path
 
 import pytest
-import yaml
+from checks import check_parses
 
 from mlops_template.phases import load_catalogue, with_requirements
 from mlops_template.render import CODEOWNERS_DIR, Tree, render
@@ -29,14 +27,8 @@ from mlops_template.spec import (
     load_spec,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
-LEFTOVER = re.compile(r"(?<![$\\])\{\{|\{%|\{#")
 #: settings a choice needs to be valid on its own (e.g. regression needs a regression metric).
 COMPANIONS: dict[str, list[str]] = {
     "data.source.kind=csv": ["data.source.path=data/raw/x.csv", "ml.target=label",
@@ -87,31 +79,6 @@ def rendered(
     spec = load_spec(name="Matrix Project", sets=list(sets),
                      phases=list(phases) if phases is not None else None)  # fmt: skip
     return spec, render(spec)
-
-
-def check_parses(tree: Tree) -> None:
-    for path in tree:
-        entry = tree.files[path]
-        if not entry.is_text():
-            continue
-        text = entry.content.decode("utf-8")
-        if path != ".mlops/pristine.json":
-            match = LEFTOVER.search(text)
-            assert match is None, (
-                f"{path}: leftover template syntax near {text[match.start() :][:40]!r}"
-            )
-        if path.endswith(".py"):
-            ast.parse(text, filename=path)
-        elif path.endswith(".toml"):
-            tomllib.loads(text)
-        elif path.endswith((".yaml", ".yml")):
-            list(yaml.safe_load_all(text))
-        elif path.endswith((".json", ".ipynb")):
-            json.loads(text)
-        elif path.endswith(".tf"):
-            import hcl2
-
-            hcl2.loads(text)
 
 
 def check_file_set(spec: Spec, tree: Tree) -> None:

@@ -116,10 +116,39 @@ def _write_tree(tree: Tree, root: Path) -> None:
             ) from exc
 
 
+PID_FILE = ".mlops-staging-pid"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(dest: Path) -> list[Path]:
+    """Remove staging folders left by a killed run (their owning process is gone)."""
+    removed = []
+    for candidate in dest.parent.glob(f".{dest.name}.*.mlops-new"):
+        try:
+            pid = int((candidate / PID_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up: leave it
+        if not _pid_alive(pid):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def _staging(dest: Path) -> Iterator[Path]:
     parent = dest.parent
+    remove_stale_staging(dest)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".mlops-new", dir=parent))
+    (staging / PID_FILE).write_text(str(os.getpid()), encoding="ascii")
     try:
         yield staging
     finally:
@@ -160,6 +189,7 @@ def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = Fa
             return report
         with _staging(dest) as staging:
             _write_tree(tree, staging)
+            (staging / PID_FILE).unlink()
             if dest.is_dir():
                 dest.rmdir()  # empty: replace it with the staged tree in one rename
             os.rename(staging, dest)
@@ -169,6 +199,13 @@ def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = Fa
     for rel in tree:
         target = safe_target(dest, rel)
         entry = tree.files[rel]
+        for ancestor in target.relative_to(dest).parents:
+            folder = dest / ancestor
+            if folder.exists() and not folder.is_dir():
+                raise DestinationError(
+                    f"{folder}: is a file where the template needs a folder (for {rel})",
+                    hint="rename or move that file, then run the command again",
+                )
         if target.is_dir():
             raise DestinationError(f"{target}: is a directory where the template has a file")
         if not target.exists():

@@ -232,6 +232,135 @@ def list_phases(
     _run(action)
 
 
+# --- add-phase / update / diff (three-way merge into an existing project) ------------------
+
+_PROJECT_HELP = (
+    "The generated project (default: the current folder or the nearest parent with .mlops/)."
+)
+
+
+def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool = False) -> None:
+    """Print an add-phase/update outcome; conflicts become exit 1 through ``_run``."""
+    from mlops_template.errors import ConflictError
+
+    report = outcome.report
+    if output is OutputFormat.json:
+        import json
+
+        payload = {**report.to_json(), "notes": outcome.notes, "noop": outcome.noop}
+        if show_diff:
+            payload["diff"] = outcome.diff
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for note in outcome.notes:
+            typer.echo(f"note: {note}", err=True)
+        if show_diff and outcome.diff:
+            typer.echo(outcome.diff, nl=False)
+        if not quiet and not outcome.noop:
+            from mlops_template.output import print_report
+
+            print_report(report)
+    conflicts = report.conflicts
+    if conflicts:
+        verb = "would conflict" if report.dry_run else "have conflicts"
+        listed = ", ".join(e.path for e in conflicts)
+        raise ConflictError(
+            f"{len(conflicts)} file{'s' if len(conflicts) != 1 else ''} {verb}: {listed}",
+            hint=None
+            if report.dry_run
+            else "resolve the <<<<<<< yours / >>>>>>> template markers (the template's "
+            "version of a file that could not be merged is next to it as <file>.mlops-new), "
+            "then commit",
+        )
+
+
+@app.command("add-phase")
+def add_phase(
+    phase: Annotated[
+        str,
+        typer.Argument(
+            help="A phase name (see `mlops phases`) or the path of a phase folder.",
+            autocompletion=_complete_phase,
+        ),
+    ],
+    project: Annotated[Path | None, typer.Option("--project", "-p", help=_PROJECT_HELP)] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Also set a spec key: dotted.key=value (repeatable)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff of what would change; write nothing.")
+    ] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Run even with uncommitted changes in git.")
+    ] = False,
+    with_requirements: Annotated[
+        bool,
+        typer.Option(
+            "--with-requirements",
+            help="Also add the phases PHASE requires (otherwise a missing requirement is an error).",
+        ),
+    ] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text or json.")
+    ] = OutputFormat.text,
+) -> None:
+    """Enable PHASE in mlops.yaml and merge its files into the project (three-way, no edit lost)."""  # fmt: skip
+
+    def action() -> None:
+        from mlops_template.project import add_phase as run
+
+        outcome = run(phase, project=project, sets=sets or [], dry_run=dry_run,
+                      allow_dirty=allow_dirty, with_requirements=with_requirements)  # fmt: skip
+        _finish(outcome, output, show_diff=dry_run)
+
+    _run(action)
+
+
+@app.command()
+def update(
+    project: Annotated[Path | None, typer.Option("--project", "-p", help=_PROJECT_HELP)] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the diff of what would change; write nothing.")
+    ] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Run even with uncommitted changes in git.")
+    ] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text or json.")
+    ] = OutputFormat.text,
+) -> None:
+    """Re-render mlops.yaml with the installed template and merge (three-way, no edit lost)."""  # fmt: skip
+
+    def action() -> None:
+        from mlops_template.project import update as run
+
+        outcome = run(project=project, dry_run=dry_run, allow_dirty=allow_dirty)
+        _finish(outcome, output, show_diff=dry_run)
+
+    _run(action)
+
+
+@app.command()
+def diff(
+    project: Annotated[Path | None, typer.Option("--project", "-p", help=_PROJECT_HELP)] = None,
+) -> None:
+    """Show, as a unified diff, what `mlops update` would change. Writes nothing.
+
+    Exit 0, or 1 when the update would leave conflicts.
+    """
+
+    def action() -> None:
+        from mlops_template.project import update as run
+
+        outcome = run(project=project, dry_run=True)
+        _finish(outcome, OutputFormat.text, show_diff=True, quiet=True)
+        if not outcome.diff:
+            typer.echo("no changes: the project matches the installed template", err=True)
+
+    _run(action)
+
+
 def main(argv: list[str] | None = None) -> Any:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:  # fast path: no typer/click parsing needed

@@ -353,18 +353,17 @@ def _merge_table(base: Any, ours: Any, theirs: Any, path: tuple[str, ...]) -> No
             continue
         if _plain(o) == _plain(t):
             continue
-        if _plain(o) == _plain(b):
-            ours[key] = t
-            continue
         if isinstance(o, dict) and isinstance(t, dict) and isinstance(b, dict):
-            _merge_table(b, o, t, here)
+            _merge_table(b, o, t, here)  # key by key: the user's comments inside stay
         elif (
             isinstance(o, list)
             and isinstance(t, list)
             and isinstance(b, list)
             and _is_requirement_list(here)
         ):
-            _merge_requirements(list(b), o, list(t))
+            _merge_requirements(list(b), o, list(t))  # in place: the user's comments stay
+        elif _plain(o) == _plain(b):
+            ours[key] = t
         else:
             raise _Unmergeable(".".join(here))
 

@@ -81,8 +81,9 @@ def md_text(value: Any) -> str:
 
 
 def comment_text(value: Any) -> str:
-    """One line of text for a ``#`` comment (newlines folded)."""
-    return " ".join(str(value).split())
+    """One line of text for a ``#`` comment (newlines folded; no trailing backslash, which
+    would continue a Makefile or shell comment onto the next line)."""
+    return " ".join(str(value).split()).rstrip("\\")
 
 
 def tag_value(value: Any, limit: int = 63) -> str:

@@ -48,16 +48,20 @@ class Finding:
         return (self.file, self.line or 0, self.column or 0, self.rule, self.message)
 
 
+Edit = str | tuple[str, str] | None
+
+
 @dataclass(frozen=True)
 class Example:
-    """A change to a freshly generated project (``--phases data,training``, GitHub CI).
+    """A change to a freshly generated project (``mlops new demo --name Demo --phases
+    data,training``: package ``demo``, GitHub CI, the default role handles).
 
-    ``files`` maps a path (``{package}`` is replaced by the project's package) to its new content,
-    or to ``None`` to delete it. For a failing example, ``file`` and ``line`` say where the
-    finding must point.
+    ``files`` maps a path to its new content, to ``None`` to delete it, or to an ``(old, new)``
+    pair to replace text in the generated file. For a failing example, ``file`` and ``line`` say
+    where the finding must point.
     """
 
-    files: dict[str, str | None]
+    files: dict[str, Edit]
     file: str | None = None
     line: int | None = None
     note: str = ""

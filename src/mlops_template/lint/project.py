@@ -82,6 +82,8 @@ class Project:
         self.root = root
         self._texts: dict[str, str | None] = {}
         self._asts: dict[str, ast.Module | SyntaxError] = {}
+        #: per-run memo for rules that share derived data (e.g. parsed workflows).
+        self.cache: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- files
 

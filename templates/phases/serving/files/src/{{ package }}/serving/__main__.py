@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(serving.get("port", 8000)))
     parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
     parser.add_argument("--log-dir", type=Path, help="default: paths.logs")
-    parser.add_argument("--no-log-requests", action="store_true",
-                        help="do not log requests (overrides serving.log_requests)")
+    parser.add_argument(
+        "--no-log-requests",
+        action="store_true",
+        help="do not log requests (overrides serving.log_requests)",
+    )
     parser.add_argument("--access-log", action="store_true", help="uvicorn's access log too")
     args = parser.parse_args(argv)
 
@@ -43,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log,
-                log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info")
     return 0
 
 

@@ -64,8 +64,11 @@ def _metadata_view(metadata: ModelMetadata) -> dict[str, Any]:
         "training_data": raw.get("training_data"),
         "classes": list(metadata.classes),
         "features": [
-            {"name": f.name, "kind": f.kind, **({"categories": list(f.categories)}
-                                                 if f.categories else {})}
+            {
+                "name": f.name,
+                "kind": f.kind,
+                **({"categories": list(f.categories)} if f.categories else {}),
+            }
             for f in metadata.features
         ],
     }
@@ -87,8 +90,9 @@ def _openapi_body(schema: RequestSchema) -> dict[str, Any]:
     }
 
 
-def create_app(model_dir: Path | None = None, log_dir: Path | None = None,
-               log_requests: bool | None = None) -> FastAPI:
+def create_app(
+    model_dir: Path | None = None, log_dir: Path | None = None, log_requests: bool | None = None
+) -> FastAPI:
     """Build the app. Defaults come from conf/ (``paths.models``/blessed, ``paths.logs``)."""
     config = load_config()
     model_dir = model_dir or resolve(config, "models") / "blessed"
@@ -170,19 +174,20 @@ def create_app(model_dir: Path | None = None, log_dir: Path | None = None,
         if state.requests is not None:
             timestamp = utc_timestamp()
             for record, request_id, output in zip(records, request_ids, outputs, strict=True):
-                state.requests.write({
-                    "request_id": request_id,
-                    "timestamp": timestamp,
-                    "model_version": metadata.model_version,
-                    "features": schema.features(record),
-                    **output,
-                    "latency_ms": latency_ms,
-                })
+                state.requests.write(
+                    {
+                        "request_id": request_id,
+                        "timestamp": timestamp,
+                        "model_version": metadata.model_version,
+                        "features": schema.features(record),
+                        **output,
+                        "latency_ms": latency_ms,
+                    }
+                )
         state.stats["predicted"] += len(records)
         predictions = [
             {"request_id": rid, **out} for rid, out in zip(request_ids, outputs, strict=True)
         ]
-        return JSONResponse({"model_version": metadata.model_version,
-                             "predictions": predictions})
+        return JSONResponse({"model_version": metadata.model_version, "predictions": predictions})
 
     return app

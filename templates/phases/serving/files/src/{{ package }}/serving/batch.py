@@ -53,13 +53,16 @@ def _check_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
     bad = {n: c for n, c in nulls.items() if c}
     if bad:
         listing = ", ".join(f"{n} ({c} rows)" for n, c in bad.items())
-        raise BatchInputError(f"{path}: null values in {listing}; impute them (gold never has "
-                              "nulls) or drop those rows before scoring")
+        raise BatchInputError(
+            f"{path}: null values in {listing}; impute them (gold never has "
+            "nulls) or drop those rows before scoring"
+        )
     return typed
 
 
-def score_file(input_path: Path, output_path: Path, model: OnnxModel,
-               id_column: str | None = None) -> int:
+def score_file(
+    input_path: Path, output_path: Path, model: OnnxModel, id_column: str | None = None
+) -> int:
     """Score ``input_path`` into ``output_path``; returns the number of rows scored."""
     import polars as pl
 
@@ -73,9 +76,9 @@ def score_file(input_path: Path, output_path: Path, model: OnnxModel,
     outputs: list[dict[str, Any]] = []
     for start in range(0, typed.height, CHUNK_ROWS):
         chunk = typed.slice(start, CHUNK_ROWS)
-        outputs.extend(model.predict_columns(
-            {n: chunk[n].to_list() for n in model.metadata.feature_names}
-        ))
+        outputs.extend(
+            model.predict_columns({n: chunk[n].to_list() for n in model.metadata.feature_names})
+        )
     columns: dict[str, Any] = {}
     if id_column and id_column in frame.columns:
         columns[id_column] = frame[id_column]
@@ -98,9 +101,11 @@ def score_file(input_path: Path, output_path: Path, model: OnnxModel,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else 'batch'}",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__spec__.name if __spec__ else 'batch'}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--input", type=Path, help="default: <paths.gold>/features.parquet")
     parser.add_argument("--output", type=Path, help="default: <paths.reports>/predictions.parquet")
     parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
@@ -115,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BatchInputError, ModelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"scored {rows} rows of {input_path} with model {model.metadata.model_version} "
-          f"-> {output_path}")
+    print(
+        f"scored {rows} rows of {input_path} with model {model.metadata.model_version} "
+        f"-> {output_path}"
+    )
     return 0
 
 

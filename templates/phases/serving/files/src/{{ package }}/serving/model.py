@@ -80,8 +80,11 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
             raise _bad(path, f"features[{index}] needs a string `name`")
         kind = item.get("kind")
         if kind not in FEATURE_KINDS:
-            raise _bad(path, f"features[{index}] ({item['name']}): kind {kind!r} is not "
-                             f"one of {', '.join(FEATURE_KINDS)}")
+            raise _bad(
+                path,
+                f"features[{index}] ({item['name']}): kind {kind!r} is not "
+                f"one of {', '.join(FEATURE_KINDS)}",
+            )
         categories = tuple(str(c) for c in item.get("categories") or ())
         features.append(Feature(item["name"], kind, categories))
     classes = tuple(raw.get("classes") or ())
@@ -110,8 +113,9 @@ def _python(value: Any) -> Any:
 class OnnxModel:
     """An onnxruntime session for the blessed model, checked against its metadata."""
 
-    def __init__(self, model_dir: Path, metadata: ModelMetadata | None = None,
-                 threads: int = 1) -> None:
+    def __init__(
+        self, model_dir: Path, metadata: ModelMetadata | None = None, threads: int = 1
+    ) -> None:
         import onnxruntime as ort
 
         self.metadata = metadata or read_metadata(model_dir)
@@ -132,13 +136,19 @@ class OnnxModel:
         missing = [n for n in self.metadata.feature_names if n not in inputs]
         unknown = sorted(inputs - set(self.metadata.feature_names))
         if missing or unknown:
-            raise _bad(path, f"ONNX inputs do not match metadata features (missing inputs: "
-                             f"{missing or 'none'}, inputs not in metadata: {unknown or 'none'})")
+            raise _bad(
+                path,
+                f"ONNX inputs do not match metadata features (missing inputs: "
+                f"{missing or 'none'}, inputs not in metadata: {unknown or 'none'})",
+            )
         outputs = [o.name for o in self.session.get_outputs()]
         if self.metadata.task == "classification":
             if not {"label", "probabilities"} <= set(outputs):
-                raise _bad(path, f"a classifier must output `label` and `probabilities` "
-                                 f"(export with zipmap=False); it outputs {outputs}")
+                raise _bad(
+                    path,
+                    f"a classifier must output `label` and `probabilities` "
+                    f"(export with zipmap=False); it outputs {outputs}",
+                )
             self._outputs = ["label", "probabilities"]
         else:
             self._outputs = ["variable"] if "variable" in outputs else outputs[:1]

@@ -13,7 +13,7 @@ import json
 import os
 import queue
 import threading
-from datetime import datetime, timezone
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,16 @@ _STOP = object()
 
 def utc_timestamp() -> str:
     """ISO-8601 UTC with milliseconds, e.g. 2026-01-31T12:00:00.123Z."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 class JsonlWriter:
     """A queue plus one writer thread appending JSON objects to ``path``, one per line."""
 
-    def __init__(self, path: Path, max_queue: int = 100_000, batch: int = 1_000,
-                 flush_seconds: float = 0.2) -> None:
+    def __init__(
+        self, path: Path, max_queue: int = 100_000, batch: int = 1_000, flush_seconds: float = 0.2
+    ) -> None:
         self.path = path
         self.dropped = 0
         self.written = 0

@@ -55,9 +55,16 @@ class RequestSchema:
         if not records:
             raise PayloadError([_error(("body",), "send at least one record", "too_short")])
         if len(records) > MAX_RECORDS:
-            raise PayloadError([_error(("body",), f"at most {MAX_RECORDS} records per request; "
-                                                  "split the batch or use batch scoring",
-                                       "too_long")])
+            raise PayloadError(
+                [
+                    _error(
+                        ("body",),
+                        f"at most {MAX_RECORDS} records per request; "
+                        "split the batch or use batch scoring",
+                        "too_long",
+                    )
+                ]
+            )
         return records, single
 
     def columns(self, records: Iterable[BaseModel]) -> dict[str, list[Any]]:
@@ -84,8 +91,9 @@ def _clean(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def build_schema(metadata: ModelMetadata, *, pii_columns: Iterable[str] = (),
-                 id_column: str | None = None) -> RequestSchema:
+def build_schema(
+    metadata: ModelMetadata, *, pii_columns: Iterable[str] = (), id_column: str | None = None
+) -> RequestSchema:
     """The pydantic record model for ``metadata``'s features (extra fields forbidden)."""
     fields: dict[str, Any] = {
         f.name: (_feature_type(f.kind, f.categories), ...) for f in metadata.features

@@ -1,0 +1,23 @@
+"""Console-script entry point: answers `mlops --version` without importing the CLI framework,
+and turns a Ctrl-C at any moment (even during start-up imports) into a clean exit 130."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        args = sys.argv[1:] if argv is None else argv
+        if args == ["--version"]:
+            from mlops_template import __version__
+
+            print(f"mlops {__version__}")
+            return 0
+        from mlops_template.cli import main as cli_main
+
+        return cli_main(args)
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,120 @@
+"""MLO6xx: the project's record of its generation (`.mlops/`) and its drift from the template."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+
+from mlops_template import TEMPLATE_VERSION
+from mlops_template.lint.model import Example, Finding, Rule, Severity, rule
+from mlops_template.lint.project import STATE_FILE, Project
+
+_VERSION_LINE = re.compile(r'"template_version"\s*:')
+
+
+@rule(
+    "MLO601",
+    "state-invalid",
+    Severity.error,
+    summary="`.mlops/` (the record of how the project was generated) is missing or corrupt.",
+    why="`.mlops/state.json` and `.mlops/pristine.json` are the merge base of `mlops update` and "
+    "`mlops add-phase`: without them the tool cannot tell your edits from template changes.",
+    fix="Restore `.mlops/` from version control (`git restore .mlops/`).",
+    bad=Example({STATE_FILE: None}, file=STATE_FILE),
+    good=Example({}, note="the generated project as it is"),
+    needs_spec=False,
+)
+def state_invalid(project: Project, rule: Rule) -> Iterator[Finding]:
+    for file, message, fix in project.state_load.problems:
+        yield rule.finding(file, f"{file}: {message}", fix=fix)
+
+
+def _version_tuple(version: str) -> tuple[int, ...] | None:
+    parts = version.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
+@rule(
+    "MLO602",
+    "template-version",
+    Severity.warning,
+    summary="The project was generated from an older (or newer) template than the installed one.",
+    why="Template fixes (security pins, bug fixes, new checks) reach a project only through "
+    "`mlops update`; a project from a newer template may use features this tool does not know.",
+    fix="Run `mlops update` (it merges the new template with your edits), or upgrade "
+    "mlops-template when the project is newer.",
+    bad=Example({STATE_FILE: (f'"template_version": "{TEMPLATE_VERSION}"',
+                              '"template_version": "2025.1.0"')}, file=STATE_FILE),  # fmt: skip
+    good=Example({}, note="the generated project as it is"),
+    needs_spec=False,
+)
+def template_version(project: Project, rule: Rule) -> Iterator[Finding]:
+    state = project.state_load.state
+    if state is None:
+        return
+    recorded = state["template_version"]
+    if recorded == TEMPLATE_VERSION:
+        return
+    old, new = _version_tuple(recorded), _version_tuple(TEMPLATE_VERSION)
+    line = next((n for n, text in enumerate((project.text(STATE_FILE) or "").splitlines(), 1)
+                 if _VERSION_LINE.search(text)), None)  # fmt: skip
+    if old is not None and new is not None and old > new:
+        yield rule.finding(
+            STATE_FILE,
+            f"generated from template {recorded}, newer than the installed {TEMPLATE_VERSION}",
+            line=line,
+            fix="upgrade mlops-template (pip install -U mlops-template)",
+        )
+    else:
+        yield rule.finding(
+            STATE_FILE,
+            f"generated from template {recorded}; the installed template is {TEMPLATE_VERSION}",
+            line=line,
+            fix="run `mlops update` to merge the template's changes with your edits",
+        )
+
+
+def _first_difference(old: bytes, new: bytes) -> int | None:
+    try:
+        old_lines = old.decode("utf-8").splitlines()
+        new_lines = new.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
+    for number, (a, b) in enumerate(zip(old_lines, new_lines), start=1):
+        if a != b:
+            return number
+    return min(len(old_lines), len(new_lines)) + 1
+
+
+@rule(
+    "MLO603",
+    "file-modified",
+    Severity.info,
+    summary="A file differs from what the template rendered (or was deleted).",
+    why="Editing generated files is expected; listing them shows where `mlops update` will "
+    "merge and where conflicts can appear.",
+    fix="Nothing to do; review the list before `mlops update`.",
+    bad=Example({".editorconfig": ("charset = utf-8", "charset = latin1")}, file=".editorconfig",
+                line=4),  # fmt: skip
+    good=Example({}, note="the generated project as it is"),
+    needs_spec=False,
+)
+def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
+    pristine = project.state_load.pristine
+    if pristine is None:
+        return
+    for rel in sorted(pristine.files):
+        if rel.startswith(".mlops/"):
+            continue
+        original = pristine.files[rel]
+        current = project.read_bytes(rel)
+        if current is None:
+            yield rule.finding(rel, f"{rel} was deleted since it was generated")
+        elif hashlib.sha256(current).hexdigest() != original.sha256:
+            yield rule.finding(
+                rel,
+                f"{rel} differs from the template's render",
+                line=_first_difference(original.content, current),
+            )
+

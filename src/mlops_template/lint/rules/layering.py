@@ -1,0 +1,265 @@
+"""MLO4xx: the layering of the generated package, read from the Python AST (nothing is imported).
+
+Contracts, with ``P`` the project's package:
+
+* data code (``P.data``) does not import ML, serving or monitoring code;
+* ML code (``P.ml``) does not import data ingestion, serving or monitoring code, and does not
+  read the bronze or silver layers (it reads gold only);
+* serving code (``P.serving``) does not import training code or data ingestion;
+* and whatever each enabled phase's manifest lists under ``forbidden_imports``.
+
+Relative imports are resolved to absolute module names first, so ``from ..serving import app``
+inside ``P/ml/train.py`` is ``P.serving.app``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mlops_template.lint.model import Example, Finding, Rule, Severity, rule
+from mlops_template.lint.project import Project
+
+#: (layer, what it must not import, why) with module names relative to the package.
+CONTRACTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("data", ("ml", "serving", "monitoring"), "data code must not depend on ML or serving code"),
+    ("ml", ("data.ingest", "serving", "monitoring"),
+     "ML code reads gold only and must not depend on ingestion or serving code"),
+    ("serving", ("ml.train", "data.ingest"),
+     "serving loads the packaged model; it must not depend on training or ingestion code"),
+)  # fmt: skip
+RAW_LAYERS = ("bronze", "silver")
+_RAW_PATH = re.compile(r"(?:^|[/\\])(bronze|silver)(?:[/\\]|$)", re.IGNORECASE)
+_DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
+
+
+@dataclass(frozen=True)
+class Import:
+    line: int
+    column: int
+    #: absolute module names this statement may load: ``from a import b`` -> (``a``, ``a.b``).
+    modules: tuple[str, ...]
+    shown: str
+
+
+def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str | None:
+    """The absolute name of ``from <level dots><target> import ...`` inside ``module``."""
+    parts = module.split(".") if is_package else module.split(".")[:-1]
+    if level - 1 > len(parts) - 1:
+        return None  # beyond the top-level package
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join(base + ([target] if target else []))
+
+
+def imports_of(tree: ast.Module, module: str, is_package: bool) -> Iterator[Import]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(node.lineno, node.col_offset + 1, (alias.name,), f"import {alias.name}")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = resolve_relative(module, is_package, node.level, node.module)
+                if base is None:
+                    continue
+            else:
+                base = node.module or ""
+            names = [a.name for a in node.names if a.name != "*"]
+            dots = "." * node.level
+            shown = f"from {dots}{node.module or ''} import {', '.join(a.name for a in node.names)}"
+            yield Import(node.lineno, node.col_offset + 1,
+                         (base, *(f"{base}.{n}" for n in names)), shown)  # fmt: skip
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            first = node.args[0]
+            if (name in _DYNAMIC_IMPORTS and isinstance(first, ast.Constant)
+                    and isinstance(first.value, str)):  # fmt: skip
+                target = first.value
+                if target.startswith("."):
+                    stripped = target.lstrip(".")
+                    level = len(target) - len(stripped)
+                    resolved = resolve_relative(module, is_package, level, stripped or None)
+                    if resolved is None:
+                        continue
+                    target = resolved
+                yield Import(node.lineno, node.col_offset + 1, (target,), f"{name}({first.value!r})")
+
+
+def _hits(modules: tuple[str, ...], forbidden: str) -> str | None:
+    for name in modules:
+        if name == forbidden or name.startswith(forbidden + "."):
+            return name
+    return None
+
+
+def _package_files(project: Project, sub: str) -> list[str]:
+    return project.walk(f"src/{project.package}/{sub}", (".py",))
+
+
+def _parsed(project: Project, rel: str) -> tuple[ast.Module, str, bool] | None:
+    tree = project.python(rel)
+    named = project.module_name(rel)
+    if isinstance(tree, SyntaxError) or named is None:
+        return None
+    return tree, named[0], named[1]
+
+
+@rule(
+    "MLO401",
+    "layer-import",
+    Severity.error,
+    summary="Code of one layer imports a layer it must not depend on.",
+    why="The three pipelines stay separate so each can change, be tested and be owned on its own: "
+    "data code does not import ML, serving or monitoring code; ML code does not import data "
+    "ingestion, serving or monitoring code; serving does not import training or ingestion code.",
+    fix="Move the shared code into `common/` (or the layer that owns it) and import it from "
+    "there; pass data between pipelines through the data lake (gold) and the model registry.",
+    bad=Example({"src/demo/data/features.py": '"""Gold features."""\n\n'
+                 "from ..ml.train import train\n"}, file="src/demo/data/features.py", line=3),  # fmt: skip
+    good=Example({"src/demo/data/features.py": '"""Gold features."""\n\n'
+                  "from ..common.config import load_config\n"}),  # fmt: skip
+)
+def layer_imports(project: Project, rule: Rule) -> Iterator[Finding]:
+    package = project.package
+    for layer, forbidden, why in CONTRACTS:
+        banned = [f"{package}.{f}" for f in forbidden]
+        for rel in _package_files(project, layer):
+            parsed = _parsed(project, rel)
+            if parsed is None:
+                continue
+            for imp in imports_of(*parsed):
+                for target in banned:
+                    name = _hits(imp.modules, target)
+                    if name:
+                        yield rule.finding(
+                            rel,
+                            f"`{imp.shown}`: {package}.{layer} imports {name}; {why}",
+                            line=imp.line,
+                            column=imp.column,
+                            key=f"import:{name}",
+                        )
+                        break
+
+
+@rule(
+    "MLO402",
+    "manifest-forbidden-import",
+    Severity.error,
+    summary="A phase's code imports a module its manifest forbids (`forbidden_imports`).",
+    why="Phase manifests (`templates/phases/<name>/phase.yaml`) declare which modules the phase's "
+    "code must never import, e.g. serving must not import `P.ml.train`.",
+    fix="Import the shared code from `common/` instead, or move it there.",
+    bad=Example({"src/demo/ml/evaluate.py": '"""Evaluation."""\n\n'
+                 "import demo.monitoring.drift\n"}, file="src/demo/ml/evaluate.py", line=3),  # fmt: skip
+    good=Example({"src/demo/ml/evaluate.py": '"""Evaluation."""\n\n'
+                  "import demo.common.config\n"}),  # fmt: skip
+)
+def manifest_imports(project: Project, rule: Rule) -> Iterator[Finding]:
+    for phase in project.enabled:
+        banned = [project.expand(f) for f in phase.forbidden_imports]
+        if not banned:
+            continue
+        roots = [project.expand(o).strip("/") for o in phase.owns]
+        for root in roots:
+            if not root.startswith("src/") or not project.is_dir(root):
+                continue
+            for rel in project.walk(root, (".py",)):
+                parsed = _parsed(project, rel)
+                if parsed is None:
+                    continue
+                for imp in imports_of(*parsed):
+                    for target in banned:
+                        name = _hits(imp.modules, target)
+                        if name:
+                            yield rule.finding(
+                                rel,
+                                f"`{imp.shown}`: phase `{phase.name}` must not import {target} "
+                                f"(forbidden_imports in its phase.yaml)",
+                                line=imp.line,
+                                column=imp.column,
+                                key=f"import:{name}",
+                            )
+                            break
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def raw_layer_references(tree: ast.Module) -> Iterator[tuple[int, int, str]]:
+    """(line, column, what) for every reference to the bronze or silver layer."""
+    skip = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            value = node.value
+            if value.strip().lower() in RAW_LAYERS or _RAW_PATH.search(value):
+                yield node.lineno, node.col_offset + 1, f"the string {value!r}"
+        elif isinstance(node, ast.Attribute) and node.attr.lower() in RAW_LAYERS:
+            yield node.lineno, node.col_offset + 1, f"the attribute `.{node.attr}`"
+
+
+@rule(
+    "MLO403",
+    "ml-reads-raw-layer",
+    Severity.error,
+    summary="ML code refers to the bronze or silver layer.",
+    why="ML code reads gold only: gold is the contract (`data/gold/contract.json`) between the "
+    "data and ML pipelines. Reading bronze or silver skips validation, PII masking and the "
+    "feature contract, and couples training to the data pipeline's internals.",
+    fix='Read the model-ready features from gold: `resolve(cfg, "gold")`; ask the data pipeline '
+    "to add what is missing to gold.",
+    bad=Example({"src/demo/ml/load.py": '"""Training data."""\n\nfrom ..common.config import '
+                 'load_config, resolve\n\n\ndef features_path():\n    return resolve(load_config(), '
+                 '"silver")\n'}, file="src/demo/ml/load.py", line=7),  # fmt: skip
+    good=Example({"src/demo/ml/load.py": '"""Training data (never bronze or silver)."""\n\nfrom '
+                  "..common.config import load_config, resolve\n\n\ndef features_path():\n    "
+                  'return resolve(load_config(), "gold") / "features.parquet"\n'}),  # fmt: skip
+)
+def ml_raw_layers(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in _package_files(project, "ml"):
+        tree = project.python(rel)
+        if isinstance(tree, SyntaxError):
+            continue
+        text = project.text(rel) or ""
+        lowered = text.lower()
+        if "bronze" not in lowered and "silver" not in lowered:
+            continue
+        for line, column, what in raw_layer_references(tree):
+            yield rule.finding(
+                rel,
+                f"ML code refers to a raw data layer: {what}",
+                line=line,
+                column=column,
+            )
+
+
+@rule(
+    "MLO404",
+    "python-syntax-error",
+    Severity.error,
+    summary="A Python file of the package cannot be parsed, so its layering cannot be checked.",
+    why="Layering is checked on the syntax tree; a file that does not parse is also a file that "
+    "does not run.",
+    fix="Fix the syntax error (`python -m py_compile FILE` shows it).",
+    bad=Example({"src/demo/ml/broken.py": "def train(:\n    pass\n"}, file="src/demo/ml/broken.py",
+                line=1),  # fmt: skip
+    good=Example({"src/demo/ml/broken.py": "def train():\n    pass\n"}),
+)
+def syntax_errors(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in project.walk(f"src/{project.package}", (".py",)):
+        tree = project.python(rel)
+        if isinstance(tree, SyntaxError):
+            yield rule.finding(
+                rel,
+                f"cannot parse: {tree.msg}",
+                line=tree.lineno or None,
+                column=tree.offset or None,
+            )

@@ -1,0 +1,208 @@
+"""MLO3xx: CODEOWNERS exists and gives every role-owned path to the spec's handle for that role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mlops_template.lint.model import Example, Finding, Rule, Severity, rule
+from mlops_template.lint.project import Project, iter_phase_paths
+
+#: where each provider reads CODEOWNERS from, after the location the template writes.
+_OTHER_LOCATIONS = ("CODEOWNERS", "docs/CODEOWNERS")
+_CATCH_ALL = frozenset({"*", "/*", "**", "/**", "/"})
+
+_DE, _DS = "@your-org/data-engineers", "@your-org/data-scientists"
+_OWNED = [
+    ("/src/demo/data/", _DE), ("/tests/data/", _DE), ("/data/", _DE),
+    ("/docs/data-contracts.md", _DE), ("/.github/workflows/data-pipeline.yml", _DE),
+    ("/src/demo/ml/", _DS), ("/tests/ml/", _DS), ("/docs/model-card.md", _DS),
+    ("/.github/workflows/ml-pipeline.yml", _DS),
+]  # fmt: skip
+
+
+def _codeowners(owned: list[tuple[str, str]]) -> str:
+    """An example CODEOWNERS for `--phases data,training` (the default handles)."""
+    return f"*  {_DE} {_DS}\n" + "".join(f"{path}  {handle}\n" for path, handle in owned)
+
+
+_GOOD = _codeowners(_OWNED)
+
+
+@dataclass(frozen=True)
+class OwnerRule:
+    line: int
+    pattern: str
+    owners: tuple[str, ...]
+    regex: re.Pattern[str]
+    dir_only: bool
+
+
+def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """A CODEOWNERS pattern (gitignore syntax) as a regex over root-relative paths."""
+    dir_only = pattern.endswith("/")
+    body = pattern.strip("/") if pattern != "/" else ""
+    anchored = pattern.startswith("/") or "/" in body
+    out = []
+    i = 0
+    while i < len(body):
+        if body.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif body.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif body[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif body[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(body[i]))
+            i += 1
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(prefix + "".join(out) + r"\Z"), dir_only
+
+
+def parse_codeowners(text: str) -> list[OwnerRule]:
+    rules: list[OwnerRule] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "[", "^[")):
+            continue
+        line = re.split(r"(?<!\\)\s#", line, maxsplit=1)[0]
+        fields = line.split()
+        pattern, owners = fields[0].replace("\\#", "#"), tuple(fields[1:])
+        regex, dir_only = _compile(pattern)
+        rules.append(OwnerRule(number, pattern, owners, regex, dir_only))
+    return rules
+
+
+def last_match(rules: list[OwnerRule], path: str, is_dir: bool) -> OwnerRule | None:
+    """The rule that decides ``path``'s owners: the last one matching it or one of its parents."""
+    parts = path.split("/")
+    candidates = [("/".join(parts[:n]), n < len(parts) or is_dir) for n in range(1, len(parts) + 1)]
+    for owner_rule in reversed(rules):
+        for candidate, candidate_is_dir in candidates:
+            if owner_rule.dir_only and not candidate_is_dir:
+                continue
+            if owner_rule.regex.match(candidate):
+                return owner_rule
+    return None
+
+
+def codeowners_file(project: Project) -> tuple[str, str | None]:
+    """(expected location, the location actually found or None)."""
+    from mlops_template.render import CODEOWNERS_DIR
+
+    expected = f"{CODEOWNERS_DIR[project.require_spec().ci.provider]}/CODEOWNERS"
+    for candidate in (expected, *_OTHER_LOCATIONS):
+        if project.is_file(candidate):
+            return expected, candidate
+    return expected, None
+
+
+@rule(
+    "MLO301",
+    "codeowners-missing",
+    Severity.error,
+    summary="There is no CODEOWNERS file.",
+    why="Each phase is owned by a role (data engineer, data scientist, ML engineer); CODEOWNERS "
+    "makes that role's review mandatory for its paths.",
+    fix="Restore the CODEOWNERS file the template wrote (`.github/CODEOWNERS` on GitHub).",
+    bad=Example({".github/CODEOWNERS": None}, file=".github/CODEOWNERS"),
+    good=Example({".github/CODEOWNERS": _GOOD}),
+)
+def codeowners_missing(project: Project, rule: Rule) -> Iterator[Finding]:
+    expected, found = codeowners_file(project)
+    if found is None:
+        yield rule.finding(
+            expected,
+            f"{expected} is missing: no role owns any path",
+            fix=f"restore {expected} (git restore {expected}); the template composes it from the "
+            "phase manifests and `roles` in mlops.yaml",
+        )
+
+
+def _owned(project: Project) -> Iterator[tuple[str, bool, str, str, str]]:
+    """(path, is_dir, phase, role, handle) for every path an enabled phase owns."""
+    roles = project.require_spec().roles
+    for phase in project.enabled:
+        handle = getattr(roles, phase.owner, None)
+        if not handle:
+            continue
+        for path, is_dir in iter_phase_paths(project, phase):
+            yield path, is_dir, phase.name, phase.owner, handle
+
+
+@rule(
+    "MLO302",
+    "codeowners-path-uncovered",
+    Severity.error,
+    summary="A path an enabled phase owns has no CODEOWNERS rule of its own.",
+    why="Without a rule for the path (or only the catch-all `*`), any owner can approve changes "
+    "to it and the owning role's review is not required.",
+    fix="Add a line `PATH HANDLE` for the path with the role's handle from `roles` in mlops.yaml.",
+    bad=Example({".github/CODEOWNERS": _codeowners(_OWNED[1:])}, file=".github/CODEOWNERS",
+                line=1, note="`/src/demo/data/` is only covered by the catch-all on line 1."),
+    good=Example({".github/CODEOWNERS": _GOOD}),
+)
+def codeowners_uncovered(project: Project, rule: Rule) -> Iterator[Finding]:
+    _, found = codeowners_file(project)
+    if found is None:
+        return
+    rules = parse_codeowners(project.text(found) or "")
+    for path, is_dir, phase, role, handle in _owned(project):
+        decided = last_match(rules, path, is_dir)
+        shown = f"/{path}/" if is_dir else f"/{path}"
+        if decided is None:
+            yield rule.finding(
+                found,
+                f"{shown} (phase `{phase}`) matches no CODEOWNERS rule",
+                fix=f"add `{shown} {handle}` (roles.{role} in mlops.yaml)",
+            )
+        elif decided.pattern in _CATCH_ALL:
+            yield rule.finding(
+                found,
+                f"{shown} (phase `{phase}`) is only covered by the catch-all `{decided.pattern}` "
+                f"on line {decided.line}",
+                line=decided.line,
+                fix=f"add `{shown} {handle}` after line {decided.line} (roles.{role} in mlops.yaml)",
+            )
+
+
+@rule(
+    "MLO303",
+    "codeowners-wrong-owner",
+    Severity.error,
+    summary="A role-owned path is given to someone other than the spec's handle for that role.",
+    why="`roles` in mlops.yaml is the source of truth for who owns data, ML and platform code; "
+    "a CODEOWNERS line that disagrees routes reviews to the wrong people.",
+    fix="Make the last CODEOWNERS rule matching the path list the role's handle, or change "
+    "`roles` in mlops.yaml.",
+    bad=Example({".github/CODEOWNERS": _GOOD.replace(f"/src/demo/ml/  {_DS}", "/src/demo/ml/  @bob")},
+                file=".github/CODEOWNERS", line=7),  # fmt: skip
+    good=Example({".github/CODEOWNERS": _GOOD.replace(f"/src/demo/ml/  {_DS}",
+                                                      f"/src/demo/ml/  {_DS} @bob")}),  # fmt: skip
+)
+def codeowners_wrong_owner(project: Project, rule: Rule) -> Iterator[Finding]:
+    _, found = codeowners_file(project)
+    if found is None:
+        return
+    rules = parse_codeowners(project.text(found) or "")
+    for path, is_dir, phase, role, handle in _owned(project):
+        decided = last_match(rules, path, is_dir)
+        if decided is None or decided.pattern in _CATCH_ALL or handle in decided.owners:
+            continue
+        shown = f"/{path}/" if is_dir else f"/{path}"
+        owners = " ".join(decided.owners) or "nobody"
+        yield rule.finding(
+            found,
+            f"{shown} (phase `{phase}`) is owned by {owners} (line {decided.line}), not by "
+            f"roles.{role} = {handle}",
+            line=decided.line,
+            fix=f"change line {decided.line} to `{decided.pattern} {handle}`, or set "
+            f"roles.{role} in mlops.yaml",
+        )

@@ -1,0 +1,328 @@
+"""MLO5xx: CI/CD workflows exist per pipeline, declare permissions, hold no secrets, pin actions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_template.lint.model import Example, Finding, Rule, Severity, rule
+from mlops_template.lint.project import Project
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SECRET_KEY = re.compile(
+    r"(?:^|[_-])(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+    r"private[_-]?key|client[_-]?secret|connection[_-]?string|sas[_-]?token|credentials?)(?:$|[_-])",
+    re.IGNORECASE,
+)
+#: value shapes that are secrets wherever they appear (keys, env, scripts).
+_SECRET_VALUE = re.compile(
+    r"AKIA[0-9A-Z]{16}"  # AWS access key id
+    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}"  # GitHub tokens
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|AccountKey=[A-Za-z0-9+/=]{20,}"  # Azure storage connection strings
+    r"|sk-[A-Za-z0-9]{32,}"  # API keys of the sk- family
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
+)
+#: `NAME=value` / `NAME: value` assignments of secret-looking names inside run scripts.
+_SCRIPT_ASSIGN = re.compile(
+    r"\b([A-Za-z_]*(?:PASSWORD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY)[A-Za-z_]*)"
+    r"\s*[=:]\s*['\"]?([^\s'\"$]{8,})",
+    re.IGNORECASE,
+)
+_PLACEHOLDER = re.compile(r"^(?:<.*>|x+|\*+|changeme|dummy|example|placeholder|none|null)$", re.I)
+_BOOLISH = frozenset({"true", "false", "yes", "no", "on", "off", "read", "write", "none", "inherit"})
+
+
+def workflow_files(project: Project) -> list[str]:
+    """GitHub workflows, plus the GitLab and Azure DevOps pipeline files when present."""
+    files = project.walk(".github/workflows", (".yml", ".yaml"))
+    for single in (".gitlab-ci.yml", "azure-pipelines.yml"):
+        if project.is_file(single):
+            files.append(single)
+    for folder in (".gitlab/ci", ".azuredevops"):
+        files.extend(project.walk(folder, (".yml", ".yaml")))
+    return files
+
+
+@dataclass
+class Loaded:
+    node: Any  # yaml.Node | None
+    error: tuple[str, int | None, int | None] | None = None
+
+
+def _load(project: Project, rel: str) -> Loaded:
+    import yaml
+
+    cache: dict[str, Loaded] = project.cache.setdefault("workflow_nodes", {})
+    if rel in cache:
+        return cache[rel]
+    text = project.text(rel)
+    if text is None:
+        loaded = Loaded(None, ("not readable as UTF-8 text", None, None))
+    else:
+        try:
+            loaded = Loaded(yaml.compose(text, Loader=yaml.SafeLoader))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = exc.problem or exc.context or "invalid YAML"
+            loaded = Loaded(None, (problem, mark.line + 1 if mark else None,
+                                   mark.column + 1 if mark else None))  # fmt: skip
+        except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
+            loaded = Loaded(None, (str(exc), None, None))
+    cache[rel] = loaded
+    return loaded
+
+
+def _mapping(node: Any) -> dict[str, tuple[Any, Any]]:
+    """A mapping node's entries: key text -> (key node, value node)."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): (k, v) for k, v in node.value}
+
+
+def _pos(node: Any) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _github(rel: str) -> bool:
+    return rel.startswith(".github/workflows/")
+
+
+@rule(
+    "MLO501",
+    "workflow-missing",
+    Severity.error,
+    summary="An enabled phase's pipeline has no workflow file.",
+    why="The data, ML and infrastructure pipelines each run in their own workflow with their own "
+    "owner; a phase listed in `phases` whose workflow is gone never runs in CI.",
+    fix="Restore the workflow the template wrote, or run `mlops update` to re-create it.",
+    bad=Example({".github/workflows/ml-pipeline.yml": None},
+                file=".github/workflows/ml-pipeline.yml"),  # fmt: skip
+    good=Example({".github/workflows/ml-pipeline.yml": "name: ml-pipeline\non: workflow_dispatch\n"
+                  "permissions: {contents: read}\njobs:\n  train:\n    runs-on: ubuntu-latest\n"
+                  "    steps:\n      - run: make pipeline\n"}),  # fmt: skip
+)
+def workflow_missing(project: Project, rule: Rule) -> Iterator[Finding]:
+    for phase in project.enabled:
+        for conditional in phase.workflows:
+            if not isinstance(conditional.value, str) or not project.condition(conditional.when):
+                continue
+            rel = project.expand(conditional.value).strip("/")
+            if not project.is_file(rel):
+                yield rule.finding(
+                    rel,
+                    f"{rel} is missing: the `{phase.name}` pipeline never runs in CI",
+                    fix=f"restore it (git restore {rel}); `mlops update` re-creates template files",
+                )
+
+
+@rule(
+    "MLO502",
+    "workflow-permissions",
+    Severity.error,
+    summary="A GitHub workflow does not declare `permissions`, or grants `write-all`.",
+    why="Without `permissions` the workflow's GITHUB_TOKEN gets the repository default, which is "
+    "often read-write on everything; a compromised step can then push code or releases. Declare "
+    "least privilege at the top and widen it per job.",
+    fix="Add `permissions: {contents: read}` at the top level and grant more per job only where "
+    "needed (e.g. `id-token: write` for cloud login).",
+    bad=Example({".github/workflows/lint.yml": "name: lint\non: push\njobs:\n  lint:\n    "
+                 "runs-on: ubuntu-latest\n    steps:\n      - run: make lint\n"},
+                file=".github/workflows/lint.yml", line=3),  # fmt: skip
+    good=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions:\n  contents: "
+                  "read\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - run: "
+                  "make lint\n"}),  # fmt: skip
+    needs_spec=False,
+)
+def workflow_permissions(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in workflow_files(project):
+        if not _github(rel):
+            continue
+        loaded = _load(project, rel)
+        top = _mapping(loaded.node)
+        if not top:
+            continue
+        for key_node, value in _permission_nodes(top):
+            if getattr(value, "value", None) == "write-all":
+                line, column = _pos(value)
+                yield rule.finding(rel, f"`{key_node.value}: write-all` grants every scope",
+                                   line=line, column=column)  # fmt: skip
+        if "permissions" in top:
+            continue
+        jobs = _mapping(top.get("jobs", (None, None))[1])
+        if jobs and all("permissions" in _mapping(job) for _, job in jobs.values()):
+            continue
+        anchor = top.get("jobs", (None, None))[0] or loaded.node
+        line, column = _pos(anchor)
+        missing = [name for name, (_, job) in jobs.items() if "permissions" not in _mapping(job)]
+        detail = f" (jobs without it: {', '.join(missing)})" if missing and len(jobs) > 1 else ""
+        yield rule.finding(
+            rel,
+            f"no top-level `permissions`{detail}: the token gets the repository default",
+            line=line,
+            column=column,
+        )
+
+
+def _permission_nodes(top: dict[str, tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    if "permissions" in top:
+        yield top["permissions"]
+    for _, job in _mapping(top.get("jobs", (None, None))[1]).values():
+        entry = _mapping(job).get("permissions")
+        if entry:
+            yield entry
+
+
+def _scalars(node: Any, key: str | None = None) -> Iterator[tuple[str | None, Any]]:
+    """Every scalar value with the mapping key it belongs to (skipping `permissions`)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            name = str(k.value)
+            if name == "permissions":
+                continue
+            yield from _scalars(v, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _scalars(item, key)
+    elif isinstance(node, yaml.ScalarNode):
+        yield key, node
+
+
+def _looks_secret(key: str | None, value: str) -> str | None:
+    text = value.strip()
+    if "${{" in text or "$(" in text:
+        return None
+    match = _SECRET_VALUE.search(text)
+    if match:
+        return "a credential-shaped value"
+    if (
+        key
+        and _SECRET_KEY.search(key)
+        and len(text) >= 8
+        and text.lower() not in _BOOLISH
+        and not _PLACEHOLDER.match(text)
+        and "\n" not in text
+        and " " not in text
+    ):
+        return f"a literal value for `{key}`"
+    if key == "run" or "\n" in text:
+        for assign in _SCRIPT_ASSIGN.finditer(text):
+            candidate = assign.group(2)
+            if candidate.lower() not in _BOOLISH and not _PLACEHOLDER.match(candidate):
+                return f"a literal value assigned to {assign.group(1)}"
+    return None
+
+
+@rule(
+    "MLO503",
+    "workflow-plaintext-secret",
+    Severity.error,
+    summary="A workflow holds a secret-looking value in plain text.",
+    why="Anything in a workflow file is readable by everyone with read access to the repository "
+    "and stays in its history forever.",
+    fix="Rotate the credential, store it as an encrypted CI secret and reference it "
+    "(`${{ secrets.NAME }}`); prefer OIDC (`id-token: write`) to long-lived cloud keys.",
+    bad=Example({".github/workflows/data-pipeline.yml": "name: data\non: workflow_dispatch\n"
+                 "permissions: {contents: read}\njobs:\n  data:\n    runs-on: ubuntu-latest\n"
+                 "    env:\n      DB_PASSWORD: hunter2-prod-2026\n    steps:\n"
+                 "      - run: make data\n"}, file=".github/workflows/data-pipeline.yml", line=8),  # fmt: skip
+    good=Example({".github/workflows/data-pipeline.yml": "name: data\non: workflow_dispatch\n"
+                  "permissions: {contents: read}\njobs:\n  data:\n    runs-on: ubuntu-latest\n"
+                  "    env:\n      DB_PASSWORD: ${{ secrets.DB_PASSWORD }}\n    steps:\n"
+                  "      - run: make data\n"}),  # fmt: skip
+    needs_spec=False,
+)
+def plaintext_secrets(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in workflow_files(project):
+        node = _load(project, rel).node
+        if node is None:
+            continue
+        for key, scalar in _scalars(node):
+            what = _looks_secret(key, str(scalar.value))
+            if what:
+                line, column = _pos(scalar)
+                yield rule.finding(rel, f"plaintext secret: {what}", line=line, column=column)
+
+
+def _uses(node: Any) -> Iterator[Any]:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if str(k.value) == "uses" and isinstance(v, yaml.ScalarNode):
+                yield v
+            else:
+                yield from _uses(v)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _uses(item)
+
+
+@rule(
+    "MLO504",
+    "action-unpinned",
+    Severity.error,
+    summary="A GitHub action or reusable workflow is referenced by a tag or branch, not a commit SHA.",
+    why="Tags and branches can be moved to other code after review (the tj-actions/changed-files "
+    "compromise of 2025 did exactly that); a full 40-character commit SHA cannot.",
+    fix="Pin to the commit SHA the tag points to and keep the tag as a comment: "
+    "`uses: actions/checkout@<40-hex sha>  # v4.2.2`.",
+    bad=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
+                 "read}\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n"
+                 "      - uses: actions/checkout@v4\n"}, file=".github/workflows/lint.yml", line=8),  # fmt: skip
+    good=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
+                  "read}\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n"
+                  "      - uses: ./.github/actions/setup\n"}),  # fmt: skip
+    needs_spec=False,
+)
+def unpinned_actions(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in workflow_files(project):
+        if not _github(rel):
+            continue
+        node = _load(project, rel).node
+        if node is None:
+            continue
+        for scalar in _uses(node):
+            ref = str(scalar.value).strip()
+            if ref.startswith("./"):
+                continue
+            line, column = _pos(scalar)
+            if ref.startswith("docker://"):
+                if "@sha256:" not in ref:
+                    yield rule.finding(rel, f"`{ref}` is not pinned to an image digest",
+                                       line=line, column=column,
+                                       fix="pin the image by digest: docker://image@sha256:<digest>")  # fmt: skip
+                continue
+            _, at, version = ref.partition("@")
+            if not at or not _SHA.match(version):
+                shown = version if at else "no ref"
+                yield rule.finding(rel, f"`{ref}` is pinned to {shown!s}, not a commit SHA",
+                                   line=line, column=column)  # fmt: skip
+
+
+@rule(
+    "MLO505",
+    "workflow-invalid-yaml",
+    Severity.error,
+    summary="A workflow file is not valid YAML.",
+    why="CI rejects the file, so its pipeline never runs; the other workflow rules cannot check it.",
+    fix="Fix the YAML syntax at the reported position (`yamllint` and `actionlint` show details).",
+    bad=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
+                 "read\njobs: {}\n"}, file=".github/workflows/lint.yml", line=4),  # fmt: skip
+    good=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
+                  "read}\njobs: {}\n"}),  # fmt: skip
+    needs_spec=False,
+)
+def invalid_yaml(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in workflow_files(project):
+        error = _load(project, rel).error
+        if error:
+            message, line, column = error
+            yield rule.finding(rel, f"invalid YAML: {message}", line=line, column=column)

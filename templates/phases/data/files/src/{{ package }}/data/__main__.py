@@ -1,0 +1,97 @@
+"""``python -m <package>.data ingest|silver|gold|all|docs`` - the data pipeline's CLI.
+
+Exit codes: 0 done, 2 bad input or configuration (the message says what and where; nothing is
+written to silver or gold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..common.config import ConfigError, load_config
+from . import gold, ingest, silver
+from .engines import ENGINES
+from .errors import DataError
+
+STEPS = ("ingest", "silver", "gold", "all", "docs")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}", description="bronze -> silver -> gold data pipeline"
+    )
+    parser.add_argument("step", choices=STEPS, help="the step to run (all: ingest, silver, gold)")
+    parser.add_argument("--engine", choices=ENGINES, help="override data.engine from conf/")
+    parser.add_argument("--force", action="store_true",
+                        help="ingest: append a partition even if the source is unchanged")
+    parser.add_argument("--write", type=Path, metavar="FILE",
+                        help="docs: rewrite the contract section of FILE instead of printing")  # fmt: skip
+    return parser
+
+
+def _ingest(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    result = ingest.run(cfg, force=args.force)
+    if result["written"]:
+        print(f"ingest: {result['rows']} rows -> {result['partition']}")
+    else:
+        print(f"ingest: source unchanged since {result['partition']} (use --force to append)")
+
+
+def _silver(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    report = silver.run(cfg, args.engine)
+    dup = report["duplicates"]
+    print(
+        f"silver: {report['bronze']['rows']} bronze rows -> {report['silver']['rows']} rows "
+        f"({report['quarantined']['rows']} quarantined, {dup['exact_rows_removed']} duplicates, "
+        f"{dup['repeated_ids_removed']} repeated ids) -> {report['silver']['path']}"
+    )
+
+
+def _gold(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    result = gold.run(cfg, args.engine)
+    print(f"gold: {result['rows']} rows, {result['features']} features -> {result['path']} "
+          f"(+ contract.json, {result['aggregates']} aggregate rows)")  # fmt: skip
+
+
+def _docs(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    from ..common.config import resolve
+    from .contracts import BEGIN, END, Contract, markdown, replace_section
+
+    contract = Contract.load(resolve(cfg, "silver") / "contract.json")
+    if args.write is None:
+        print(markdown(contract), end="")
+        return
+    target = args.write
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{target} not found; create it with the lines {BEGIN} and {END}") from None
+    target.write_text(replace_section(text, markdown(contract), str(target)), encoding="utf-8")
+    print(f"docs: contract tables of {target} rewritten from the silver contract")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    steps = ["ingest", "silver", "gold"] if args.step == "all" else [args.step]
+    actions = {"ingest": _ingest, "silver": _silver, "gold": _gold, "docs": _docs}
+    try:
+        cfg = load_config()
+        for step in steps:
+            started = time.perf_counter()
+            actions[step](cfg, args)
+            if args.step == "all":
+                print(f"  ({step} took {time.perf_counter() - started:.2f} s)")
+    except (DataError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

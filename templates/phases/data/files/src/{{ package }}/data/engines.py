@@ -1,0 +1,501 @@
+"""Two engines, one pipeline: polars (lazy API) and duckdb (SQL over parquet).
+
+Each engine does the heavy lifting of a step and hands back a polars frame; the pipeline around
+them (contracts, quarantine, reports, writing) is shared, so both produce the same outputs. A
+generated test checks that they agree on the example data.
+
+Every method takes plain values decided by the pipeline (fill values, clip bounds, the salt), so
+both engines apply exactly the same rules; only the statistics are computed by the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from .contracts import DTYPES, Contract
+from .errors import DataError
+
+ENGINES = ("polars", "duckdb")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per numeric column: median, first and third quartile; per categorical: the mode."""
+
+    median: dict[str, float | None]
+    q1: dict[str, float | None]
+    q3: dict[str, float | None]
+    mode: dict[str, str | None]
+    nulls: dict[str, int]
+
+
+class Engine(Protocol):
+    name: str
+
+    def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
+        """Bronze partitions -> contract columns cast to their types, plus ``_row`` (bronze row
+        number across partitions) and ``_cast_errors`` (columns whose value could not be cast)."""
+        ...
+
+    def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
+        """Drop exact duplicate rows (keep the first), then repeated ids (keep the latest)."""
+        ...
+
+    def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats: ...
+
+    def count_outside(self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+                      ) -> dict[str, int]: ...  # fmt: skip
+
+    def transform(
+        self,
+        frame: pl.DataFrame,
+        fills: dict[str, Any],
+        bounds: dict[str, tuple[float, float]],
+        pii: list[str],
+        salt: str,
+    ) -> pl.DataFrame:
+        """Impute, clip and mask PII; rows stay in ``_row`` order."""
+        ...
+
+    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
+        """Silver parquet -> gold columns: id, features (Float64 / String), derived, target."""
+        ...
+
+    def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
+                   target: str) -> pl.DataFrame:  # fmt: skip
+        """Rows, share and target mean per value of each dimension (long format)."""
+        ...
+
+
+def get_engine(name: str) -> Engine:
+    if name == "polars":
+        return PolarsEngine()
+    if name == "duckdb":
+        try:
+            import duckdb  # noqa: F401
+        except ImportError:
+            raise DataError(
+                "data.engine is 'duckdb' but duckdb is not installed; run `make setup` "
+                "(or `pip install duckdb`)"
+            ) from None
+        return DuckDBEngine()
+    raise DataError(
+        f"data.engine {name!r} is not supported by this pipeline; use one of {', '.join(ENGINES)} "
+        "(conf/base.yaml data.engine or --engine)"
+    )
+
+
+def mask(series: pl.Series, salt: str) -> pl.Series:
+    """``sha256(salt + value)`` as hex for each value (nulls stay null); each distinct value
+    is hashed once."""
+    text = series.cast(pl.Utf8)
+    distinct = text.drop_nulls().unique()
+    base = hashlib.sha256(salt.encode("utf-8"))
+    hashed = []
+    for value in distinct.to_list():
+        digest = base.copy()
+        digest.update(value.encode("utf-8"))
+        hashed.append(digest.hexdigest())
+    return text.replace_strict(distinct, pl.Series(hashed, dtype=pl.Utf8), default=None)
+
+
+# ------------------------------------------------------------------------------------------
+# polars
+# ------------------------------------------------------------------------------------------
+
+
+class PolarsEngine:
+    name = "polars"
+
+    def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
+        scans = [pl.scan_parquet(p).select(contract.names) for p in parts]
+        lazy = pl.concat(scans, how="vertical_relaxed").with_row_index("_row")
+        schema = lazy.collect_schema()
+        typed: list[pl.Expr] = [pl.col("_row").cast(pl.Int64)]
+        errors: list[pl.Expr] = []
+        for col in contract.columns:
+            raw, want = schema[col.name], DTYPES[col.dtype]
+            expr = _polars_cast(pl.col(col.name), raw, want)
+            typed.append(expr.alias(col.name))
+            if raw != want:
+                bad = pl.col(col.name).is_not_null() & expr.is_null()
+                errors.append(pl.when(bad).then(pl.lit(col.name)))
+        cast_errors = (
+            pl.concat_str(errors, separator=",", ignore_nulls=True).replace("", None)
+            if errors
+            else pl.lit(None, dtype=pl.Utf8)
+        )
+        return lazy.select(*typed, cast_errors.alias("_cast_errors")).collect()
+
+    def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
+        columns = [c for c in frame.columns if c != "_row"]
+        exact = frame.lazy().unique(subset=columns, keep="first").sort("_row").collect()
+        by_id = exact
+        if id_column:
+            by_id = exact.lazy().unique(subset=[id_column], keep="last").sort("_row").collect()
+        return by_id, frame.height - exact.height, exact.height - by_id.height
+
+    def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats:
+        exprs: list[pl.Expr] = []
+        for c in numeric:
+            x = pl.col(c).cast(pl.Float64)
+            exprs += [
+                x.median().alias(f"median:{c}"),
+                x.quantile(0.25, "linear").alias(f"q1:{c}"),
+                x.quantile(0.75, "linear").alias(f"q3:{c}"),
+            ]
+        exprs += [pl.col(c).null_count().alias(f"nulls:{c}") for c in numeric + categorical]
+        row = frame.lazy().select(exprs).collect().row(0, named=True) if exprs else {}
+        modes: dict[str, str | None] = {}
+        for c in categorical:
+            counts = (
+                frame.lazy()
+                .select(c)
+                .drop_nulls()
+                .group_by(c)
+                .len()
+                .sort(["len", c], descending=[True, False])
+                .head(1)
+                .collect()
+            )
+            modes[c] = counts.item(0, c) if counts.height else None
+        return Stats(
+            median={c: row[f"median:{c}"] for c in numeric},
+            q1={c: row[f"q1:{c}"] for c in numeric},
+            q3={c: row[f"q3:{c}"] for c in numeric},
+            mode=modes,
+            nulls={c: int(row[f"nulls:{c}"]) for c in numeric + categorical},
+        )
+
+    def count_outside(self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+                      ) -> dict[str, int]:  # fmt: skip
+        if not bounds:
+            return {}
+        exprs = [
+            ((pl.col(c) < lo) | (pl.col(c) > hi)).sum().alias(c) for c, (lo, hi) in bounds.items()
+        ]
+        row = frame.lazy().select(exprs).collect().row(0, named=True)
+        return {c: int(v) for c, v in row.items()}
+
+    def transform(
+        self,
+        frame: pl.DataFrame,
+        fills: dict[str, Any],
+        bounds: dict[str, tuple[float, float]],
+        pii: list[str],
+        salt: str,
+    ) -> pl.DataFrame:
+        exprs: list[pl.Expr] = []
+        for c in frame.columns:
+            expr = pl.col(c)
+            if c in fills:
+                expr = expr.fill_null(pl.lit(fills[c], dtype=frame.schema[c]))
+            if c in bounds:
+                lo, hi = bounds[c]
+                expr = expr.clip(pl.lit(lo, dtype=frame.schema[c]), pl.lit(hi, dtype=frame.schema[c]))
+            if c in pii:
+                expr = expr.map_batches(lambda s: mask(s, salt), return_dtype=pl.Utf8)
+            exprs.append(expr.alias(c))
+        return frame.lazy().select(exprs).sort("_row").collect()
+
+    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
+        exprs: list[pl.Expr] = []
+        if contract.id_column:
+            exprs.append(pl.col(contract.id_column))
+        for c in contract.features:
+            dtype = pl.Float64 if c.kind == "numeric" else pl.Utf8
+            exprs.append(pl.col(c.name).cast(dtype))
+        for d in contract.derived:
+            num = pl.col(d.numerator).cast(pl.Float64)
+            den = pl.max_horizontal(pl.col(d.denominator).cast(pl.Float64), pl.lit(1.0))
+            exprs.append((num * d.scale / den).alias(d.name))
+        target = pl.col(contract.target)
+        if contract.task == "regression":
+            target = target.cast(pl.Float64)
+        exprs.append(target)
+        return pl.scan_parquet(silver).select(exprs).collect()
+
+    def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
+                   target: str) -> pl.DataFrame:  # fmt: skip
+        lazy = features.lazy()
+        y = pl.col(target).cast(pl.Float64, strict=False)
+        total = features.height
+        frames: list[pl.LazyFrame] = []
+        groups = dimensions
+        if not dimensions:
+            # no categorical feature: quartile buckets of the numeric ones
+            edges = lazy.select(
+                [pl.col(c).quantile(q, "linear").alias(f"{c}:{q}") for c in numeric
+                 for q in (0.25, 0.5, 0.75)]  # fmt: skip
+            ).collect().row(0, named=True)
+            buckets = []
+            for c in numeric:
+                q = [edges[f"{c}:{p}"] for p in (0.25, 0.5, 0.75)]
+                bucket = pl.format(
+                    "q{}",
+                    1 + (pl.col(c) > q[0]).cast(pl.Int32) + (pl.col(c) > q[1]).cast(pl.Int32)
+                    + (pl.col(c) > q[2]).cast(pl.Int32),
+                )  # fmt: skip
+                buckets.append(bucket.alias(f"{c}_quartile"))
+            lazy = lazy.with_columns(buckets)
+            groups = [f"{c}_quartile" for c in numeric]
+        for g in groups:
+            frames.append(
+                lazy.group_by(g)
+                .agg(pl.len().alias("rows"), y.mean().alias("target_mean"))
+                .select(
+                    pl.lit(g).alias("dimension"),
+                    pl.col(g).cast(pl.Utf8).alias("value"),
+                    pl.col("rows").cast(pl.Int64),
+                    (pl.col("rows") / total).alias("share"),
+                    "target_mean",
+                )
+            )
+        if not frames:
+            return _empty_aggregates()
+        return pl.concat(pl.collect_all(frames)).sort("dimension", "value")
+
+
+def _polars_cast(expr: pl.Expr, raw: pl.DataType, want: pl.DataType) -> pl.Expr:
+    if raw == want:
+        return expr
+    if raw == pl.Utf8 and want != pl.Utf8:
+        stripped = expr.str.strip_chars()
+        if want == pl.Int64:
+            as_float = stripped.cast(pl.Float64, strict=False)
+            return pl.when(as_float == as_float.round()).then(as_float.cast(pl.Int64))
+        return stripped.cast(want, strict=False)
+    if raw.is_float() and want == pl.Int64:
+        return pl.when(expr == expr.round()).then(expr.cast(pl.Int64, strict=False))
+    return expr.cast(want, strict=False)
+
+
+def _empty_aggregates() -> pl.DataFrame:
+    return pl.DataFrame(schema={"dimension": pl.Utf8, "value": pl.Utf8, "rows": pl.Int64,
+                                "share": pl.Float64, "target_mean": pl.Float64})  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
+# duckdb
+# ------------------------------------------------------------------------------------------
+
+_SQL_TYPES = {"Int64": "BIGINT", "Float64": "DOUBLE", "String": "VARCHAR"}
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: Any) -> str:
+    """A SQL literal for a fill value or bound."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return f"CAST({float(value)!r} AS DOUBLE)"
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+
+    def _query(self, sql: str, params: list[Any] | None = None, **tables: pl.DataFrame
+               ) -> pl.DataFrame:  # fmt: skip
+        for name, frame in tables.items():
+            self.con.register(name, frame)
+        try:
+            return self.con.execute(sql, params or []).pl()
+        finally:
+            for name in tables:
+                self.con.unregister(name)
+
+    def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
+        import pyarrow.parquet as pq
+
+        offsets, start = [], 0
+        for part in parts:
+            offsets.append((str(part), start))
+            start += pq.ParquetFile(part).metadata.num_rows
+        files = "[" + ", ".join(lit(str(p)) for p in parts) + "]"
+        offset_sql = " ".join(f"WHEN {lit(f)} THEN {o}" for f, o in offsets)
+        raw_types = dict(
+            self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({files}, union_by_name=true)")
+            .fetchall()  # type: ignore[arg-type]
+        ) if parts else {}  # fmt: skip
+        raw_types = {k: str(v).upper() for k, v in raw_types.items()}
+        typed, errors = [], []
+        for col in contract.columns:
+            raw, want = raw_types[col.name], _SQL_TYPES[col.dtype]
+            expr = _sql_cast(q(col.name), raw, want)
+            typed.append(f"{expr} AS {q(col.name)}")
+            if not _same_sql_type(raw, want):
+                errors.append(
+                    f"CASE WHEN {q(col.name)} IS NOT NULL AND {expr} IS NULL "
+                    f"THEN {lit(col.name)} END"
+                )
+        cast_errors = (
+            f"NULLIF(concat_ws(',', {', '.join(errors)}), '')" if errors else "NULL::VARCHAR"
+        )
+        sql = f"""
+            SELECT CAST((CASE filename {offset_sql} END) + file_row_number AS BIGINT) AS _row,
+                   {", ".join(typed)}, {cast_errors} AS _cast_errors
+            FROM read_parquet({files}, filename=true, file_row_number=true, union_by_name=true)
+            ORDER BY _row
+        """
+        return self.con.execute(sql).pl()
+
+    def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
+        columns = ", ".join(q(c) for c in frame.columns if c != "_row")
+        exact = self._query(
+            f"SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY {columns} ORDER BY _row) = 1"
+            " ORDER BY _row",
+            t=frame,
+        )
+        by_id = exact
+        if id_column:
+            by_id = self._query(
+                f"SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY {q(id_column)} "
+                "ORDER BY _row DESC) = 1 ORDER BY _row",
+                t=exact,
+            )
+        return by_id, frame.height - exact.height, exact.height - by_id.height
+
+    def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats:
+        parts = []
+        for c in numeric:
+            x = f"CAST({q(c)} AS DOUBLE)"
+            parts += [f"median({x})", f"quantile_cont({x}, 0.25)", f"quantile_cont({x}, 0.75)"]
+        parts += [f"count(*) - count({q(c)})" for c in numeric + categorical]
+        values = self._query(f"SELECT {', '.join(parts)} FROM t", t=frame).row(0) if parts else ()
+        n = len(numeric)
+        modes: dict[str, str | None] = {}
+        for c in categorical:
+            top = self._query(
+                f"SELECT {q(c)} FROM t WHERE {q(c)} IS NOT NULL GROUP BY {q(c)} "
+                f"ORDER BY count(*) DESC, {q(c)} ASC LIMIT 1",
+                t=frame,
+            )
+            modes[c] = top.item(0, 0) if top.height else None
+        return Stats(
+            median={c: values[3 * i] for i, c in enumerate(numeric)},
+            q1={c: values[3 * i + 1] for i, c in enumerate(numeric)},
+            q3={c: values[3 * i + 2] for i, c in enumerate(numeric)},
+            mode=modes,
+            nulls={c: int(values[3 * n + i]) for i, c in enumerate(numeric + categorical)},
+        )
+
+    def count_outside(self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+                      ) -> dict[str, int]:  # fmt: skip
+        if not bounds:
+            return {}
+        parts = [
+            f"count(*) FILTER (WHERE {q(c)} < {lit(lo)} OR {q(c)} > {lit(hi)}) AS {q(c)}"
+            for c, (lo, hi) in bounds.items()
+        ]
+        row = self._query(f"SELECT {', '.join(parts)} FROM t", t=frame).row(0, named=True)
+        return {c: int(v) for c, v in row.items()}
+
+    def transform(
+        self,
+        frame: pl.DataFrame,
+        fills: dict[str, Any],
+        bounds: dict[str, tuple[float, float]],
+        pii: list[str],
+        salt: str,
+    ) -> pl.DataFrame:
+        select = []
+        for c in frame.columns:
+            expr = q(c)
+            if c in fills:
+                expr = f"COALESCE({expr}, {lit(fills[c])})"
+            if c in bounds:
+                lo, hi = bounds[c]
+                expr = f"LEAST(GREATEST({expr}, {lit(lo)}), {lit(hi)})"
+            if c in pii:
+                expr = f"sha256($salt || CAST({expr} AS VARCHAR))"
+            select.append(f"{expr} AS {q(c)}")
+        self.con.register("t", frame)
+        try:
+            out = self.con.execute(
+                f"SELECT {', '.join(select)} FROM t ORDER BY _row", {"salt": salt}
+            ).pl()
+        finally:
+            self.con.unregister("t")
+        # keep the contract's types (duckdb widens nothing here, but be explicit)
+        return out.cast({c: frame.schema[c] for c in frame.columns if c not in pii})
+
+    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
+        select = []
+        if contract.id_column:
+            select.append(q(contract.id_column))
+        for c in contract.features:
+            sql_type = "DOUBLE" if c.kind == "numeric" else "VARCHAR"
+            select.append(f"CAST({q(c.name)} AS {sql_type}) AS {q(c.name)}")
+        for d in contract.derived:
+            select.append(
+                f"CAST({q(d.numerator)} AS DOUBLE) * {d.scale!r} / "
+                f"GREATEST(CAST({q(d.denominator)} AS DOUBLE), 1.0) AS {q(d.name)}"
+            )
+        target = q(contract.target)
+        if contract.task == "regression":
+            target = f"CAST({target} AS DOUBLE) AS {target}"
+        select.append(target)
+        sql = f"SELECT {', '.join(select)} FROM read_parquet({lit(str(silver))})"
+        return self.con.execute(sql).pl()
+
+    def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
+                   target: str) -> pl.DataFrame:  # fmt: skip
+        y = f"TRY_CAST({q(target)} AS DOUBLE)"
+        selects = []
+        source = "t"
+        groups = dimensions
+        if not dimensions:
+            buckets = []
+            for c in numeric:
+                qs = [f"quantile_cont({q(c)}, {p})" for p in (0.25, 0.5, 0.75)]
+                edges = self._query(f"SELECT {', '.join(qs)} FROM t", t=features).row(0)
+                cond = " + ".join(f"CAST({q(c)} > {lit(e)} AS INTEGER)" for e in edges)
+                buckets.append(f"'q' || CAST(1 + {cond} AS VARCHAR) AS {q(c + '_quartile')}")
+            source = f"(SELECT *, {', '.join(buckets)} FROM t)"
+            groups = [f"{c}_quartile" for c in numeric]
+        for g in groups:
+            selects.append(
+                f"SELECT {lit(g)} AS dimension, CAST({q(g)} AS VARCHAR) AS value, "
+                f"CAST(count(*) AS BIGINT) AS rows, count(*) / {features.height}.0 AS share, "
+                f"avg({y}) AS target_mean FROM {source} GROUP BY {q(g)}"
+            )
+        if not selects:
+            return _empty_aggregates()
+        sql = " UNION ALL ".join(selects) + " ORDER BY dimension, value"
+        return self._query(sql, t=features)
+
+
+def _sql_cast(column: str, raw: str, want: str) -> str:
+    if _same_sql_type(raw, want):
+        return column
+    if raw == "VARCHAR" and want == "BIGINT":
+        as_float = f"TRY_CAST(trim({column}) AS DOUBLE)"
+        return f"CASE WHEN {as_float} = round({as_float}) THEN CAST({as_float} AS BIGINT) END"
+    if raw == "VARCHAR":
+        return f"TRY_CAST(trim({column}) AS {want})"
+    if raw in ("DOUBLE", "FLOAT") and want == "BIGINT":
+        return f"CASE WHEN {column} = round({column}) THEN TRY_CAST({column} AS BIGINT) END"
+    return f"TRY_CAST({column} AS {want})"
+
+
+def _same_sql_type(raw: str, want: str) -> bool:
+    return raw == want

@@ -1,0 +1,83 @@
+"""Gold: model-ready features, their contract and business aggregates, from silver only.
+
+- ``features.parquet``: the id column (if any), the features (numeric as Float64, categorical as
+  String) and the target. PII columns and the other synthetic target are never features.
+- ``contract.json``: ``{"target", "task", "id_column", "features": [{"name", "kind", "dtype",
+  "categories"?}]}``, the interface the ML pipeline reads (docs/data-contracts.md).
+- ``aggregates.parquet``: rows, share and target mean per value of each categorical feature
+  (quartiles of the numeric features when there is none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from ..common.config import resolve
+from ..common.lineage import record
+from . import contracts
+from .engines import get_engine
+from .errors import DataError
+from .storage import relative, staged, write_json, write_parquet
+
+
+def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
+    root = Path(cfg["root"])
+    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
+    silver_dir, gold_dir = resolve(cfg, "silver"), resolve(cfg, "gold")
+    contract = contracts.Contract.load(silver_dir / "contract.json")
+    if contract.target != cfg["ml"]["target"] or contract.task != cfg["ml"]["task"]:
+        raise DataError(
+            f"{relative(silver_dir / 'contract.json', root)} was built for target "
+            f"{contract.target!r} ({contract.task}) but conf says ml.target {cfg['ml']['target']!r}"
+            f" ({cfg['ml']['task']}); rerun `silver`"
+        )
+    silver_file = silver_dir / f"{contract.dataset}.parquet"
+    if not silver_file.is_file():
+        raise DataError(f"{relative(silver_file, root)} not found; run `silver` first")
+
+    features = engine.features(silver_file, contract)
+    gold = gold_contract(contract, features)
+    target = features.get_column(contract.target)
+    if contract.task == "classification" and target.n_unique() < 2:
+        raise DataError(f"target {contract.target!r} has a single class "
+                        f"({target.unique().to_list()}) in silver: nothing to learn")  # fmt: skip
+    try:
+        contracts.gold_schema(gold, target.dtype).validate(features)
+    except pa.errors.SchemaError as exc:
+        raise DataError(f"gold features break their contract (a pipeline bug): {exc}") from None
+    aggregates = engine.aggregates(
+        features, contract.categorical_features,
+        [f["name"] for f in gold["features"] if f["kind"] == "numeric"], contract.target,
+    )  # fmt: skip
+
+    outputs = [gold_dir / "features.parquet", gold_dir / "contract.json",
+               gold_dir / "aggregates.parquet"]  # fmt: skip
+    with staged(outputs) as temps:
+        write_parquet(features, temps[outputs[0]])
+        write_json(gold, temps[outputs[1]])
+        write_parquet(aggregates, temps[outputs[2]])
+    record(root / "data" / "lineage.jsonl", "gold", [silver_file, silver_dir / "contract.json"],
+           outputs, root, {"engine": engine.name, "rows": features.height})  # fmt: skip
+    return {"rows": features.height, "features": len(gold["features"]),
+            "aggregates": aggregates.height, "path": relative(outputs[0], root)}  # fmt: skip
+
+
+def gold_contract(contract: contracts.Contract, features: pl.DataFrame) -> dict[str, Any]:
+    """contract.json: categories are the declared ones, else the values present in gold."""
+    out: list[dict[str, Any]] = []
+    for f in contracts.gold_features(contract):
+        if f["kind"] == "categorical":
+            declared = contract.column(f["name"]).categories
+            present = features.get_column(f["name"]).drop_nulls().unique().sort().to_list()
+            f = {**f, "categories": sorted(set(declared or ()) | set(present))}
+        out.append(f)
+    return {
+        "target": contract.target,
+        "task": contract.task,
+        "id_column": contract.id_column,
+        "features": out,
+    }

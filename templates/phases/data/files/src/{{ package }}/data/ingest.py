@@ -1,0 +1,217 @@
+"""Ingestion: the configured source -> an immutable bronze partition with a manifest.
+
+Bronze is append-only: each run that sees new data writes
+``data/bronze/ingest_date=YYYY-MM-DD/part-<UTC timestamp>.parquet`` and its
+``.manifest.json`` (source, rows, schema, sha256, timestamp) and never rewrites a partition.
+A run whose data is byte-identical to the latest partition writes nothing (``--force`` to append
+anyway).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..common.config import resolve
+from ..common.lineage import record
+from . import synthetic
+from .contracts import normalize_name
+from .errors import DataError
+from .storage import bronze_partitions, manifest_path, read_manifest, relative, staged, write_json
+
+URL_ENV = "MLOPS_SOURCE_URL"
+
+
+def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The source's rows and a description of where they came from (for the manifest)."""
+    root = Path(cfg["root"])
+    source = cfg["data"]["source"]
+    kind = source["kind"]
+    if kind == "synthetic":
+        rows, seed = int(source["rows"]), int(source.get("seed", 42))
+        return synthetic.generate(rows, seed), {"kind": kind, "rows": rows, "seed": seed}
+    if kind in ("csv", "parquet"):
+        files = _source_files(root, source.get("path"), kind)
+        frames = [_read_file(f, kind, root) for f in files]
+        frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+        return frame, {"kind": kind, "path": source["path"],
+                       "files": [relative(f, root) for f in files]}  # fmt: skip
+    if kind == "sklearn":
+        return _read_sklearn(str(source.get("dataset"))), {
+            "kind": kind,
+            "dataset": source.get("dataset"),
+        }
+    if kind == "sql":
+        return _read_sql(root, source)
+    raise DataError(f"conf/base.yaml data.source.kind {kind!r} is not one of synthetic, csv, "
+                    "parquet, sklearn, sql")  # fmt: skip
+
+
+def _source_files(root: Path, path: str | None, kind: str) -> list[Path]:
+    if not path:
+        raise DataError(f"data.source.path is not set in conf/base.yaml; a {kind} source needs "
+                        f"the file to ingest (e.g. data/raw/customers.{kind})")  # fmt: skip
+    full = Path(path) if Path(path).is_absolute() else root / path
+    if glob.has_magic(str(full)):
+        files = sorted(Path(p) for p in glob.glob(str(full)))
+        if not files:
+            raise DataError(f"data.source.path {path!r}: no file matches in {root}; put the "
+                            "source files there or fix data.source.path in conf/base.yaml")  # fmt: skip
+        return files
+    if not full.is_file():
+        raise DataError(f"source file {relative(full, root)} does not exist (data.source.path in "
+                        "conf/base.yaml); put the file there or fix the path")  # fmt: skip
+    return [full]
+
+
+def _read_file(path: Path, kind: str, root: Path) -> pl.DataFrame:
+    name = relative(path, root)
+    try:
+        if kind == "csv":
+            return pl.read_csv(path, infer_schema_length=10_000)
+        return pl.read_parquet(path)
+    except pl.exceptions.NoDataError:
+        raise DataError(f"source file {name} is empty: it has no header and no rows") from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"source file {name} cannot be read as {kind}: {first}") from None
+
+
+def _read_sklearn(dataset: str) -> pl.DataFrame:
+    try:
+        from sklearn import datasets
+    except ImportError:
+        raise DataError("the sklearn source needs scikit-learn; run `make setup`") from None
+    loaders = {
+        "diabetes": lambda: datasets.load_diabetes(scaled=False),
+        "breast_cancer": datasets.load_breast_cancer,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+    }
+    if dataset not in loaders:
+        raise DataError(f"data.source.dataset {dataset!r} is not a bundled scikit-learn dataset; "
+                        f"use one of {', '.join(loaders)}")  # fmt: skip
+    bunch = loaders[dataset]()
+    names = [normalize_name(n) for n in bunch.feature_names]
+    frame = pl.DataFrame(bunch.data, schema=names, orient="row")
+    target = pl.Series("target", bunch.target)
+    target = target.cast(pl.Float64) if dataset == "diabetes" else target.cast(pl.Int64)
+    return frame.with_columns(target)
+
+
+def _read_sql(root: Path, source: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    url = os.environ.get(URL_ENV) or source.get("url")
+    query = source.get("query")
+    if not url or not query:
+        raise DataError(f"a sql source needs data.source.url (or ${URL_ENV}) and "
+                        "data.source.query in conf/base.yaml")  # fmt: skip
+    try:
+        import sqlalchemy
+    except ImportError:
+        raise DataError("the sql source needs SQLAlchemy; run `make setup`") from None
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise DataError("data.source.url is not a SQLAlchemy URL (e.g. sqlite:///data/raw.db)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        db = Path(parsed.database)
+        db = db if db.is_absolute() else root / db
+        if not db.is_file():
+            raise DataError(f"SQLite database {relative(db, root)} does not exist "
+                            "(data.source.url); create it or fix the URL")  # fmt: skip
+        parsed = parsed.set(database=str(db))
+    engine = sqlalchemy.create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            frame = pl.read_database(query, conn, infer_schema_length=None)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0]
+        raise DataError(f"data.source.query failed on {parsed.render_as_string()}: {first}") from None
+    finally:
+        engine.dispose()
+    return frame, {"kind": "sql", "url": parsed.render_as_string(hide_password=True),
+                   "query": query}  # fmt: skip
+
+
+def check_columns(frame: pl.DataFrame, cfg: dict[str, Any], where: str, bronze: Path) -> None:
+    """The source must hold the configured columns and match the columns bronze already has."""
+    root = Path(cfg["root"])
+    if frame.height == 0:
+        raise DataError(f"{where} has no rows; nothing to ingest (check the source)")
+    wanted = [(cfg["ml"]["target"], "ml.target")]
+    if cfg["data"].get("id_column"):
+        wanted.append((cfg["data"]["id_column"], "data.id_column"))
+    wanted += [(c, "data.pii_columns") for c in cfg["data"].get("pii_columns") or []]
+    for column, key in wanted:
+        if column not in frame.columns:
+            raise DataError(
+                f"{where} has no column {column!r} ({key} in conf/base.yaml); its columns are: "
+                f"{', '.join(frame.columns)}. Fix the source or {key}."
+            )
+    parts = bronze_partitions(bronze)
+    if parts:
+        latest = parts[-1]
+        known = list(read_manifest(latest).get("schema", {}))
+        missing = [c for c in known if c not in frame.columns]
+        unexpected = [c for c in frame.columns if c not in known]
+        if missing or unexpected:
+            raise DataError(
+                f"{where}: columns do not match the bronze contract of "
+                f"{relative(latest, root)}: missing {missing}, unexpected {unexpected}. Fix the "
+                "source, or move the old partitions out of data/bronze to start a new contract."
+            )
+
+
+def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
+    """Ingest once; returns a summary (``written`` is False when bronze was already current)."""
+    root = Path(cfg["root"])
+    bronze = resolve(cfg, "bronze")
+    frame, origin = read_source(cfg)
+    where = _describe(origin)
+    check_columns(frame, cfg, where, bronze)
+
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    parts = bronze_partitions(bronze)
+    if parts and not force and read_manifest(parts[-1]).get("sha256") == digest:
+        return {"written": False, "partition": relative(parts[-1], root), "rows": frame.height}
+
+    now = datetime.now(timezone.utc)
+    partition = bronze / f"ingest_date={now:%Y-%m-%d}" / f"part-{now:%Y%m%dT%H%M%S%fZ}.parquet"
+    manifest = {
+        "source": origin,
+        "rows": frame.height,
+        "columns": frame.width,
+        "schema": {name: str(dtype) for name, dtype in frame.schema.items()},
+        "sha256": digest,
+        "ingested_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "partition": relative(partition, root),
+    }
+    with staged([partition, manifest_path(partition)]) as temps:
+        temps[partition].write_bytes(payload)
+        write_json(manifest, temps[manifest_path(partition)])
+    inputs = [root / f for f in origin.get("files", [])]
+    record(root / "data" / "lineage.jsonl", "ingest", inputs, [partition], root,
+           {"source": origin, "rows": frame.height})  # fmt: skip
+    return {"written": True, "partition": relative(partition, root), "rows": frame.height}
+
+
+def _describe(origin: dict[str, Any]) -> str:
+    kind = origin["kind"]
+    if kind in ("csv", "parquet"):
+        files = origin["files"]
+        return f"source file {files[0]}" if len(files) == 1 else f"source files {origin['path']}"
+    if kind == "sklearn":
+        return f"scikit-learn dataset {origin['dataset']!r}"
+    if kind == "sql":
+        return f"sql source ({origin['query']})"
+    return f"synthetic source ({origin['rows']} rows, seed {origin['seed']})"

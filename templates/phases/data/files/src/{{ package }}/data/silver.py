@@ -1,0 +1,237 @@
+"""Silver: bronze rows validated against the contract, typed, deduplicated, imputed, clipped and
+PII-masked. Rows that break the contract go to ``quarantine.parquet`` with a ``_reason``; the
+counts of everything done land in ``reports/data-quality.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from ..common.config import resolve
+from ..common.lineage import record, utc_now
+from . import contracts
+from .engines import get_engine, mask
+from .errors import DataError
+from .storage import bronze_partitions, relative, staged, write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+#: environments where a missing salt falls back to DEV_SALT (with a warning)
+DEV_ENVIRONMENTS = frozenset({"dev", "development", "local", "test"})
+DEV_SALT = "dev-only-salt-not-secret"
+#: rows of bronze read to infer the contract of csv, parquet and sql sources
+SAMPLE_ROWS = 200_000
+
+
+def pii_salt(cfg: dict[str, Any]) -> str:
+    """The salt for PII hashing, from the environment variable named by data.pii_salt_env."""
+    var = cfg["data"].get("pii_salt_env") or "MLOPS_PII_SALT"
+    salt = os.environ.get(var, "")
+    if salt:
+        return salt
+    env = cfg.get("environment", "dev")
+    if env in DEV_ENVIRONMENTS:
+        log.warning("%s is not set: masking PII with the fixed development salt (never use this "
+                    "outside %s)", var, env)  # fmt: skip
+        return DEV_SALT
+    raise DataError(
+        f"environment variable {var} is not set (data.pii_salt_env); PII cannot be masked in "
+        f"environment {env!r} without a secret salt. Set {var} from your secret store."
+    )
+
+
+def load_bronze(cfg: dict[str, Any]) -> tuple[list[Path], pl.DataFrame]:
+    """Bronze partitions (oldest first) and a sample frame of them to build the contract."""
+    bronze = resolve(cfg, "bronze")
+    parts = bronze_partitions(bronze)
+    root = Path(cfg["root"])
+    if not parts:
+        raise DataError(f"no bronze partitions in {relative(bronze, root)}; run "
+                        "`python -m <package>.data ingest` (or `make data`) first")  # fmt: skip
+    first_cols = pl.read_parquet_schema(parts[0])
+    for part in parts[1:]:
+        cols = pl.read_parquet_schema(part)
+        if list(cols) != list(first_cols):
+            raise DataError(f"{relative(part, root)}: columns {list(cols)} differ from "
+                            f"{relative(parts[0], root)} {list(first_cols)}")  # fmt: skip
+    if cfg["data"]["source"]["kind"] == "synthetic":
+        return parts, pl.DataFrame(schema=first_cols)  # declared contract: names are enough
+    scans = [pl.scan_parquet(p) for p in parts]
+    return parts, pl.concat(scans, how="vertical_relaxed").head(SAMPLE_ROWS).collect()
+
+
+def plan(contract: contracts.Contract, stats: Any, iqr_factor: float
+         ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:  # fmt: skip
+    """Fill values (median / most frequent) and clip bounds (IQR fences) from the statistics."""
+    fills: dict[str, Any] = {}
+    bounds: dict[str, tuple[Any, Any]] = {}
+    for col in contract.features:
+        if col.kind == "numeric":
+            median = stats.median[col.name]
+            if median is None:
+                raise DataError(f"column {col.name!r} has no values in bronze: nothing to impute "
+                                "from; fix the source or drop the column")  # fmt: skip
+            fills[col.name] = math.floor(median + 0.5) if col.dtype == "Int64" else median
+            q1, q3 = stats.q1[col.name], stats.q3[col.name]
+            iqr = q3 - q1
+            if iqr > 0:
+                lo, hi = q1 - iqr_factor * iqr, q3 + iqr_factor * iqr
+                if col.dtype == "Int64":
+                    bounds[col.name] = (math.ceil(lo), math.floor(hi))
+                else:
+                    bounds[col.name] = (lo, hi)
+        elif col.kind == "categorical":
+            mode = stats.mode[col.name]
+            if mode is None:
+                raise DataError(f"column {col.name!r} has no values in bronze: nothing to impute "
+                                "from; fix the source or drop the column")  # fmt: skip
+            fills[col.name] = mode
+    return fills, bounds
+
+
+def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
+    root = Path(cfg["root"])
+    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
+    parts, sample = load_bronze(cfg)
+    where = f"bronze ({relative(parts[0].parents[1], root)}, {len(parts)} partition(s))"
+    contract = contracts.build(cfg, sample, where)
+    salt = pii_salt(cfg)
+    del sample
+
+    typed = engine.load(parts, contract)
+    bad = contracts.violations(typed, contract)
+    bad_rows = bad.get_column("_row").unique()
+    valid = typed.filter(~pl.col("_row").is_in(bad_rows.implode())).drop("_cast_errors")
+    reasons = bad.get_column("_reason").value_counts(sort=True, name="rows")
+
+    silver_dir, reports = resolve(cfg, "silver"), resolve(cfg, "reports")
+    silver_file = silver_dir / f"{contract.dataset}.parquet"
+    report: dict[str, Any] = {
+        "generated_at": utc_now(),
+        "dataset": contract.dataset,
+        "engine": engine.name,
+        "bronze": {"partitions": len(parts), "rows": typed.height},
+        "quarantined": {
+            "rows": bad_rows.len(),
+            "by_reason": {r: int(n) for r, n in reasons.iter_rows()},
+            "path": relative(silver_dir / "quarantine.parquet", root),
+        },
+    }
+    if valid.height == 0:
+        _write_report(report, reports)
+        raise DataError(f"every one of the {typed.height} bronze rows breaks the {contract.dataset} "
+                        f"contract; see {relative(reports, root)}/data-quality.md")  # fmt: skip
+
+    deduped, exact, repeated = engine.dedupe(valid, contract.id_column)
+    stats = engine.stats(deduped, contract.numeric_features, contract.categorical_features)
+    fills, bounds = plan(contract, stats, float(cfg["data"].get("outlier_iqr_factor", 3.0)))
+    clipped = engine.count_outside(deduped, bounds)
+    cleaned = engine.transform(deduped, fills, bounds, contract.pii, salt).drop("_row")
+    try:
+        contracts.silver_schema(contract).validate(cleaned)
+    except pa.errors.SchemaError as exc:
+        raise DataError(f"silver output breaks its own contract (a pipeline bug): {exc}") from None
+
+    quarantine = _quarantine(parts, bad, contract, salt, root)
+    report.update(
+        duplicates={"exact_rows_removed": exact, "repeated_ids_removed": repeated},
+        imputed={c: {"count": stats.nulls[c], "value": v} for c, v in fills.items()
+                 if stats.nulls[c]},  # fmt: skip
+        clipped={c: {"count": n, "lower": bounds[c][0], "upper": bounds[c][1]}
+                 for c, n in clipped.items() if n},  # fmt: skip
+        pii_masked=contract.pii,
+        silver={"rows": cleaned.height, "columns": cleaned.width,
+                "path": relative(silver_file, root)},  # fmt: skip
+    )
+    contract_file = silver_dir / "contract.json"
+    quarantine_file = silver_dir / "quarantine.parquet"
+    with staged([silver_file, quarantine_file, contract_file]) as temps:
+        write_parquet(cleaned, temps[silver_file])
+        write_parquet(quarantine, temps[quarantine_file])
+        contract.save(temps[contract_file])
+    _write_report(report, reports)
+    record(root / "data" / "lineage.jsonl", "silver", parts,
+           [silver_file, quarantine_file, contract_file], root,
+           {"engine": engine.name, "rows": cleaned.height, "quarantined": bad_rows.len()})  # fmt: skip
+    return report
+
+
+def _quarantine(parts: list[Path], bad: pl.DataFrame, contract: contracts.Contract, salt: str,
+                root: Path) -> pl.DataFrame:  # fmt: skip
+    """The raw bronze rows that broke the contract (PII masked), with ``_reason``."""
+    reasons = bad.group_by("_row").agg(pl.col("_reason").sort().str.join("; ")).sort("_row")
+    scans = [
+        pl.scan_parquet(p).select(pl.all().cast(pl.Utf8), pl.lit(relative(p, root)).alias("_source"))
+        for p in parts
+    ]
+    raw = (
+        pl.concat(scans, how="vertical_relaxed")
+        .with_row_index("_row")
+        .with_columns(pl.col("_row").cast(pl.Int64))
+        .join(reasons.lazy(), on="_row", how="inner")
+        .sort("_row")
+        .collect()
+    )
+    masked = [mask(raw.get_column(c), salt).alias(c) for c in contract.pii if c in raw.columns]
+    return raw.with_columns(masked)
+
+
+def _write_report(report: dict[str, Any], reports: Path) -> None:
+    json_file, md_file = reports / "data-quality.json", reports / "data-quality.md"
+    with staged([json_file, md_file]) as temps:
+        write_json(report, temps[json_file])
+        temps[md_file].write_text(quality_markdown(report), encoding="utf-8")
+
+
+def quality_markdown(report: dict[str, Any]) -> str:
+    q = report["quarantined"]
+    lines = [
+        f"# Data quality: {report['dataset']}",
+        "",
+        f"Generated {report['generated_at']} by the `{report['engine']}` engine.",
+        "",
+        "| step | rows |",
+        "|---|---:|",
+        f"| bronze rows read ({report['bronze']['partitions']} partition(s)) | "
+        f"{report['bronze']['rows']} |",
+        f"| quarantined (broke the contract) | {q['rows']} |",
+    ]
+    dup = report.get("duplicates")
+    if dup:
+        lines += [
+            f"| exact duplicate rows removed | {dup['exact_rows_removed']} |",
+            f"| repeated ids removed (latest kept) | {dup['repeated_ids_removed']} |",
+            f"| silver rows written | {report['silver']['rows']} |",
+        ]
+    lines += ["", "## Quarantine reasons", ""]
+    if q["by_reason"]:
+        lines += ["| reason | rows |", "|---|---:|"]
+        lines += [f"| {r} | {n} |" for r, n in q["by_reason"].items()]
+        lines += ["", f"Rows and reasons: `{q['path']}` (`_reason`, `_source`, `_row`)."]
+    else:
+        lines.append("No row broke the contract.")
+    if dup:
+        lines += ["", "## Missing values imputed", ""]
+        if report["imputed"]:
+            lines += ["| column | values | filled with |", "|---|---:|---|"]
+            lines += [f"| {c} | {v['count']} | {v['value']} |" for c, v in report["imputed"].items()]
+        else:
+            lines.append("None.")
+        lines += ["", "## Outliers clipped (IQR fences)", ""]
+        if report["clipped"]:
+            lines += ["| column | values | lower | upper |", "|---|---:|---:|---:|"]
+            lines += [f"| {c} | {v['count']} | {v['lower']:.4g} | {v['upper']:.4g} |"
+                      for c, v in report["clipped"].items()]  # fmt: skip
+        else:
+            lines.append("None.")
+        masked = ", ".join(report["pii_masked"]) or "none"
+        lines += ["", f"PII columns masked (salted SHA-256): {masked}."]
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,311 @@
+"""The monitoring checks: data drift, prediction drift, performance on late labels, model
+staleness and schema mismatches. ``run_checks`` returns the JSON-ready report."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..serving.model import REFERENCE_FILE, ModelMetadata, read_metadata
+from .drift import column_drift
+
+EXIT_HEALTHY = 0
+EXIT_USAGE = 2
+EXIT_RETRAIN = 3
+EXIT_CODES = {
+    str(EXIT_HEALTHY): "healthy: no retraining needed (or too little traffic to judge drift)",
+    str(EXIT_USAGE): "usage or data error: missing model/reference, unreadable labels",
+    str(EXIT_RETRAIN): "retraining due: drift above the threshold, model too old, or "
+    "performance on labelled traffic below ml.min_score",
+}
+SCHEMA_ALERT_RATE = 0.05
+
+
+class MonitoringError(RuntimeError):
+    """Monitoring cannot run; the message names the file or key and how to fix it."""
+
+
+@dataclass
+class Settings:
+    model_dir: Path
+    logs_dir: Path
+    labels_dir: Path
+    drift_metric: str = "psi"
+    drift_threshold: float = 0.2
+    max_model_age_days: float = 30
+    min_samples: int = 100
+    min_score: float | None = None
+    metric: str | None = None
+    greater_is_better: bool = True
+    since: datetime | None = None
+    all_versions: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+
+def parse_time(value: str) -> datetime:
+    """ISO-8601 (``Z`` accepted on every Python version); naive times are taken as UTC."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = datetime.fromisoformat(text + "+00:00")
+    return parsed
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The records of a JSON-lines file and the number of unreadable lines (missing file: none)."""
+    if not path.is_file():
+        return [], 0
+    records, bad = [], 0
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(item, dict):
+                records.append(item)
+            else:
+                bad += 1
+    return records, bad
+
+
+def _in_window(record: dict[str, Any], since: datetime | None) -> bool:
+    if since is None:
+        return True
+    try:
+        return parse_time(str(record.get("timestamp", ""))) >= since
+    except ValueError:
+        return False
+
+
+def load_reference(model_dir: Path, metadata: ModelMetadata) -> Any:
+    import polars as pl
+
+    path = model_dir / REFERENCE_FILE
+    if not path.is_file():
+        raise MonitoringError(f"{path} not found: the drift reference is written with the "
+                              "blessed model; run `make pipeline`")
+    try:
+        frame = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise MonitoringError(f"{path}: not a readable parquet file ({exc})") from None
+    missing = [n for n in [*metadata.feature_names, "prediction"] if n not in frame.columns]
+    if missing:
+        raise MonitoringError(f"{path}: missing column(s) {', '.join(missing)}; "
+                              "re-run `make pipeline` to rebuild the reference")
+    return frame
+
+
+def load_labels(labels_dir: Path, target: str) -> dict[str, Any]:
+    """request_id -> true value from ``labels_dir/*.csv`` and ``*.parquet``."""
+    import polars as pl
+
+    labels: dict[str, Any] = {}
+    if not labels_dir.is_dir():
+        return labels
+    for path in sorted([*labels_dir.glob("*.csv"), *labels_dir.glob("*.parquet")]):
+        try:
+            frame = pl.read_csv(path) if path.suffix == ".csv" else pl.read_parquet(path)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise MonitoringError(f"{path}: cannot be read ({exc})") from None
+        missing = [c for c in ("request_id", target) if c not in frame.columns]
+        if missing:
+            raise MonitoringError(f"{path}: missing column(s) {', '.join(missing)}; a labels "
+                                  f"file needs `request_id` and the target `{target}`")
+        for request_id, value in frame.select("request_id", target).iter_rows():
+            if request_id is not None and value is not None:
+                labels[str(request_id)] = value
+    return labels
+
+
+def staleness(metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
+    trained = metadata.raw.get("trained_at")
+    if not trained:
+        raise MonitoringError(f"{metadata.path}: missing `trained_at`; re-run `make pipeline`")
+    try:
+        trained_at = parse_time(str(trained))
+    except ValueError:
+        raise MonitoringError(
+            f"{metadata.path}: trained_at {trained!r} is not an ISO-8601 time"
+        ) from None
+    age = (settings.now - trained_at) / timedelta(days=1)
+    return {
+        "model_version": metadata.model_version,
+        "trained_at": str(trained),
+        "age_days": round(age, 2),
+        "max_model_age_days": settings.max_model_age_days,
+        "stale": age > settings.max_model_age_days,
+    }
+
+
+def _score(metric: str, task: str, truth: list[Any], records: list[dict[str, Any]],
+           positive: Any) -> float:
+    from sklearn import metrics as m
+
+    if task == "regression":
+        y = [float(t) for t in truth]
+        p = [float(r["prediction"]) for r in records]
+        if metric == "rmse":
+            return math.sqrt(m.mean_squared_error(y, p))
+        if metric == "mae":
+            return float(m.mean_absolute_error(y, p))
+        return float(m.r2_score(y, p))
+    y_str = [str(t) for t in truth]
+    p_str = [str(r["prediction"]) for r in records]
+    if metric == "roc_auc":
+        scores = [float((r.get("probabilities") or {}).get(str(positive), math.nan))
+                  for r in records]
+        if any(math.isnan(s) for s in scores) or len(set(y_str)) < 2:
+            return math.nan
+        return float(m.roc_auc_score([y == str(positive) for y in y_str], scores))
+    if metric == "f1":
+        return float(m.f1_score(y_str, p_str, pos_label=str(positive)))
+    return float(m.accuracy_score(y_str, p_str))
+
+
+def performance(records: list[dict[str, Any]], labels: dict[str, Any],
+                metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
+    metric = settings.metric or str(metadata.raw.get("metric") or "")
+    joined = [(labels[str(r.get("request_id"))], r) for r in records
+              if str(r.get("request_id")) in labels]
+    out: dict[str, Any] = {
+        "labelled": len(joined),
+        "metric": metric,
+        "training_score": metadata.raw.get("score"),
+        "min_score": settings.min_score,
+        "value": None,
+        "judged": False,
+        "degraded": False,
+    }
+    if len(joined) < settings.min_samples:
+        out["reason"] = (f"{len(joined)} labelled requests; at least {settings.min_samples} "
+                         "(monitoring.min_samples) are needed")
+        return out
+    positive = metadata.classes[-1] if metadata.classes else None
+    value = _score(metric, metadata.task, [t for t, _ in joined], [r for _, r in joined],
+                   positive)
+    if math.isnan(value):
+        out["reason"] = f"{metric} is undefined on these labels (one class only?)"
+        return out
+    out["value"] = round(value, 6)
+    out["judged"] = True
+    if settings.min_score is not None:
+        if settings.greater_is_better:
+            out["degraded"] = value < settings.min_score
+        else:
+            out["degraded"] = value > settings.min_score
+    return out
+
+
+def run_checks(settings: Settings) -> dict[str, Any]:
+    """Every check, as the JSON-ready report (``retraining_due`` and ``exit_code`` included)."""
+    started = time.perf_counter()
+    metadata = read_metadata(settings.model_dir)
+    reference = load_reference(settings.model_dir, metadata)
+    stale = staleness(metadata, settings)
+
+    logged, unreadable = _read_jsonl(settings.logs_dir / "requests.jsonl")
+    window = [r for r in logged if _in_window(r, settings.since)]
+    if not settings.all_versions:
+        window = [r for r in window if r.get("model_version") == metadata.model_version]
+    names = metadata.feature_names
+    complete = [r for r in window
+                if isinstance(r.get("features"), dict) and all(n in r["features"] for n in names)
+                and "prediction" in r]
+    schema_errors, bad_errors = _read_jsonl(settings.logs_dir / "schema-errors.jsonl")
+    schema_errors = [e for e in schema_errors if _in_window(e, settings.since)]
+
+    judged = len(complete) >= settings.min_samples
+    features: list[dict[str, Any]] = []
+    prediction: dict[str, Any] | None = None
+    if judged:
+        for feature in metadata.features:
+            drift = column_drift(
+                feature.name, feature.kind, reference[feature.name].to_list(),
+                [r["features"][feature.name] for r in complete],
+                settings.drift_metric, settings.drift_threshold,
+            )
+            features.append(drift.as_dict(settings.drift_metric))
+        kind = "categorical" if metadata.task == "classification" else "numeric"
+        prediction = column_drift(
+            "prediction", kind, reference["prediction"].to_list(),
+            [r["prediction"] for r in complete], settings.drift_metric, settings.drift_threshold,
+        ).as_dict(settings.drift_metric)
+    drifted = [f["name"] for f in features if f["drifted"]]
+
+    perf = performance(window, load_labels(settings.labels_dir, metadata.target), metadata,
+                       settings)
+    total = len(window) + len(schema_errors)
+    mismatch_rate = len(schema_errors) / total if total else 0.0
+
+    reasons = []
+    if drifted:
+        reasons.append(f"data drift in {', '.join(drifted)}")
+    if prediction and prediction["drifted"]:
+        reasons.append("prediction drift")
+    if stale["stale"]:
+        reasons.append(f"model is {stale['age_days']} days old "
+                       f"(max {settings.max_model_age_days})")
+    if perf["degraded"]:
+        reasons.append(f"{perf['metric']} {perf['value']} on labelled traffic is below the "
+                       f"gate {settings.min_score}")
+    alerts = []
+    if mismatch_rate > SCHEMA_ALERT_RATE:
+        alerts.append(f"{mismatch_rate:.1%} of requests were rejected for schema mismatches; "
+                      "see logs/schema-errors.jsonl (retraining does not fix this: check the "
+                      "callers)")
+    if unreadable or bad_errors:
+        alerts.append(f"{unreadable + bad_errors} unreadable log line(s) skipped")
+    retrain = bool(reasons)
+    return {
+        "generated_at": settings.now.isoformat(timespec="seconds"),
+        "model": stale,
+        "thresholds": {
+            "drift_metric": settings.drift_metric,
+            "drift_threshold": settings.drift_threshold,
+            "min_samples": settings.min_samples,
+            "max_model_age_days": settings.max_model_age_days,
+            "min_score": settings.min_score,
+        },
+        "window": {
+            "since": settings.since.isoformat(timespec="seconds") if settings.since else None,
+            "model_version": None if settings.all_versions else metadata.model_version,
+            "requests": len(window),
+            "complete_requests": len(complete),
+            "first": min((str(r.get("timestamp")) for r in window), default=None),
+            "last": max((str(r.get("timestamp")) for r in window), default=None),
+            "reference_rows": reference.height,
+        },
+        "data_drift": {
+            "judged": judged,
+            "reason": None if judged else (
+                f"{len(complete)} logged requests for this model; at least "
+                f"{settings.min_samples} (monitoring.min_samples) are needed"
+            ),
+            "drifted_features": drifted,
+            "features": features,
+        },
+        "prediction_drift": prediction,
+        "performance": perf,
+        "schema": {
+            "rejected_requests": len(schema_errors),
+            "accepted_requests": len(window),
+            "mismatch_rate": round(mismatch_rate, 6),
+        },
+        "alerts": alerts,
+        "retraining_due": retrain,
+        "reasons": reasons,
+        "exit_code": EXIT_RETRAIN if retrain else EXIT_HEALTHY,
+        "exit_codes": EXIT_CODES,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }

@@ -1,0 +1,228 @@
+"""The acceptance gate ("blessing") on the untouched holdout.
+
+The candidate passes only when
+1. its holdout score reaches ``ml.min_score`` (a minimum, or a maximum for rmse/mae:
+   ``ml.greater_is_better``),
+2. it is not worse than the currently blessed model by more than ``ml.gate.max_regression``
+   (the blessed model is re-scored on the same holdout when it can be loaded), and
+3. its ONNX export passed the parity test.
+
+Pass -> the candidate (model.onnx, model.joblib, metadata.json) plus ``reference.parquet`` is
+moved into ``models/blessed/`` (the previous one goes to ``models/archive/<version>/``), listed in
+``models/registry.jsonl`` and, with MLflow, registered with the alias ``blessed``.
+Fail -> nothing is blessed, and :class:`GateRejected` carries the one-line reason.
+Either way the decision and its evidence are written to ``reports/gate.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import pandas as pd
+
+from . import dataset
+from .evaluate import evaluate_on, greater_is_better
+from .model import (
+    METADATA_FILE,
+    MODEL_FILE,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    Candidate,
+    load_candidate,
+    predict,
+)
+from .split import Split, split_gold
+from .store import (
+    GateRejected,
+    Layout,
+    MLError,
+    layout,
+    ml_setting,
+    read_json,
+    replace_dir,
+    staging_dir,
+    utc_now,
+    write_json,
+)
+from .tracking import tracker_for
+
+REFERENCE_ROWS = 5000
+
+
+def meets_threshold(score: float, min_score: float, gib: bool) -> bool:
+    return score >= min_score if gib else score <= min_score
+
+
+def within_regression(candidate: float, blessed: float, max_regression: float, gib: bool) -> bool:
+    """True when the candidate is at most ``max_regression`` worse than the blessed model."""
+    return candidate >= blessed - max_regression if gib else candidate <= blessed + max_regression
+
+
+def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, metric: str
+                      ) -> dict[str, Any] | None:  # fmt: skip
+    """The blessed model's score on today's holdout (or its recorded score when not loadable)."""
+    meta_file = lay.blessed / METADATA_FILE
+    if not meta_file.is_file():
+        return None
+    meta = read_json(meta_file, f"delete {lay.blessed} or restore it from models/archive/")
+    evidence: dict[str, Any] = {
+        "model_version": meta.get("model_version"),
+        "recorded_score": meta.get("score"),
+    }
+    try:
+        blessed = load_candidate(lay, cfg, folder=lay.blessed)
+        same_features = blessed.metadata.get("features") == meta.get("features")
+        if blessed.metadata.get("target") != ml_setting(cfg, "target") or not same_features:
+            raise MLError("different target or features")
+        results = evaluate_on(blessed, split.holdout)
+        evidence["score"] = results[metric]
+        evidence["scored_on"] = "current holdout"
+    except (MLError, KeyError, ValueError) as exc:
+        evidence["score"] = meta.get("score")
+        evidence["scored_on"] = f"recorded score (could not re-score: {exc})"
+    return evidence
+
+
+def _reference(cand: Candidate, split: Split, seed: int) -> pd.DataFrame:
+    """A sample of training features (as in gold) with the model's prediction: drift reference."""
+    contract = cand.contract
+    rows = split.train
+    if len(rows) > REFERENCE_ROWS:
+        rows = rows.sample(REFERENCE_ROWS, random_state=seed)
+    pred, _ = predict(cand.model, dataset.features(rows, contract), contract.task)
+    out = rows[contract.names].reset_index(drop=True).copy()
+    out["prediction"] = pred
+    return out
+
+
+def _bless(lay: Layout, cand: Candidate, reference: pd.DataFrame) -> None:
+    staging = staging_dir(lay.blessed)
+    try:
+        for name in (MODEL_FILE, ONNX_FILE):
+            shutil.copy2(cand.folder / name, staging / name)
+        reference.to_parquet(staging / REFERENCE_FILE, index=False)
+        write_json(staging / METADATA_FILE, cand.metadata)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    previous = None
+    if (lay.blessed / METADATA_FILE).is_file():
+        previous = read_json(lay.blessed / METADATA_FILE, "").get("model_version")
+    archive = lay.archive / str(previous) if previous else None
+    replace_dir(staging, lay.blessed, archive=archive)
+
+
+def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Judge the candidate; bless it or raise GateRejected. Writes reports/gate.json."""
+    lay = layout(cfg)
+    cand = load_candidate(lay, cfg)
+    meta = cand.metadata
+    if meta.get("score") is None:
+        raise MLError("the candidate has no holdout score; run `python -m <package>.ml evaluate`")
+    if "onnx" not in meta:
+        raise MLError("the candidate is not packaged; run `python -m <package>.ml package`")
+    gold, _, sha = dataset.load_gold(lay, cfg)
+    cand.check_same_gold(sha)
+    contract = cand.contract
+    split = split_gold(gold, contract.target, contract.task, cfg)
+    cand.check_same_split(split)
+
+    metric = ml_setting(cfg, "metric")
+    if meta.get("metric") != metric:
+        raise MLError(
+            f"the candidate was scored on {meta.get('metric')!r} but ml.metric is {metric!r}; "
+            "run `make train` again"
+        )
+    gib = greater_is_better(cfg)
+    min_score = float(ml_setting(cfg, "min_score"))
+    max_regression = float(ml_setting(cfg, "gate.max_regression"))
+    if max_regression < 0:
+        raise MLError(f"conf: ml.gate.max_regression = {max_regression} must be >= 0")
+    score = float(meta["score"])
+    word = ">=" if gib else "<="
+    checks: list[dict[str, Any]] = []
+    ok = meets_threshold(score, min_score, gib)
+    checks.append(
+        {
+            "check": "min_score",
+            "passed": ok,
+            "detail": f"holdout {metric} {score:.4f} {word} {min_score}"
+            if ok
+            else f"holdout {metric} {score:.4f} does not reach min_score {min_score} "
+            f"(needs {word} {min_score})",
+        }
+    )
+    blessed = _blessed_evidence(lay, cfg, split, metric)
+    if blessed is None or blessed.get("score") is None:
+        checks.append({"check": "vs_blessed", "passed": True, "detail": "no blessed model yet"})
+    else:
+        ref = float(blessed["score"])
+        ok = within_regression(score, ref, max_regression, gib)
+        checks.append(
+            {
+                "check": "vs_blessed",
+                "passed": ok,
+                "detail": f"holdout {metric} {score:.4f} vs blessed {blessed['model_version']} "
+                f"{ref:.4f} (allowed regression {max_regression})"
+                + ("" if ok else ": the candidate is worse than the blessed model"),
+            }
+        )
+    parity = meta["onnx"]["parity"]
+    checks.append(
+        {
+            "check": "onnx_parity",
+            "passed": bool(parity.get("ok")),
+            "detail": f"max |native - onnx| {parity.get('max_abs_diff'):.3g} on "
+            f"{parity.get('rows')} holdout rows",
+        }
+    )
+    passed = all(c["passed"] for c in checks)
+    reasons = [c["detail"] for c in checks if not c["passed"]]
+    decision: dict[str, Any] = {
+        "decision": "blessed" if passed else "rejected",
+        "passed": passed,
+        "reasons": reasons,
+        "decided_at": utc_now(),
+        "metric": metric,
+        "greater_is_better": gib,
+        "min_score": min_score,
+        "max_regression": max_regression,
+        "candidate": {
+            "model_version": meta["model_version"],
+            "score": score,
+            "estimator": meta.get("estimator"),
+        },
+        "blessed_before": blessed,
+        "checks": checks,
+        "holdout_rows": len(split.holdout),
+        "registry": None,
+    }
+    tracker = tracker_for(cfg)
+    if passed:
+        reference = _reference(cand, split, int(ml_setting(cfg, "split.seed")))
+        cand.metadata["blessed_at"] = decision["decided_at"]
+        _bless(lay, cand, reference)
+        entry = {
+            "model_version": meta["model_version"],
+            "blessed_at": decision["decided_at"],
+            "metric": metric,
+            "score": score,
+        }
+        registered = tracker.register(
+            meta.get("tracking", {}).get("model_uri"),
+            {"model_version": meta["model_version"], metric: f"{score:.6f}"},
+        )
+        if registered is not None:
+            entry["mlflow"] = registered
+        decision["registry"] = entry
+        lay.models.mkdir(parents=True, exist_ok=True)
+        with lay.registry.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    out = write_json(lay.report("gate.json"), decision)
+    tracker.log_metrics(cand.run_id, {"gate_passed": 1.0 if passed else 0.0})
+    tracker.log_artifacts(cand.run_id, [out])
+    if not passed:
+        raise GateRejected(f"gate rejected {meta['model_version']}: " + "; ".join(reasons))
+    return decision

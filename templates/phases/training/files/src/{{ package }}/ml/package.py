@@ -1,0 +1,187 @@
+"""ONNX export (skl2onnx; LightGBM through onnxmltools' converter) and the parity test.
+
+Inputs: one per contract feature, named as the feature, shape [None, 1], float32 for numeric and
+string for categorical. Outputs: ``label`` + ``probabilities`` (classification, no zipmap) or
+``variable`` (regression). The parity test runs ONNX and the native model on the holdout and
+fails loudly when they disagree beyond the tolerance: a model whose ONNX twin predicts something
+else must never be blessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import dataset
+from .model import ONNX_FILE, load_candidate, predict
+from .split import split_gold
+from .store import MLError, layout, ml_setting
+from .tracking import tracker_for
+
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+PROBA_ATOL = 1e-4
+REGRESSION_RTOL = 1e-4
+
+
+def _register_lightgbm() -> None:
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    update_registered_converter(
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_lightgbm,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    update_registered_converter(
+        LGBMRegressor,
+        "LightGbmLGBMRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_lightgbm,
+        options={"split": None},
+    )
+
+
+def to_onnx(model: Any, contract: dataset.Contract, framework: str) -> Any:
+    """The fitted pipeline as an ONNX ModelProto."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    if framework == "lightgbm":
+        _register_lightgbm()
+    inputs = [
+        (f["name"], FloatTensorType([None, 1]) if f["kind"] == "numeric" else StringTensorType(
+            [None, 1]))
+        for f in contract.features
+    ]
+    options = {id(model): {"zipmap": False}} if contract.task == "classification" else None
+    try:
+        onx = convert_sklearn(
+            model, name="model", initial_types=inputs, options=options,
+            target_opset=TARGET_OPSET,
+        )  # fmt: skip
+    except Exception as exc:
+        raise MLError(
+            f"ONNX conversion failed for {type(model[-1]).__name__}: {exc}; choose an estimator "
+            "that skl2onnx/onnxmltools can convert"
+        ) from exc
+    return onx
+
+
+def onnx_predict(
+    session: Any, x: pd.DataFrame, contract: dataset.Contract
+) -> tuple[np.ndarray, np.ndarray | None]:
+    outputs = session.run(None, dataset.onnx_feeds(x, contract))
+    if contract.task == "classification":
+        return np.asarray(outputs[0]).ravel(), np.asarray(outputs[1], dtype=np.float64)
+    return np.asarray(outputs[0], dtype=np.float64).ravel(), None
+
+
+def parity(
+    task: str,
+    native: tuple[np.ndarray, np.ndarray | None],
+    onnx: tuple[np.ndarray, np.ndarray | None],
+    atol: float = PROBA_ATOL,
+    rtol: float = REGRESSION_RTOL,
+) -> dict[str, Any]:
+    """Compare predictions; ``ok`` is False when any row differs beyond the tolerance."""
+    n_pred, n_proba = native
+    o_pred, o_proba = onnx
+    rows = len(n_pred)
+    if task == "classification":
+        assert n_proba is not None and o_proba is not None
+        if n_proba.shape != o_proba.shape:
+            return {"ok": False, "rows": rows, "reason": f"shape {o_proba.shape} != {n_proba.shape}"}
+        diff = np.abs(n_proba - o_proba).max(axis=1)
+        # a label may only differ where the native top two probabilities are a near tie
+        ordered = np.sort(n_proba, axis=1)
+        margin = ordered[:, -1] - ordered[:, -2]
+        label_bad = (n_pred.astype(str) != o_pred.astype(str)) & (margin > 2 * atol)
+        bad = (diff > atol) | label_bad
+        worst = int(diff.argmax())
+        result = {
+            "rows": rows,
+            "max_abs_diff": float(diff.max()),
+            "tolerance": {"probability_atol": atol},
+            "label_agreement": float(np.mean(n_pred.astype(str) == o_pred.astype(str))),
+        }
+    else:
+        diff = np.abs(n_pred - o_pred)
+        allowed = atol + rtol * np.abs(n_pred)
+        bad = diff > allowed
+        worst = int((diff - allowed).argmax())
+        result = {
+            "rows": rows,
+            "max_abs_diff": float(diff.max()),
+            "tolerance": {"atol": atol, "rtol": rtol},
+        }
+    result["rows_out_of_tolerance"] = int(bad.sum())
+    result["worst_row"] = worst
+    result["ok"] = not bool(bad.any())
+    return result
+
+
+def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Export the candidate to ONNX, parity-test it on the holdout, record both in its metadata."""
+    import onnxruntime as ort
+
+    lay = layout(cfg)
+    cand = load_candidate(lay, cfg)
+    gold, _, sha = dataset.load_gold(lay, cfg)
+    cand.check_same_gold(sha)
+    contract = cand.contract
+    split = split_gold(gold, contract.target, contract.task, cfg)
+    cand.check_same_split(split)
+    framework = ml_setting(cfg, "framework")
+    onx = to_onnx(cand.model, contract, framework)
+    blob = onx.SerializeToString()
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    x = dataset.features(split.holdout, contract)
+    check = parity(
+        contract.task,
+        predict(cand.model, x, contract.task),
+        onnx_predict(session, x, contract),
+        atol=float(ml_setting(cfg, "package.atol", PROBA_ATOL)),
+        rtol=float(ml_setting(cfg, "package.rtol", REGRESSION_RTOL)),
+    )
+    cand.metadata["onnx"] = {
+        "file": ONNX_FILE,
+        "opset": TARGET_OPSET,
+        "inputs": [
+            {"name": i.name, "type": i.type, "shape": [None, 1]} for i in session.get_inputs()
+        ],
+        "outputs": [o.name for o in session.get_outputs()],
+        "parity": check,
+    }
+    onnx_path = cand.folder / ONNX_FILE
+    if not check["ok"]:
+        onnx_path.unlink(missing_ok=True)
+        cand.save_metadata()
+        raise MLError(
+            f"ONNX parity failed: {check['rows_out_of_tolerance']} of {check['rows']} holdout rows "
+            f"differ (max |diff| {check['max_abs_diff']:.3g}, tolerance {check['tolerance']}); "
+            "the ONNX model was not kept. Check the converter versions or the estimator."
+        )
+    _write_bytes(onnx_path, blob)
+    tracker = tracker_for(cfg)
+    model_uri = tracker.log_onnx_model(cand.run_id, onnx_path)
+    cand.metadata["tracking"]["model_uri"] = model_uri
+    tracker.log_metrics(cand.run_id, {"onnx_parity_max_abs_diff": check["max_abs_diff"]})
+    cand.save_metadata()
+    return {"model_version": cand.metadata["model_version"], "path": str(onnx_path), **check}
+
+
+def _write_bytes(path: Path, blob: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+

@@ -1,0 +1,286 @@
+"""Training: a scikit-learn Pipeline (preprocessing + estimator) and a bounded random search.
+
+Preprocessing is a ColumnTransformer: numeric features -> median imputer (+ standard scaler for
+linear models; trees are scale-invariant and unscaled inputs keep float32 ONNX parity exact),
+categorical features -> constant imputer + OneHotEncoder(handle_unknown="ignore").
+
+``framework: sklearn`` searches a linear model and a random forest; ``framework: lightgbm``
+searches LightGBM. Each family gets ``ml.search.n_iter`` random draws scored by
+``ml.search.cv``-fold cross-validation on the training split; the family that scores best on the
+validation split becomes the candidate. The holdout is not touched here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import pandas as pd
+from scipy.stats import loguniform
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from . import dataset
+from .evaluate import greater_is_better, score
+from .model import METADATA_FILE, MODEL_FILE, predict
+from .split import split_gold
+from .store import MLError, layout, ml_setting, replace_dir, staging_dir, utc_now, write_json
+from .tracking import tracker_for
+
+SKLEARN_SCORING = {
+    "roc_auc": "roc_auc",
+    "f1": "f1",
+    "accuracy": "accuracy",
+    "r2": "r2",
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family of the search: an estimator, its search space, whether to scale."""
+
+    name: str
+    estimator: BaseEstimator
+    space: dict[str, Any]
+    scale: bool
+
+
+def families(task: str, framework: str, seed: int) -> list[Family]:
+    if framework == "lightgbm":
+        try:
+            from lightgbm import LGBMClassifier, LGBMRegressor
+        except ImportError:
+            raise MLError(
+                "ml.framework is 'lightgbm' but lightgbm is not installed; run `make setup`"
+            ) from None
+        lgbm_cls = LGBMClassifier if task == "classification" else LGBMRegressor
+        return [
+            Family(
+                "lightgbm",
+                lgbm_cls(random_state=seed, n_jobs=1, verbose=-1),
+                {
+                    "model__n_estimators": [100, 200, 300],
+                    "model__learning_rate": [0.03, 0.05, 0.1],
+                    "model__num_leaves": [15, 31, 63],
+                    "model__min_child_samples": [10, 20, 40],
+                    "model__colsample_bytree": [0.7, 0.9, 1.0],
+                },
+                scale=False,
+            )
+        ]
+    if framework != "sklearn":
+        raise MLError(f"conf: ml.framework = {framework!r}; use sklearn or lightgbm")
+    forest_space = {
+        "model__n_estimators": [60, 100, 150],
+        "model__max_depth": [6, 10, 16],
+        "model__min_samples_leaf": [1, 5, 20],
+        "model__max_features": ["sqrt", 0.5],
+    }
+    if task == "classification":
+        return [
+            Family(
+                "logistic_regression",
+                LogisticRegression(max_iter=2000),
+                {"model__C": loguniform(1e-3, 1e2)},
+                scale=True,
+            ),
+            Family(
+                "random_forest",
+                RandomForestClassifier(random_state=seed, n_jobs=1),
+                forest_space,
+                scale=False,
+            ),
+        ]
+    return [
+        Family("ridge", Ridge(), {"model__alpha": loguniform(1e-3, 1e3)}, scale=True),
+        Family(
+            "random_forest",
+            RandomForestRegressor(random_state=seed, n_jobs=1),
+            forest_space,
+            scale=False,
+        ),
+    ]
+
+
+def build_pipeline(contract: dataset.Contract, estimator: BaseEstimator, scale: bool) -> Pipeline:
+    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical = Pipeline(
+        [
+            (
+                "impute",
+                SimpleImputer(
+                    missing_values=dataset.MISSING_CATEGORY,
+                    strategy="constant",
+                    fill_value="missing",
+                ),
+            ),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    parts: list[tuple[str, Any, list[str]]] = []
+    if contract.numeric:
+        parts.append(("numeric", Pipeline(numeric_steps), contract.numeric))
+    if contract.categorical:
+        parts.append(("categorical", categorical, contract.categorical))
+    return Pipeline([("features", ColumnTransformer(parts)), ("model", estimator)])
+
+
+def scoring(metric: str, n_classes: int) -> str:
+    if metric == "roc_auc" and n_classes > 2:
+        return "roc_auc_ovr"
+    if metric == "f1" and n_classes > 2:
+        return "f1_macro"
+    try:
+        return SKLEARN_SCORING[metric]
+    except KeyError:
+        raise MLError(f"conf: ml.metric = {metric!r} is not supported") from None
+
+
+def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Split gold, search each family, keep the best on validation -> models/candidate/."""
+    started = time.perf_counter()
+    lay = layout(cfg)
+    gold, contract, sha = dataset.load_gold(lay, cfg)
+    split = split_gold(gold, contract.target, contract.task, cfg)
+    metric = ml_setting(cfg, "metric")
+    framework = ml_setting(cfg, "framework")
+    gib = greater_is_better(cfg)
+    n_iter = int(ml_setting(cfg, "search.n_iter"))
+    folds = int(ml_setting(cfg, "search.cv"))
+    seed = int(ml_setting(cfg, "search.seed"))
+    if n_iter < 1 or folds < 2:
+        raise MLError(
+            f"conf: ml.search.n_iter = {n_iter} must be >= 1 and ml.search.cv = {folds} >= 2"
+        )
+
+    x_train = dataset.features(split.train, contract)
+    y_train = dataset.target(split.train, contract)
+    x_val = dataset.features(split.validation, contract)
+    y_val = dataset.target(split.validation, contract)
+    classes = sorted(pd.unique(y_train).tolist()) if contract.task == "classification" else None
+    if classes is not None and len(classes) < 2:
+        raise MLError(f"target {contract.target!r} has one class in the training split")
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if contract.task == "classification"
+        else KFold(folds, shuffle=True, random_state=seed)
+    )
+
+    results: list[dict[str, Any]] = []
+    best: tuple[float, Any, dict[str, Any]] | None = None
+    for fam in families(contract.task, framework, seed):
+        t0 = time.perf_counter()
+        search = RandomizedSearchCV(
+            build_pipeline(contract, fam.estimator, fam.scale),
+            fam.space,
+            n_iter=n_iter,
+            cv=splitter,
+            scoring=scoring(metric, len(classes or [])),
+            random_state=seed,
+            n_jobs=1,
+            refit=True,
+            error_score="raise",
+        )
+        search.fit(x_train, y_train)
+        pred, proba = predict(search.best_estimator_, x_val, contract.task)
+        val_score = score(metric, y_val, pred, proba, classes)
+        entry = {
+            "family": fam.name,
+            "best_params": {k.removeprefix("model__"): v for k, v in search.best_params_.items()},
+            "cv_score": abs(float(search.best_score_)) if metric in ("rmse", "mae")
+            else float(search.best_score_),
+            "validation_score": val_score,
+            "draws": n_iter,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        results.append(entry)
+        key = val_score if gib else -val_score
+        if best is None or key > best[0]:
+            best = (key, search.best_estimator_, entry)
+    assert best is not None
+    _, model, chosen = best
+
+    trained_at = utc_now()
+    version = f"{trained_at.replace('-', '').replace(':', '')}-{sha[:8]}"
+    metadata: dict[str, Any] = {
+        "model_version": version,
+        "trained_at": trained_at,
+        "task": contract.task,
+        "target": contract.target,
+        "id_column": contract.id_column,
+        "metric": metric,
+        "score": None,
+        "greater_is_better": gib,
+        "features": contract.features,
+        "classes": classes,
+        "training_data": {
+            "path": str(lay.features.relative_to(lay.root)) if lay.features.is_relative_to(
+                lay.root) else str(lay.features),
+            "sha256": sha,
+        },
+        "framework": framework,
+        "estimator": chosen["family"],
+        "params": chosen["best_params"],
+        "validation_score": chosen["validation_score"],
+        "split": {
+            **split.fingerprint(),
+            "seed": int(ml_setting(cfg, "split.seed")),
+            "stratified": contract.task == "classification",
+        },
+        "search": {"n_iter": n_iter, "cv": folds, "seed": seed},
+        "tracking": {"kind": ml_setting(cfg, "tracking")},
+    }
+    tracker = tracker_for(cfg)
+    run_id = tracker.start(version, {"model_version": version, "estimator": chosen["family"]})
+    metadata["tracking"]["run_id"] = run_id
+
+    staging = staging_dir(lay.candidate)
+    joblib.dump(model, staging / MODEL_FILE)
+    write_json(staging / METADATA_FILE, metadata)
+    replace_dir(staging, lay.candidate)
+
+    seconds = round(time.perf_counter() - started, 2)
+    summary = {
+        "model_version": version,
+        "metric": metric,
+        "greater_is_better": gib,
+        "chosen": chosen["family"],
+        "families": results,
+        "split": metadata["split"],
+        "seconds": seconds,
+    }
+    write_json(lay.report("train.json"), summary)
+    tracker.log_params(
+        run_id,
+        {
+            "estimator": chosen["family"],
+            "framework": framework,
+            **{f"param_{k}": v for k, v in chosen["best_params"].items()},
+            "search_n_iter": n_iter,
+            "search_cv": folds,
+            "train_rows": len(split.train),
+            "validation_rows": len(split.validation),
+            "holdout_rows": len(split.holdout),
+            "gold_sha256": sha,
+        },
+    )
+    tracker.log_metrics(
+        run_id,
+        {f"cv_{r['family']}": r["cv_score"] for r in results}
+        | {f"validation_{r['family']}": r["validation_score"] for r in results},
+    )
+    lineage = lay.root / "data" / "lineage.jsonl"
+    tracker.log_artifacts(run_id, [lay.report("train.json"), lay.contract, lineage])
+    return summary
