@@ -361,6 +361,50 @@ def diff(
     _run(action)
 
 
+class LintFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+@app.command()
+def lint(
+    path: Annotated[
+        Path, typer.Argument(help="The generated project (default: the current folder).")
+    ] = Path("."),
+    output: Annotated[
+        LintFormat,
+        typer.Option("--format", help="text, json, sarif (2.1.0) or github (annotations)."),
+    ] = LintFormat.text,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these rules: ids, prefixes (MLO4) or names; comma-separated."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option(help="Skip these rules (same forms as --select).")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the check too.")] = False,
+) -> None:
+    """Check a generated project: spec, layout, ownership, layering, workflows, drift.
+
+    Exit 0 clean, 1 findings (errors; warnings with --strict; info never), 2 usage error.
+    Rules are documented in docs/rules.md.
+    """
+
+    def action() -> int:
+        from mlops_template.lint import lint as run_lint
+        from mlops_template.lint.reporters import report
+
+        result = run_lint(path, select=select, ignore=ignore)
+        typer.echo(report(result, output.value, strict=strict), nl=False)
+        return result.exit_code(strict=strict)
+
+    code = _run(action)
+    if code:
+        raise typer.Exit(code)
+
+
 def main(argv: list[str] | None = None) -> Any:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:  # fast path: no typer/click parsing needed

@@ -361,6 +361,10 @@ def gold_features(contract: Contract) -> list[dict[str, Any]]:
     return out
 
 
+def _finite(data: Any) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col(data.key).is_finite())
+
+
 def gold_schema(gold: dict[str, Any], target_dtype: pl.DataType) -> pa.DataFrameSchema:
     """The schema of gold/features.parquet from the gold contract (contract.json content)."""
     columns: dict[str, pa.Column] = {}
@@ -368,7 +372,7 @@ def gold_schema(gold: dict[str, Any], target_dtype: pl.DataType) -> pa.DataFrame
         columns[gold["id_column"]] = pa.Column(nullable=False, unique=True)
     for f in gold["features"]:
         if f["kind"] == "numeric":
-            columns[f["name"]] = pa.Column(pl.Float64, pa.Check(lambda s: s.is_finite()),
+            columns[f["name"]] = pa.Column(pl.Float64, pa.Check(_finite, name="finite"),
                                            nullable=False)  # fmt: skip
         else:
             columns[f["name"]] = pa.Column(pl.Utf8, pa.Check.isin(f["categories"]), nullable=False)

@@ -221,7 +221,8 @@ def quality_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Missing values imputed", ""]
         if report["imputed"]:
             lines += ["| column | values | filled with |", "|---|---:|---|"]
-            lines += [f"| {c} | {v['count']} | {v['value']} |" for c, v in report["imputed"].items()]
+            lines += [f"| {c} | {v['count']} | {_fmt(v['value'])} |"
+                      for c, v in report["imputed"].items()]  # fmt: skip
         else:
             lines.append("None.")
         lines += ["", "## Outliers clipped (IQR fences)", ""]
@@ -235,3 +236,7 @@ def quality_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"PII columns masked (salted SHA-256): {masked}."]
     lines.append("")
     return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

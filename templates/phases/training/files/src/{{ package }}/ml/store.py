@@ -113,6 +113,7 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(_clean(data), handle, indent=2, sort_keys=False)
             handle.write("\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -126,6 +127,7 @@ def write_text(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -169,4 +171,6 @@ def replace_dir(staging: Path, target: Path, archive: Path | None = None) -> Non
 
 def staging_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    folder.chmod(0o755)
+    return folder

@@ -69,21 +69,22 @@ def families(task: str, framework: str, seed: int) -> list[Family]:
                 "lightgbm",
                 lgbm_cls(random_state=seed, n_jobs=1, verbose=-1),
                 {
-                    "model__n_estimators": [100, 200, 300],
+                    "model__n_estimators": [100, 200],
                     "model__learning_rate": [0.03, 0.05, 0.1],
-                    "model__num_leaves": [15, 31, 63],
+                    "model__num_leaves": [7, 15, 31],
                     "model__min_child_samples": [10, 20, 40],
-                    "model__colsample_bytree": [0.7, 0.9, 1.0],
+                    "model__colsample_bytree": [0.7, 1.0],
                 },
                 scale=False,
             )
         ]
     if framework != "sklearn":
         raise MLError(f"conf: ml.framework = {framework!r}; use sklearn or lightgbm")
+    # bounded on purpose: depth-limited trees on half-size bootstrap samples keep the search fast
     forest_space = {
-        "model__n_estimators": [60, 100, 150],
-        "model__max_depth": [6, 10, 16],
-        "model__min_samples_leaf": [1, 5, 20],
+        "model__n_estimators": [50, 100],
+        "model__max_depth": [6, 10, 14],
+        "model__min_samples_leaf": [2, 10, 30],
         "model__max_features": ["sqrt", 0.5],
     }
     if task == "classification":
@@ -96,7 +97,7 @@ def families(task: str, framework: str, seed: int) -> list[Family]:
             ),
             Family(
                 "random_forest",
-                RandomForestClassifier(random_state=seed, n_jobs=1),
+                RandomForestClassifier(max_samples=0.5, random_state=seed, n_jobs=1),
                 forest_space,
                 scale=False,
             ),
@@ -105,7 +106,7 @@ def families(task: str, framework: str, seed: int) -> list[Family]:
         Family("ridge", Ridge(), {"model__alpha": loguniform(1e-3, 1e3)}, scale=True),
         Family(
             "random_forest",
-            RandomForestRegressor(random_state=seed, n_jobs=1),
+            RandomForestRegressor(max_samples=0.5, random_state=seed, n_jobs=1),
             forest_space,
             scale=False,
         ),
@@ -160,6 +161,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     n_iter = int(ml_setting(cfg, "search.n_iter"))
     folds = int(ml_setting(cfg, "search.cv"))
     seed = int(ml_setting(cfg, "search.seed"))
+    n_jobs = int(ml_setting(cfg, "search.n_jobs", 1))
     if n_iter < 1 or folds < 2:
         raise MLError(
             f"conf: ml.search.n_iter = {n_iter} must be >= 1 and ml.search.cv = {folds} >= 2"
@@ -189,7 +191,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             cv=splitter,
             scoring=scoring(metric, len(classes or [])),
             random_state=seed,
-            n_jobs=1,
+            n_jobs=n_jobs,
             refit=True,
             error_score="raise",
         )
