@@ -21,12 +21,13 @@ import argparse
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     REPO,
     BenchError,
     Case,
@@ -76,8 +77,12 @@ def cases(with_peers: bool) -> list[Case]:
             path = peer_bin(argv[0])
             if path is not None:
                 full = [str(path), *argv[1:]]
-                out.append(Case(name, lambda i, full=full: full, env=env))
+                out.append(Case(name, _fixed(full), env=env))
     return out
+
+
+def _fixed(argv: list[str]) -> Callable[[int], list[str]]:
+    return lambda _index: argv
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         for case in todo:
             target = TARGETS_MS.get(case.name)
             med = median_ms(case.times)
-            verdict = "" if target is None else f"< {target:.0f} {'met' if med < target else 'MISSED'}"
-            ratio = "" if case is todo[0] else f"{paired_ratio(case.times, floor):.1f}x"
-            rows.append(
-                [case.name, f"{med:.0f}", f"{min(case.times) * 1000:.0f}", ratio, verdict]
+            verdict = (
+                "" if target is None else f"< {target:.0f} {'met' if med < target else 'MISSED'}"
             )
+            ratio = "" if case is todo[0] else f"{paired_ratio(case.times, floor):.1f}x"
+            rows.append([case.name, f"{med:.0f}", f"{min(case.times) * 1000:.0f}", ratio, verdict])
         print()
         print(f"start-up: {args.runs} paired rounds (+{args.warmup} warm-up), interleaved")
         print(f"machine: {machine()}")
@@ -155,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         for ours in ("mlops --version", "mlops --help"):
             for peer in ("cookiecutter --version", "copier --version", "ccds --help"):
                 if peer in by_name:
-                    ratio = paired_ratio(by_name[ours].times, by_name[peer].times)
-                    print(f"ratio  {ours} / {peer}: {ratio:.2f}")
-        versions = [(p, peer_version(p)) for p in ("cookiecutter", "copier", "cookiecutter-data-science")]
+                    peer_ratio = paired_ratio(by_name[ours].times, by_name[peer].times)
+                    print(f"ratio  {ours} / {peer}: {peer_ratio:.2f}")
+        versions = [
+            (p, peer_version(p)) for p in ("cookiecutter", "copier", "cookiecutter-data-science")
+        ]
         if not args.no_peers:
             print("peers  " + ", ".join(f"{p} {v}" for p, v in versions if v))
 
@@ -172,14 +179,17 @@ def main(argv: list[str] | None = None) -> int:
             table(
                 ["module (by cumulative)", "cumulative ms", "self ms"],
                 [
-                    ["  " * r.depth + r.module, f"{r.cumulative_us / 1000:.1f}", f"{r.self_us / 1000:.1f}"]
+                    [r.module, f"{r.cumulative_us / 1000:.1f}", f"{r.self_us / 1000:.1f}"]
                     for r in top
                 ],
             )
         )
         print()
         shares = package_shares(imports)[:8]
-        print("self time by top-level package: " + ", ".join(f"{p} {us / 1000:.0f} ms" for p, us in shares))
+        print(
+            "self time by top-level package: "
+            + ", ".join(f"{p} {us / 1000:.0f} ms" for p, us in shares)
+        )
         loaded = {r.module.split(".")[0] for r in imports}
         heavy = [h for h in HEAVY if h in loaded]
         print("heavy libraries imported at start-up: " + (", ".join(heavy) if heavy else "none"))

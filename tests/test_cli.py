@@ -166,3 +166,15 @@ def test_phases_lists_the_catalogue() -> None:
     assert {"analysis", "experimentation"} <= set(names)
     code, out, _ = invoke("phases")
     assert code == 0 and "data_engineer" in out
+
+
+def test_completion_offers_spec_keys_and_choices() -> None:
+    from mlops_template.cli import _complete_phase, _complete_set
+
+    assert "ml.metric=" in _complete_set("ml.")
+    assert _complete_set("data.engine=") == [
+        "data.engine=polars",
+        "data.engine=duckdb",
+        "data.engine=spark",
+    ]
+    assert _complete_phase("mon") == ["monitoring"]

@@ -18,7 +18,7 @@ from mlops_template.merge import (
     merge_text,
     merge_trees,
 )
-from mlops_template.render import File, Tree
+from mlops_template.tree import File, Tree
 
 # ------------------------------------------------------------------------------------------
 # diff3 on lines: examples

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from mlops_template.errors import DestinationError
-from mlops_template.render import File, Tree
+from mlops_template.tree import File, Tree
 
 Action = Literal[
     "created", "updated", "merged", "conflict", "unchanged", "skipped", "removed", "overwritten"

@@ -67,6 +67,17 @@ def _root(
     """Scaffold, extend and check production-grade MLOps repositories."""
 
 
+def _complete_set(incomplete: str) -> list[str]:
+    """Shell completion for --set: every dotted spec key, then its Literal choices."""
+    from mlops_template.spec import dotted_keys
+
+    key, sep, _ = incomplete.partition("=")
+    keys = dotted_keys()
+    if sep and key in keys:
+        return [f"{key}={choice}" for choice in keys[key]]
+    return [f"{k}=" for k in keys if k.startswith(incomplete)]
+
+
 def _complete_phase(incomplete: str) -> list[str]:
     from mlops_template.phases import load_catalogue
 
@@ -86,7 +97,11 @@ def new(
     ] = None,
     sets: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a spec key: dotted.key=value (repeatable)."),
+        typer.Option(
+            "--set",
+            help="Override a spec key: dotted.key=value (repeatable).",
+            autocompletion=_complete_set,
+        ),
     ] = None,
     phases: Annotated[
         str | None,

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlops_template.render import File, Tree
+from mlops_template.tree import File, Tree
 
 MARK_OURS = "<<<<<<< yours"
 MARK_SEP = "======="

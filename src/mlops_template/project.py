@@ -44,9 +44,8 @@ from mlops_template.render import (
     STATE_DIR,
     STATE_FILE,
     UNMERGED,
-    File,
-    Tree,
 )
+from mlops_template.tree import File, Tree
 
 LOCK_FILE = f"{STATE_DIR}/lock"
 _PHASE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")

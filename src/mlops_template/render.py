@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from mlops_template import TEMPLATE_VERSION, __version__
 from mlops_template.errors import TemplateError
 from mlops_template.phases import Conditional, MakeTarget, Phase, load_catalogue, templates_dir
 from mlops_template.spec import LOWER_IS_BETTER, Spec, dump_spec, spec_hash
+from mlops_template.tree import Tree
 
 STATE_DIR = ".mlops"
 STATE_FILE = f"{STATE_DIR}/state.json"
@@ -34,46 +33,6 @@ UNMERGED = frozenset({SPEC_FILE, STATE_FILE, PRISTINE_FILE})
 CODEOWNERS_DIR = {"github": ".github", "gitlab": ".gitlab", "azure-devops": ".azuredevops"}
 #: a path containing this is rendered once per environment of the spec, with `env` set.
 PER_ENVIRONMENT = "{{ env }}"
-
-
-@dataclass(frozen=True)
-class File:
-    content: bytes
-    executable: bool = False
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-    def is_text(self) -> bool:
-        try:
-            self.content.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        return b"\x00" not in self.content
-
-
-@dataclass
-class Tree:
-    """Relative POSIX path -> file. Ordered by path."""
-
-    files: dict[str, File] = field(default_factory=dict)
-
-    def add(self, path: str, content: bytes | str, executable: bool = False) -> None:
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        self.files[path] = File(data, executable)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self.files))
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __contains__(self, path: object) -> bool:
-        return path in self.files
-
-    def text(self, path: str) -> str:
-        return self.files[path].content.decode("utf-8")
 
 
 # ------------------------------------------------------------------------------------------

@@ -646,3 +646,23 @@ def _dump_model(model: BaseModel, indent: int, lines: list[str]) -> None:
 
 def role_names() -> tuple[str, ...]:
     return ROLES
+
+
+def dotted_keys(model: type[BaseModel] | None = None, prefix: str = "") -> dict[str, list[str]]:
+    """Every leaf key of the spec as ``section.key`` -> its Literal choices (for completion)."""
+    import typing
+
+    out: dict[str, list[str]] = {}
+    for name, field in (model or Spec).model_fields.items():
+        key = f"{prefix}{name}"
+        args = (field.annotation, *typing.get_args(field.annotation))
+        sub = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if sub is not None:
+            out.update(dotted_keys(sub, key + "."))
+            continue
+        choices: list[str] = []
+        for arg in args:
+            if typing.get_origin(arg) is Literal:
+                choices.extend(str(v) for v in typing.get_args(arg))
+        out[key] = choices
+    return out

@@ -48,7 +48,23 @@ class Finding:
         return (self.file, self.line or 0, self.column or 0, self.rule, self.message)
 
 
-Edit = str | tuple[str, str] | None
+@dataclass(frozen=True)
+class Replace:
+    """Replace the first occurrence of ``old`` with ``new`` in a generated file."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Append:
+    """Append ``text`` to a generated file."""
+
+    text: str
+
+
+#: new content, ``None`` to delete the file, or an edit of the generated file.
+Edit = str | Replace | Append | None
 
 
 @dataclass(frozen=True)
@@ -56,9 +72,9 @@ class Example:
     """A change to a freshly generated project (``mlops new demo --name Demo --phases
     data,training``: package ``demo``, GitHub CI, the default role handles).
 
-    ``files`` maps a path to its new content, to ``None`` to delete it, or to an ``(old, new)``
-    pair to replace text in the generated file. For a failing example, ``file`` and ``line`` say
-    where the finding must point.
+    ``files`` maps a path to its new content, to ``None`` to delete it, or to a ``Replace`` or
+    ``Append`` edit of the generated file. For a failing example, ``file`` and ``line`` say where
+    the finding must point (a negative line counts from the end of the file: -1 is the last).
     """
 
     files: dict[str, Edit]

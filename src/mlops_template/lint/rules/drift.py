@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from mlops_template import TEMPLATE_VERSION
-from mlops_template.lint.model import Example, Finding, Rule, Severity, rule
+from mlops_template.lint.model import Example, Finding, Replace, Rule, Severity, rule
 from mlops_template.lint.project import STATE_FILE, Project
 
 _VERSION_LINE = re.compile(r'"template_version"\s*:')
@@ -44,8 +44,8 @@ def _version_tuple(version: str) -> tuple[int, ...] | None:
     "`mlops update`; a project from a newer template may use features this tool does not know.",
     fix="Run `mlops update` (it merges the new template with your edits), or upgrade "
     "mlops-template when the project is newer.",
-    bad=Example({STATE_FILE: (f'"template_version": "{TEMPLATE_VERSION}"',
-                              '"template_version": "2025.1.0"')}, file=STATE_FILE),  # fmt: skip
+    bad=Example({STATE_FILE: Replace(f'"template_version": "{TEMPLATE_VERSION}"',
+                                     '"template_version": "2025.1.0"')}, file=STATE_FILE),  # fmt: skip
     good=Example({}, note="the generated project as it is"),
     needs_spec=False,
 )
@@ -95,7 +95,7 @@ def _first_difference(old: bytes, new: bytes) -> int | None:
     why="Editing generated files is expected; listing them shows where `mlops update` will "
     "merge and where conflicts can appear.",
     fix="Nothing to do; review the list before `mlops update`.",
-    bad=Example({".editorconfig": ("charset = utf-8", "charset = latin1")}, file=".editorconfig",
+    bad=Example({".editorconfig": Replace("charset = utf-8", "charset = latin1")}, file=".editorconfig",
                 line=4),  # fmt: skip
     good=Example({}, note="the generated project as it is"),
     needs_spec=False,

@@ -79,8 +79,9 @@ def wait_ready(port: int, server: subprocess.Popen[bytes], log: Path, timeout: f
     raise SystemExit(f"error: the server was not ready after {timeout:.0f} s")
 
 
-def run_client(port: int, body: bytes, count: int, latencies: list[float],
-               failures: list[int]) -> None:
+def run_client(
+    port: int, body: bytes, count: int, latencies: list[float], failures: list[int]
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"content-type": "application/json"}
     for _ in range(count):
@@ -104,8 +105,9 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000, help="requests per phase (<=50000)")
     parser.add_argument("--concurrency", type=int, default=4, help="clients in the 2nd phase")
     parser.add_argument("--warmup", type=int, default=200)
@@ -120,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     package = config["project"]["package"]
     model_dir = ROOT / config["paths"]["models"] / "blessed"
     if not (model_dir / "model.onnx").is_file():
-        print(f"error: {model_dir / 'model.onnx'} not found; run `make pipeline` first",
-              file=sys.stderr)
+        print(
+            f"error: {model_dir / 'model.onnx'} not found; run `make pipeline` first",
+            file=sys.stderr,
+        )
         return 2
     body = json.dumps(sample_record(model_dir)).encode("utf-8")
     port = free_port()
@@ -129,9 +133,21 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "MLOPS_PROJECT_ROOT": str(ROOT)}
         server_log = Path(log_dir) / "server.log"
         server = subprocess.Popen(
-            [sys.executable, "-m", f"{package}.serving", "--host", "127.0.0.1",
-             "--port", str(port), "--log-dir", log_dir],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server_log.open("wb"),
+            [
+                sys.executable,
+                "-m",
+                f"{package}.serving",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-dir",
+                log_dir,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=server_log.open("wb"),
         )
         try:
             wait_ready(port, server, server_log)
@@ -143,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             concurrent: list[float] = []
             share, extra = divmod(args.requests, args.concurrency)
             threads = [
-                threading.Thread(target=run_client, args=(port, body, share + (i < extra),
-                                                          concurrent, failures))
+                threading.Thread(
+                    target=run_client, args=(port, body, share + (i < extra), concurrent, failures)
+                )
                 for i in range(args.concurrency)
             ]
             started = time.perf_counter()
@@ -173,12 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         "requests_logged": logged,
     }
     print(f"POST /predict, single record, 1 uvicorn worker, request logging on ({package})")
-    print(f"  sequential  x{args.requests}: p50 {results['sequential']['p50_ms']} ms, "
-          f"p99 {results['sequential']['p99_ms']} ms, "
-          f"{results['sequential_requests_per_s']} requests/s")
-    print(f"  concurrency {args.concurrency} x{args.requests}: "
-          f"{results['concurrent_requests_per_s']} requests/s, "
-          f"p50 {results['concurrent']['p50_ms']} ms, p99 {results['concurrent']['p99_ms']} ms")
+    print(
+        f"  sequential  x{args.requests}: p50 {results['sequential']['p50_ms']} ms, "
+        f"p99 {results['sequential']['p99_ms']} ms, "
+        f"{results['sequential_requests_per_s']} requests/s"
+    )
+    print(
+        f"  concurrency {args.concurrency} x{args.requests}: "
+        f"{results['concurrent_requests_per_s']} requests/s, "
+        f"p50 {results['concurrent']['p50_ms']} ms, p99 {results['concurrent']['p99_ms']} ms"
+    )
     print(f"  failures: {len(failures)}, requests logged: {logged}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

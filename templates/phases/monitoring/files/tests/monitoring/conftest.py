@@ -16,20 +16,27 @@ import pytest
 FEATURES: list[dict[str, Any]] = [
     {"name": "tenure", "kind": "numeric", "dtype": "Float64"},
     {"name": "monthly_charges", "kind": "numeric", "dtype": "Float64"},
-    {"name": "plan", "kind": "categorical", "dtype": "String",
-     "categories": ["basic", "plus", "pro"]},
+    {
+        "name": "plan",
+        "kind": "categorical",
+        "dtype": "String",
+        "categories": ["basic", "plus", "pro"],
+    },
 ]
 VERSION = "fixture-1"
 
 
-def sample(rows: int, seed: int, shift: float = 0.0,
-           plan_p: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> pl.DataFrame:
+def sample(
+    rows: int, seed: int, shift: float = 0.0, plan_p: tuple[float, float, float] = (0.5, 0.3, 0.2)
+) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
-    return pl.DataFrame({
-        "tenure": rng.normal(24 + shift, 6, rows),
-        "monthly_charges": rng.normal(60 + 2 * shift, 12, rows),
-        "plan": rng.choice(["basic", "plus", "pro"], rows, p=list(plan_p)).tolist(),
-    })
+    return pl.DataFrame(
+        {
+            "tenure": rng.normal(24 + shift, 6, rows),
+            "monthly_charges": rng.normal(60 + 2 * shift, 12, rows),
+            "plan": rng.choice(["basic", "plus", "pro"], rows, p=list(plan_p)).tolist(),
+        }
+    )
 
 
 def predict(frame: pl.DataFrame, task: str) -> list[Any]:
@@ -62,11 +69,17 @@ def monitored(project: Path, task: str) -> Path:
         folder / "reference.parquet"
     )
     metadata = {
-        "model_version": VERSION, "trained_at": iso_days_ago(1), "task": task,
-        "target": "target", "metric": "accuracy" if task == "classification" else "mae",
-        "score": 0.9, "greater_is_better": task == "classification", "features": FEATURES,
+        "model_version": VERSION,
+        "trained_at": iso_days_ago(1),
+        "task": task,
+        "target": "target",
+        "metric": "accuracy" if task == "classification" else "mae",
+        "score": 0.9,
+        "greater_is_better": task == "classification",
+        "features": FEATURES,
         "training_data": {"path": "data/gold/features.parquet", "sha256": "0" * 64},
-        "framework": "sklearn", **({"classes": [0, 1]} if task == "classification" else {}),
+        "framework": "sklearn",
+        **({"classes": [0, 1]} if task == "classification" else {}),
     }
     (folder / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
     # a deterministic configuration for the tests, whatever the project's spec says
@@ -90,8 +103,12 @@ def log_requests(monitored: Path, task: str) -> Callable[..., list[dict[str, Any
         records = []
         for i, (row, pred) in enumerate(zip(frame.to_dicts(), predict(frame, task), strict=True)):
             record: dict[str, Any] = {
-                "request_id": f"{version}-{i}", "timestamp": iso_days_ago(0.01),
-                "model_version": version, "features": row, "prediction": pred, "latency_ms": 1.0,
+                "request_id": f"{version}-{i}",
+                "timestamp": iso_days_ago(0.01),
+                "model_version": version,
+                "features": row,
+                "prediction": pred,
+                "latency_ms": 1.0,
             }
             if task == "classification":
                 record["probabilities"] = {"0": 1.0 - pred, "1": float(pred)}
@@ -101,3 +118,16 @@ def log_requests(monitored: Path, task: str) -> Callable[..., list[dict[str, Any
         return records
 
     return _log
+
+
+@pytest.fixture
+def make_sample() -> Callable[..., pl.DataFrame]:
+    """``make_sample(rows, seed, shift=0.0, plan_p=(0.5, 0.3, 0.2))``: feature rows; the
+    reference is ``make_sample(2000, seed=0)``."""
+    return sample
+
+
+@pytest.fixture
+def days_ago() -> Callable[[float], str]:
+    """``days_ago(n)``: an ISO-8601 UTC timestamp n days in the past."""
+    return iso_days_ago

@@ -313,12 +313,12 @@ class DuckDBEngine:
 
         self.con = duckdb.connect()
 
-    def _query(self, sql: str, params: list[Any] | None = None, **tables: pl.DataFrame
+    def _query(self, sql: str, params: dict[str, Any] | None = None, **tables: pl.DataFrame
                ) -> pl.DataFrame:  # fmt: skip
         for name, frame in tables.items():
             self.con.register(name, frame)
         try:
-            return self.con.execute(sql, params or []).pl()
+            return self.con.sql(sql, params=params).pl()
         finally:
             for name in tables:
                 self.con.unregister(name)
@@ -332,11 +332,10 @@ class DuckDBEngine:
             start += pq.ParquetFile(part).metadata.num_rows
         files = "[" + ", ".join(lit(str(p)) for p in parts) + "]"
         offset_sql = " ".join(f"WHEN {lit(f)} THEN {o}" for f, o in offsets)
-        raw_types = dict(
-            self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({files}, union_by_name=true)")
-            .fetchall()  # type: ignore[arg-type]
-        ) if parts else {}  # fmt: skip
-        raw_types = {k: str(v).upper() for k, v in raw_types.items()}
+        described = self.con.sql(
+            f"DESCRIBE SELECT * FROM read_parquet({files}, union_by_name=true)"
+        ).fetchall()
+        raw_types = {str(row[0]): str(row[1]).upper() for row in described}
         typed, errors = [], []
         for col in contract.columns:
             raw, want = raw_types[col.name], _SQL_TYPES[col.dtype]
@@ -356,7 +355,7 @@ class DuckDBEngine:
             FROM read_parquet({files}, filename=true, file_row_number=true, union_by_name=true)
             ORDER BY _row
         """
-        return self.con.execute(sql).pl()
+        return self._query(sql)
 
     def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
         columns = ", ".join(q(c) for c in frame.columns if c != "_row")
@@ -428,13 +427,8 @@ class DuckDBEngine:
             if c in pii:
                 expr = f"sha256($salt || CAST({expr} AS VARCHAR))"
             select.append(f"{expr} AS {q(c)}")
-        self.con.register("t", frame)
-        try:
-            out = self.con.execute(
-                f"SELECT {', '.join(select)} FROM t ORDER BY _row", {"salt": salt}
-            ).pl()
-        finally:
-            self.con.unregister("t")
+        sql = f"SELECT {', '.join(select)} FROM t ORDER BY _row"
+        out = self._query(sql, {"salt": salt} if pii else None, t=frame)
         # keep the contract's types (duckdb widens nothing here, but be explicit)
         return out.cast({c: frame.schema[c] for c in frame.columns if c not in pii})
 
@@ -454,8 +448,7 @@ class DuckDBEngine:
         if contract.task == "regression":
             target = f"CAST({target} AS DOUBLE) AS {target}"
         select.append(target)
-        sql = f"SELECT {', '.join(select)} FROM read_parquet({lit(str(silver))})"
-        return self.con.execute(sql).pl()
+        return self._query(f"SELECT {', '.join(select)} FROM read_parquet({lit(str(silver))})")
 
     def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
                    target: str) -> pl.DataFrame:  # fmt: skip

@@ -60,11 +60,17 @@ def settings_from_config(config: dict[str, Any], args: argparse.Namespace) -> Se
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--since-days", type=float, help="only requests of the last N days")
-    parser.add_argument("--all-versions", action="store_true",
-                        help="include requests served by earlier model versions")
+    parser.add_argument(
+        "--all-versions",
+        action="store_true",
+        help="include requests served by earlier model versions",
+    )
     parser.add_argument("--min-samples", type=int, help="override monitoring.min_samples")
     parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
     parser.add_argument("--logs-dir", type=Path, help="default: paths.logs")
@@ -87,14 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     drift = report["data_drift"]
     status = "RETRAINING DUE" if report["retraining_due"] else "healthy"
     print(f"monitoring: {status} (exit {report['exit_code']})")
-    print(f"  model {report['model']['model_version']}: {report['model']['age_days']} days old "
-          f"(max {report['model']['max_model_age_days']})")
+    print(
+        f"  model {report['model']['model_version']}: {report['model']['age_days']} days old "
+        f"(max {report['model']['max_model_age_days']})"
+    )
     if drift["judged"]:
         worst = max(drift["features"], key=lambda f: f["score"])
-        print(f"  {report['window']['requests']} requests; drifted features: "
-              f"{', '.join(drift['drifted_features']) or 'none'} (largest "
-              f"{report['thresholds']['drift_metric']}: {worst['name']} {worst['score']:.3f}, "
-              f"threshold {report['thresholds']['drift_threshold']})")
+        print(
+            f"  {report['window']['requests']} requests; drifted features: "
+            f"{', '.join(drift['drifted_features']) or 'none'} (largest "
+            f"{report['thresholds']['drift_metric']}: {worst['name']} {worst['score']:.3f}, "
+            f"threshold {report['thresholds']['drift_threshold']})"
+        )
     else:
         print(f"  drift not judged: {drift['reason']}")
     for line in [*report["reasons"], *report["alerts"]]:

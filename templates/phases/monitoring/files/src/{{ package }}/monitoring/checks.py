@@ -93,16 +93,20 @@ def load_reference(model_dir: Path, metadata: ModelMetadata) -> Any:
 
     path = model_dir / REFERENCE_FILE
     if not path.is_file():
-        raise MonitoringError(f"{path} not found: the drift reference is written with the "
-                              "blessed model; run `make pipeline`")
+        raise MonitoringError(
+            f"{path} not found: the drift reference is written with the "
+            "blessed model; run `make pipeline`"
+        )
     try:
         frame = pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise MonitoringError(f"{path}: not a readable parquet file ({exc})") from None
     missing = [n for n in [*metadata.feature_names, "prediction"] if n not in frame.columns]
     if missing:
-        raise MonitoringError(f"{path}: missing column(s) {', '.join(missing)}; "
-                              "re-run `make pipeline` to rebuild the reference")
+        raise MonitoringError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            "re-run `make pipeline` to rebuild the reference"
+        )
     return frame
 
 
@@ -120,8 +124,10 @@ def load_labels(labels_dir: Path, target: str) -> dict[str, Any]:
             raise MonitoringError(f"{path}: cannot be read ({exc})") from None
         missing = [c for c in ("request_id", target) if c not in frame.columns]
         if missing:
-            raise MonitoringError(f"{path}: missing column(s) {', '.join(missing)}; a labels "
-                                  f"file needs `request_id` and the target `{target}`")
+            raise MonitoringError(
+                f"{path}: missing column(s) {', '.join(missing)}; a labels "
+                f"file needs `request_id` and the target `{target}`"
+            )
         for request_id, value in frame.select("request_id", target).iter_rows():
             if request_id is not None and value is not None:
                 labels[str(request_id)] = value
@@ -148,8 +154,9 @@ def staleness(metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _score(metric: str, task: str, truth: list[Any], records: list[dict[str, Any]],
-           positive: Any) -> float:
+def _score(
+    metric: str, task: str, truth: list[Any], records: list[dict[str, Any]], positive: Any
+) -> float:
     from sklearn import metrics as m
 
     if task == "regression":
@@ -163,8 +170,9 @@ def _score(metric: str, task: str, truth: list[Any], records: list[dict[str, Any
     y_str = [str(t) for t in truth]
     p_str = [str(r["prediction"]) for r in records]
     if metric == "roc_auc":
-        scores = [float((r.get("probabilities") or {}).get(str(positive), math.nan))
-                  for r in records]
+        scores = [
+            float((r.get("probabilities") or {}).get(str(positive), math.nan)) for r in records
+        ]
         if any(math.isnan(s) for s in scores) or len(set(y_str)) < 2:
             return math.nan
         return float(m.roc_auc_score([y == str(positive) for y in y_str], scores))
@@ -173,11 +181,16 @@ def _score(metric: str, task: str, truth: list[Any], records: list[dict[str, Any
     return float(m.accuracy_score(y_str, p_str))
 
 
-def performance(records: list[dict[str, Any]], labels: dict[str, Any],
-                metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
+def performance(
+    records: list[dict[str, Any]],
+    labels: dict[str, Any],
+    metadata: ModelMetadata,
+    settings: Settings,
+) -> dict[str, Any]:
     metric = settings.metric or str(metadata.raw.get("metric") or "")
-    joined = [(labels[str(r.get("request_id"))], r) for r in records
-              if str(r.get("request_id")) in labels]
+    joined = [
+        (labels[str(r.get("request_id"))], r) for r in records if str(r.get("request_id")) in labels
+    ]
     out: dict[str, Any] = {
         "labelled": len(joined),
         "metric": metric,
@@ -188,12 +201,13 @@ def performance(records: list[dict[str, Any]], labels: dict[str, Any],
         "degraded": False,
     }
     if len(joined) < settings.min_samples:
-        out["reason"] = (f"{len(joined)} labelled requests; at least {settings.min_samples} "
-                         "(monitoring.min_samples) are needed")
+        out["reason"] = (
+            f"{len(joined)} labelled requests; at least {settings.min_samples} "
+            "(monitoring.min_samples) are needed"
+        )
         return out
     positive = metadata.classes[-1] if metadata.classes else None
-    value = _score(metric, metadata.task, [t for t, _ in joined], [r for _, r in joined],
-                   positive)
+    value = _score(metric, metadata.task, [t for t, _ in joined], [r for _, r in joined], positive)
     if math.isnan(value):
         out["reason"] = f"{metric} is undefined on these labels (one class only?)"
         return out
@@ -219,9 +233,13 @@ def run_checks(settings: Settings) -> dict[str, Any]:
     if not settings.all_versions:
         window = [r for r in window if r.get("model_version") == metadata.model_version]
     names = metadata.feature_names
-    complete = [r for r in window
-                if isinstance(r.get("features"), dict) and all(n in r["features"] for n in names)
-                and "prediction" in r]
+    complete = [
+        r
+        for r in window
+        if isinstance(r.get("features"), dict)
+        and all(n in r["features"] for n in names)
+        and "prediction" in r
+    ]
     schema_errors, bad_errors = _read_jsonl(settings.logs_dir / "schema-errors.jsonl")
     schema_errors = [e for e in schema_errors if _in_window(e, settings.since)]
 
@@ -231,20 +249,28 @@ def run_checks(settings: Settings) -> dict[str, Any]:
     if judged:
         for feature in metadata.features:
             drift = column_drift(
-                feature.name, feature.kind, reference[feature.name].to_list(),
+                feature.name,
+                feature.kind,
+                reference[feature.name].to_list(),
                 [r["features"][feature.name] for r in complete],
-                settings.drift_metric, settings.drift_threshold,
+                settings.drift_metric,
+                settings.drift_threshold,
             )
             features.append(drift.as_dict(settings.drift_metric))
         kind = "categorical" if metadata.task == "classification" else "numeric"
         prediction = column_drift(
-            "prediction", kind, reference["prediction"].to_list(),
-            [r["prediction"] for r in complete], settings.drift_metric, settings.drift_threshold,
+            "prediction",
+            kind,
+            reference["prediction"].to_list(),
+            [r["prediction"] for r in complete],
+            settings.drift_metric,
+            settings.drift_threshold,
         ).as_dict(settings.drift_metric)
     drifted = [f["name"] for f in features if f["drifted"]]
 
-    perf = performance(window, load_labels(settings.labels_dir, metadata.target), metadata,
-                       settings)
+    perf = performance(
+        window, load_labels(settings.labels_dir, metadata.target), metadata, settings
+    )
     total = len(window) + len(schema_errors)
     mismatch_rate = len(schema_errors) / total if total else 0.0
 
@@ -254,16 +280,19 @@ def run_checks(settings: Settings) -> dict[str, Any]:
     if prediction and prediction["drifted"]:
         reasons.append("prediction drift")
     if stale["stale"]:
-        reasons.append(f"model is {stale['age_days']} days old "
-                       f"(max {settings.max_model_age_days})")
+        reasons.append(f"model is {stale['age_days']} days old (max {settings.max_model_age_days})")
     if perf["degraded"]:
-        reasons.append(f"{perf['metric']} {perf['value']} on labelled traffic is below the "
-                       f"gate {settings.min_score}")
+        reasons.append(
+            f"{perf['metric']} {perf['value']} on labelled traffic is below the "
+            f"gate {settings.min_score}"
+        )
     alerts = []
     if mismatch_rate > SCHEMA_ALERT_RATE:
-        alerts.append(f"{mismatch_rate:.1%} of requests were rejected for schema mismatches; "
-                      "see logs/schema-errors.jsonl (retraining does not fix this: check the "
-                      "callers)")
+        alerts.append(
+            f"{mismatch_rate:.1%} of requests were rejected for schema mismatches; "
+            "see logs/schema-errors.jsonl (retraining does not fix this: check the "
+            "callers)"
+        )
     if unreadable or bad_errors:
         alerts.append(f"{unreadable + bad_errors} unreadable log line(s) skipped")
     retrain = bool(reasons)
@@ -288,7 +317,9 @@ def run_checks(settings: Settings) -> dict[str, Any]:
         },
         "data_drift": {
             "judged": judged,
-            "reason": None if judged else (
+            "reason": None
+            if judged
+            else (
                 f"{len(complete)} logged requests for this model; at least "
                 f"{settings.min_samples} (monitoring.min_samples) are needed"
             ),

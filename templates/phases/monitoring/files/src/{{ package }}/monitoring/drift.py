@@ -107,8 +107,11 @@ def numeric_drift(name: str, reference: Sequence[float], current: Sequence[float
         reference_count=int(ref.size),
         current_count=int(cur.size),
         bins=[
-            {"bin": _label(bounds[i], bounds[i + 1]), "reference": round(float(r), 6),
-             "current": round(float(c), 6)}
+            {
+                "bin": _label(bounds[i], bounds[i + 1]),
+                "reference": round(float(r), 6),
+                "current": round(float(c), 6),
+            }
             for i, (r, c) in enumerate(zip(ref_p, cur_p, strict=True))
         ],
     )
@@ -145,8 +148,14 @@ def categorical_drift(name: str, reference: Sequence[Any], current: Sequence[Any
     )
 
 
-def column_drift(name: str, kind: str, reference: Sequence[Any], current: Sequence[Any],
-                 metric: str, threshold: float) -> Drift:
+def column_drift(
+    name: str,
+    kind: str,
+    reference: Sequence[Any],
+    current: Sequence[Any],
+    metric: str,
+    threshold: float,
+) -> Drift:
     """Drift of one column, judged against ``threshold`` with ``metric`` (psi | ks)."""
     if kind == "numeric":
         drift = numeric_drift(name, reference, current)

@@ -1,4 +1,4 @@
-"""The monitoring report as one self-contained HTML page (inline CSS and SVG, no external assets)."""
+"""The monitoring report as one self-contained HTML page (inline CSS and SVG, no assets)."""
 
 from __future__ import annotations
 
@@ -89,9 +89,10 @@ def render_html(report: dict[str, Any], title: str) -> str:
     drift = report["data_drift"]
     if drift["judged"]:
         table = "".join(
-            f'<tr><td>{escape(f["name"])}</td><td>{escape(f["kind"])}</td><td>{_fmt(f["psi"])}'
-            f'</td><td>{_fmt(f["ks_statistic"])}</td><td>{_fmt(f["p_value"], 3)}</td><td>'
-            + ('<span class="drifted">yes</span>' if f["drifted"] else "no") + "</td></tr>"
+            f"<tr><td>{escape(f['name'])}</td><td>{escape(f['kind'])}</td><td>{_fmt(f['psi'])}"
+            f"</td><td>{_fmt(f['ks_statistic'])}</td><td>{_fmt(f['p_value'], 3)}</td><td>"
+            + ('<span class="drifted">yes</span>' if f["drifted"] else "no")
+            + "</td></tr>"
             for f in drift["features"]
         )
         cards = "".join(_drift_card(f, metric) for f in drift["features"])
@@ -115,22 +116,43 @@ def render_html(report: dict[str, Any], title: str) -> str:
 <h1>{escape(title)} — model monitoring</h1>
 <p class="muted">generated {escape(report["generated_at"])} · exit code {report["exit_code"]}</p>
 <p>{badge}</p><h2>Why</h2><ul>{reasons}{alerts}</ul>
-<h2>Model</h2><table>{_rows([
-    ("version", model["model_version"]), ("trained at", model["trained_at"]),
-    ("age (days)", model["age_days"]), ("max age (days)", model["max_model_age_days"]),
-    ("stale", "yes" if model["stale"] else "no")])}</table>
-<h2>Traffic</h2><table>{_rows([
-    ("requests in window", window["requests"]), ("first", window["first"]),
-    ("last", window["last"]), ("reference rows", window["reference_rows"]),
-    ("rejected (schema mismatch)", schema["rejected_requests"]),
-    ("schema mismatch rate", f"{schema['mismatch_rate']:.2%}")])}</table>
+<h2>Model</h2><table>{
+        _rows(
+            [
+                ("version", model["model_version"]),
+                ("trained at", model["trained_at"]),
+                ("age (days)", model["age_days"]),
+                ("max age (days)", model["max_model_age_days"]),
+                ("stale", "yes" if model["stale"] else "no"),
+            ]
+        )
+    }</table>
+<h2>Traffic</h2><table>{
+        _rows(
+            [
+                ("requests in window", window["requests"]),
+                ("first", window["first"]),
+                ("last", window["last"]),
+                ("reference rows", window["reference_rows"]),
+                ("rejected (schema mismatch)", schema["rejected_requests"]),
+                ("schema mismatch rate", f"{schema['mismatch_rate']:.2%}"),
+            ]
+        )
+    }</table>
 <h2>Data drift ({escape(metric)}, threshold {_fmt(report["thresholds"]["drift_threshold"])})</h2>
 {drift_html}
-<h2>Performance on labelled traffic</h2><table>{_rows([
-    ("labelled requests", perf["labelled"]), ("metric", perf["metric"]),
-    ("value", perf["value"]), ("training score", perf["training_score"]),
-    ("gate (ml.min_score)", perf["min_score"]),
-    ("status", "degraded" if perf["degraded"] else perf.get("reason") or "ok")])}</table>
+<h2>Performance on labelled traffic</h2><table>{
+        _rows(
+            [
+                ("labelled requests", perf["labelled"]),
+                ("metric", perf["metric"]),
+                ("value", perf["value"]),
+                ("training score", perf["training_score"]),
+                ("gate (ml.min_score)", perf["min_score"]),
+                ("status", "degraded" if perf["degraded"] else perf.get("reason") or "ok"),
+            ]
+        )
+    }</table>
 <h2>Exit codes of <code>make monitor</code></h2><table>{codes}</table>
 </body></html>
 """

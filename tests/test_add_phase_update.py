@@ -1,0 +1,569 @@
+"""`mlops add-phase`, `mlops update`, `mlops diff`: CLI behaviour and merge properties.
+
+Projects are small (`data,training`) and rendered once per module; each test works on a copy.
+Assertions never depend on the content of built-in phases: they compare with a fresh render,
+or use custom phases created here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from mlops_template import project as proj
+from mlops_template.apply import apply_new
+from mlops_template.cli import app
+from mlops_template.errors import ProjectError
+from mlops_template.merge import MARK_OURS, MARK_THEIRS, SIDE_SUFFIX, has_markers
+from mlops_template.phases import load_catalogue, templates_dir
+from mlops_template.render import PRISTINE_FILE, STATE_FILE, read_pristine, render
+from mlops_template.spec import load_spec
+
+runner = CliRunner()
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("golden") / "demo"
+    spec = load_spec(name="Demo Project", phases=["data", "training"])
+    apply_new(render(spec), dest)
+    return dest
+
+
+@pytest.fixture
+def project(golden: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "demo"
+    shutil.copytree(golden, dest, symlinks=True)
+    return dest
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git/" not in p.relative_to(root).as_posix() + "/"
+    }
+
+
+def mlops(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
+                   env={**os.environ, **GIT_ENV})  # fmt: skip
+
+
+def state(root: Path) -> dict[str, object]:
+    result: dict[str, object] = json.loads((root / STATE_FILE).read_text())
+    return result
+
+
+def write_phase(folder: Path, name: str = "hello", *, requires: str = "[training]",
+                files: dict[str, str] | None = None) -> Path:  # fmt: skip
+    """A custom phase: a make target, a dependency, an owned path, a README section, files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "phase.yaml").write_text(
+        f"name: {name}\n"
+        "description: A custom phase made by the tests.\n"
+        "owner: ml_engineer\n"
+        f"requires: {requires}\n"
+        "owns: ['/src/{{ package }}/" + name + "/']\n"
+        "make_targets:\n"
+        f"  - name: {name}\n"
+        "    help: say hello\n"
+        "    recipe: ['$(PY) -m $(PACKAGE)." + name + "']\n"
+        f"dependencies: ['{name}-lib>=1.0']\n"
+        f"gitignore: ['{name}-cache/']\n"
+        f"readme: |\n  ## {name.title()} (ML engineer)\n\n  Says hello to {{{{ project.name }}}}.\n"
+    )
+    default = {
+        "src/{{ package }}/" + name + "/__init__.py.jinja":
+            '"""Hello from {{ project.name | py_str }}."""\nGREETING = "hello"\n',
+        f"docs/{name}.md": "# Hello\n\nline 1\nline 2\nline 3\n",
+    }  # fmt: skip
+    for rel, text in (files if files is not None else default).items():
+        target = folder / "files" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------
+# add-phase
+# ------------------------------------------------------------------------------------------
+
+
+def test_add_serving_to_a_data_training_project_keeps_user_edits(project: Path) -> None:
+    makefile = (project / "Makefile").read_text() + "\nmine: ## my own target\n\techo mine\n"
+    (project / "Makefile").write_text(makefile)
+    pyproject = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(
+        pyproject.replace("dependencies = [\n", 'dependencies = [\n  "rich>=13",  # ours\n', 1)
+    )
+    (project / "notes.txt").write_text("my notes\n")
+    spec_before = (project / "mlops.yaml").read_text()
+
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 0, out
+    assert "not a git repository" in out
+
+    # mlops.yaml: exactly the phases line changed, every comment kept
+    spec_after = (project / "mlops.yaml").read_text()
+    changed = [
+        (a, b)
+        for a, b in zip(spec_before.splitlines(), spec_after.splitlines(), strict=True)
+        if a != b
+    ]
+    assert len(changed) == 1 and changed[0][1].startswith("phases:") and "serving" in changed[0][1]
+    assert "serving" in state(project)["phases"]  # type: ignore[operator]
+
+    theirs = render(load_spec(project / "mlops.yaml"))
+    assert read_pristine((project / PRISTINE_FILE).read_text()).files == {
+        p: f for p, f in theirs.files.items() if p not in (STATE_FILE, PRISTINE_FILE)
+    }
+    # files the user never touched are exactly the new render
+    for path in theirs:
+        if path in ("Makefile", "pyproject.toml", "mlops.yaml") or path.startswith(".mlops/"):
+            continue
+        assert (project / path).read_bytes() == theirs.files[path].content, path
+    # shared files: every line of the new render and every line of the user is there
+    merged_make = (project / "Makefile").read_text()
+    assert "mine: ## my own target\n\techo mine\n" in merged_make
+    for line in theirs.text("Makefile").splitlines():
+        if not line.startswith(".PHONY"):
+            assert line in merged_make.splitlines()
+    assert ".PHONY" in merged_make and " mine" not in merged_make.split("\n.PHONY", 1)[0]
+    merged_py = (project / "pyproject.toml").read_text()
+    assert '"rich>=13",  # ours' in merged_py
+    for line in theirs.text("pyproject.toml").splitlines():
+        assert line in merged_py.splitlines()
+    assert (project / "notes.txt").read_text() == "my notes\n"
+    assert not has_markers(merged_make + merged_py)
+
+
+def test_add_phase_twice_is_a_noop(project: Path) -> None:
+    assert mlops("add-phase", "serving", "--project", str(project))[0] == 0
+    before = snapshot(project)
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 0 and "already enabled" in out
+    assert snapshot(project) == before
+
+
+def test_add_phase_with_a_missing_requirement(project: Path) -> None:
+    catalogue = load_catalogue()
+    enabled = {"data", "training"}
+    name = next(n for n, p in catalogue.items()
+                if n not in enabled and any(r not in enabled for r in p.requires))  # fmt: skip
+    missing = [r for r in catalogue[name].requires if r not in enabled]
+    before = snapshot(project)
+    code, out = mlops("add-phase", name, "--project", str(project))
+    assert code == 2
+    assert f"phase {name!r} requires" in out and missing[0] in out
+    assert "--with-requirements" in out
+    assert snapshot(project) == before
+
+    code, out = mlops("add-phase", name, "--project", str(project), "--with-requirements")
+    assert code == 0, out
+    phases = load_spec(project / "mlops.yaml").phases
+    assert name in phases and all(r in phases for r in missing)
+
+
+def test_unknown_phase_suggests_a_close_name(project: Path) -> None:
+    code, out = mlops("add-phase", "servin", "--project", str(project))
+    assert code == 2 and "unknown phase 'servin'" in out and "did you mean 'serving'" in out
+
+
+def test_dry_run_writes_nothing_and_shows_the_diff(project: Path) -> None:
+    before = snapshot(project)
+    code, out = mlops("add-phase", "serving", "--project", str(project), "--dry-run")
+    assert code == 0, out
+    assert "--- a/mlops.yaml\n+++ b/mlops.yaml\n" in out
+    assert "+phases:" in out and "dry run, nothing written" in out
+    assert snapshot(project) == before
+    assert not (project / proj.LOCK_FILE).exists()
+
+
+def test_dirty_git_tree_is_refused_unless_allowed(project: Path) -> None:
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated")
+    (project / "README.md").write_text((project / "README.md").read_text() + "\nlocal edit\n")
+    before = snapshot(project)
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 2 and "uncommitted changes" in out and "README.md" in out
+    assert "--allow-dirty" in out
+    assert snapshot(project) == before
+    code, out = mlops("add-phase", "serving", "--project", str(project), "--allow-dirty")
+    assert code == 0, out
+    assert "local edit" in (project / "README.md").read_text()
+
+
+def test_outside_a_generated_project(tmp_path: Path) -> None:
+    code, out = mlops("add-phase", "serving", "--project", str(tmp_path))
+    assert code == 2 and "not a project generated by mlops" in out
+    code, out = mlops("update", "--project", str(tmp_path / "missing"))
+    assert code == 2 and "no such folder" in out
+
+
+def test_lock_held_or_stale(project: Path) -> None:
+    lock = project / proj.LOCK_FILE
+    import socket
+
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": 0}))
+    code, out = mlops("update", "--project", str(project))
+    assert code == 2 and "another mlops run" in out
+    lock.write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname(), "since": 0}))
+    code, out = mlops("update", "--project", str(project))
+    assert code == 2 and "stale lock" in out and "no longer running" in out
+    lock.unlink()
+    assert mlops("update", "--project", str(project))[0] == 0
+    assert not lock.exists()
+
+
+def test_add_phase_with_set_edits_the_spec(project: Path) -> None:
+    code, out = mlops("add-phase", "serving", "--project", str(project),
+                      "--set", "serving.mode=batch")  # fmt: skip
+    assert code == 0, out
+    spec = load_spec(project / "mlops.yaml")
+    assert spec.serving.mode == "batch" and "serving" in spec.phases
+
+
+def test_invalid_set_names_the_key_and_writes_nothing(project: Path) -> None:
+    before = snapshot(project)
+    code, out = mlops("add-phase", "serving", "--project", str(project),
+                      "--set", "serving.mode=carrier-pigeon")  # fmt: skip
+    assert code == 2 and "serving.mode" in out and "--set serving.mode" in out
+    assert snapshot(project) == before
+
+
+# ------------------------------------------------------------------------------------------
+# custom phases
+# ------------------------------------------------------------------------------------------
+
+
+def test_custom_phase_folder_is_rendered_merged_and_recorded(project: Path, tmp_path: Path) -> None:
+    folder = write_phase(tmp_path / "phases" / "hello")
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 0, out
+    package = load_spec(project / "mlops.yaml").package
+    init = project / "src" / package / "hello" / "__init__.py"
+    assert init.read_text() == '"""Hello from \'Demo Project\'."""\nGREETING = "hello"\n'
+    assert "\nhello: | $(STAMP) ## say hello\n" in (project / "Makefile").read_text()
+    assert '"hello-lib>=1.0"' in (project / "pyproject.toml").read_text()
+    assert f"/src/{package}/hello/" in (project / ".github" / "CODEOWNERS").read_text()
+    assert state(project)["custom_phases"] == [{"name": "hello", "path": str(folder.resolve())}]
+
+    # twice: a no-op
+    before = snapshot(project)
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 0 and "already enabled" in out
+    assert snapshot(project) == before
+
+    # the user edits line 1, the phase's author changes line 3: update merges both
+    doc = project / "docs" / "hello.md"
+    doc.write_text(doc.read_text().replace("line 1", "line 1 (edited by us)"))
+    (folder / "files" / "docs" / "hello.md").write_text("# Hello\n\nline 1\nline 2\nline three\n")
+    code, out = mlops("update", "--project", str(project))
+    assert code == 0, out
+    assert doc.read_text() == "# Hello\n\nline 1 (edited by us)\nline 2\nline three\n"
+
+    # both change line 2: a conflict, marked in the file, exit 1
+    doc.write_text(doc.read_text().replace("line 2", "our line 2"))
+    (folder / "files" / "docs" / "hello.md").write_text("# Hello\n\nline 1\nLINE 2\nline three\n")
+    code, out = mlops("update", "--project", str(project))
+    assert code == 1
+    assert "conflict" in out and "docs/hello.md" in out
+    text = doc.read_text()
+    assert MARK_OURS in text and MARK_THEIRS in text and "our line 2" in text and "LINE 2" in text
+
+
+def test_custom_phase_requirement_and_name_clash(project: Path, tmp_path: Path) -> None:
+    folder = write_phase(tmp_path / "p" / "needy", "needy", requires="[serving]")
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 2 and "requires serving" in out
+    clash = write_phase(tmp_path / "p" / "data", "data", requires="[]")
+    code, out = mlops("add-phase", str(clash), "--project", str(project))
+    assert code == 2 and "is a built-in phase" in out
+
+
+def test_user_file_at_a_path_the_template_now_wants(project: Path, tmp_path: Path) -> None:
+    folder = write_phase(tmp_path / "hello")
+    (project / "docs" / "hello.md").write_text("my own hello\n")
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 1 and "docs/hello.md" in out
+    assert (project / "docs" / "hello.md").read_text() == "my own hello\n"
+    assert (project / "docs" / f"hello.md{SIDE_SUFFIX}").read_text().startswith("# Hello")
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"{{ '..' }}/outside.txt": "x\n"}, "path segment rendered to '..'"),
+        ({"{{ '../../outside' }}.txt": "x\n"}, "path segment rendered to"),
+        ({"{{ '/tmp/abs' }}/x.txt": "x\n"}, "path segment rendered to"),
+        ({"x.txt.jinja": "{{ ''.__class__.__mro__[1].__subclasses__() }}"}, "unsafe"),
+        ({"y.txt.jinja": "{% include '../../../../etc/hostname' %}"}, "TemplateNotFound"),
+        ({".mlops/state.json": "{}\n"}, "mlops manages itself"),
+    ],
+)
+def test_malicious_custom_phase_cannot_write_outside(
+    project: Path, tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    folder = write_phase(tmp_path / "evil" / "evil", "evil", files=files)
+    before = snapshot(project)
+    outside = snapshot(tmp_path)
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 2, out
+    assert message in out
+    assert snapshot(project) == before
+    assert snapshot(tmp_path) == outside
+    assert not Path("/tmp/abs/x.txt").exists()
+
+
+def test_symlinks_in_a_custom_phase_are_refused(project: Path, tmp_path: Path) -> None:
+    folder = write_phase(tmp_path / "evil", "evil", files={})
+    (tmp_path / "secret.txt").write_text("secret\n")
+    (folder / "files").mkdir(exist_ok=True)
+    (folder / "files" / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 2 and "symlinks are not allowed" in out
+
+
+def test_project_symlink_leading_outside_is_refused(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project / "docs").rename(tmp_path / "docs-moved")
+    (project / "docs").symlink_to(elsewhere)
+    folder = write_phase(tmp_path / "hello")
+    code, out = mlops("add-phase", str(folder), "--project", str(project))
+    assert code == 2 and "symlink pointing outside the project" in out
+    assert list(elsewhere.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------
+# update and diff
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def upgraded_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the installed templates with a 'new template version': lines appended to
+    every base text template, one new base file."""
+    root = tmp_path_factory.mktemp("templates") / "templates"
+    shutil.copytree(templates_dir(), root, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in sorted((root / "base").rglob("*")):
+        if path.is_file() and path.suffix in (".jinja", ".py", ".md", ".yaml", ".toml"):
+            path.write_text(path.read_text() + "# template v2\n")
+    (root / "base" / "docs" / "upgrade-notes.md").write_text("# New in v2\n")
+    return root
+
+
+def test_update_with_no_template_change_does_nothing(project: Path) -> None:
+    before = snapshot(project)
+    code, out = mlops("update", "--project", str(project))
+    assert code == 0, out
+    assert snapshot(project) == before
+    code, out = mlops("diff", "--project", str(project))
+    assert code == 0 and "no changes" in out
+
+
+def test_update_merges_a_template_upgrade(project: Path, upgraded_templates: Path) -> None:
+    readme = project / "README.md"
+    readme.write_text("Our intro line.\n" + readme.read_text())
+    (project / "docs" / "runbook.md").unlink()
+    dry = proj.update(project=project, dry_run=True, templates_root=upgraded_templates)
+    assert "+# template v2" in dry.diff and "+++ b/docs/upgrade-notes.md" in dry.diff
+    assert not (project / "docs" / "upgrade-notes.md").exists()
+    outcome = proj.update(project=project, templates_root=upgraded_templates)
+    assert not outcome.report.conflicts
+    assert readme.read_text().startswith("Our intro line.\n")
+    assert readme.read_text().endswith("# template v2\n")
+    assert (project / "docs" / "upgrade-notes.md").read_text() == "# New in v2\n"
+    assert not (project / "docs" / "runbook.md").exists()  # deleted by the user: stays deleted
+    actions = {e.path: e.action for e in outcome.report.entries}
+    assert actions["docs/runbook.md"] == "skipped" and actions["README.md"] == "merged"
+    # the record now holds the upgraded render: a second update is a no-op
+    again = proj.update(project=project, templates_root=upgraded_templates)
+    assert again.diff == "" and set(again.report.summary()) <= {"unchanged", "skipped"}
+
+
+def test_update_interrupted_after_some_writes_can_be_rerun(
+    project: Path, upgraded_templates: Path
+) -> None:
+    """Files written before an interruption already equal the new render: a rerun completes."""
+    spec = load_spec(project / "mlops.yaml")
+    theirs = render(spec, root=upgraded_templates)
+    (project / "Makefile").write_bytes(theirs.files["Makefile"].content)  # half-done run
+    outcome = proj.update(project=project, templates_root=upgraded_templates)
+    assert not outcome.report.conflicts
+    assert (project / "Makefile").read_bytes() == theirs.files["Makefile"].content
+
+
+# ------------------------------------------------------------------------------------------
+# property: random user edits survive add-phase and update; overlaps are reported conflicts
+# ------------------------------------------------------------------------------------------
+
+EDITABLE = ("Makefile", "pyproject.toml", "README.md", ".github/CODEOWNERS", ".gitignore",
+            "conf/base.yaml", "docs/roles.md")  # fmt: skip
+
+
+@st.composite
+def user_edits(draw: st.DrawFn) -> list[tuple[str, str, int, int]]:
+    """(file, kind, position, marker id) with kind insert/change/delete/newfile/rmfile."""
+    count = draw(st.integers(1, 8))
+    return [
+        (
+            draw(st.sampled_from(EDITABLE)),
+            draw(st.sampled_from(["insert", "insert", "change", "delete", "newfile", "rmfile"])),
+            draw(st.integers(0, 10_000)),
+            n,
+        )
+        for n in range(count)
+    ]
+
+
+def apply_edits(root: Path, edits: list[tuple[str, str, int, int]]) -> dict[str, object]:
+    """Apply the edits; returns what to check: markers per file, new files, removed files."""
+    markers: dict[str, list[str]] = {}
+    new_files: dict[str, str] = {}
+    removed: set[str] = set()
+    for path, kind, pos, n in edits:
+        target = root / path
+        if kind == "newfile":
+            rel = f"user/notes-{n}.txt"
+            (root / "user").mkdir(exist_ok=True)
+            (root / rel).write_text(f"user file {n}\n")
+            new_files[rel] = f"user file {n}\n"
+            continue
+        if path in removed:
+            continue
+        if kind == "rmfile":
+            target.unlink()
+            removed.add(path)
+            markers.pop(path, None)
+            continue
+        lines = target.read_text().splitlines(keepends=True)
+        if not lines:
+            continue
+        i = pos % len(lines)
+        marker = f"# user edit {n}\n"
+        if kind == "insert":
+            lines.insert(i, marker)
+        elif kind == "change":
+            if lines[i].startswith("# user edit"):
+                continue
+            lines[i] = marker
+        elif kind == "delete":
+            if lines[i].startswith("# user edit"):
+                continue
+            del lines[i]
+        if kind in ("insert", "change"):
+            markers.setdefault(path, []).append(marker)
+        target.write_text("".join(lines))
+    return {"markers": markers, "new_files": new_files, "removed": removed}
+
+
+def check_merge(root: Path, outcome: proj.Outcome, expected: dict[str, object],
+                base: dict[str, bytes], theirs: dict[str, bytes]) -> None:  # fmt: skip
+    conflicts = {e.path for e in outcome.report.conflicts}
+    markers: dict[str, list[str]] = expected["markers"]  # type: ignore[assignment]
+    for path, lines in markers.items():
+        text = (root / path).read_text()
+        for marker in lines:  # every line the user wrote is still there, conflict or not
+            assert marker in text, (path, marker)
+    for path, content in expected["new_files"].items():  # type: ignore[attr-defined]
+        assert (root / path).read_text() == content
+    for path in expected["removed"]:  # type: ignore[attr-defined]
+        assert not (root / path).exists(), path
+    for path in theirs:
+        target = root / path
+        if path.startswith(".mlops/") or path == "mlops.yaml" or not target.exists():
+            continue
+        text = target.read_text()
+        if path in conflicts:
+            assert has_markers(text) or (root / (path + SIDE_SUFFIX)).exists(), path
+            continue
+        assert not has_markers(text), path
+        if path not in markers and path in base and target.read_bytes() == base[path]:
+            assert target.read_bytes() == theirs[path], f"{path}: untouched, must equal theirs"
+        # every line the template added (vs. the previous render) is there when merged cleanly
+        old = base.get(path, b"").decode().splitlines()
+        for line in theirs[path].decode().splitlines():
+            if line not in old and not line.startswith(".PHONY"):
+                assert line in text.splitlines(), (path, line)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(edits=user_edits())
+def test_random_user_edits_survive_add_phase(
+    golden: Path, tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[str, str, int, int]]
+) -> None:
+    root = tmp_path_factory.mktemp("prop") / "demo"
+    shutil.copytree(golden, root)
+    phase = write_phase(tmp_path_factory.mktemp("phase") / "hello")
+    expected = apply_edits(root, edits)
+    base = {
+        p: f.content for p, f in read_pristine((root / PRISTINE_FILE).read_text()).files.items()
+    }
+    outcome = proj.add_phase(str(phase), project=root)
+    theirs = {
+        p: f.content for p, f in read_pristine((root / PRISTINE_FILE).read_text()).files.items()
+    }
+    check_merge(root, outcome, expected, base, theirs)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(edits=user_edits())
+def test_random_user_edits_survive_update(
+    golden: Path,
+    upgraded_templates: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    edits: list[tuple[str, str, int, int]],
+) -> None:
+    root = tmp_path_factory.mktemp("prop") / "demo"
+    shutil.copytree(golden, root)
+    expected = apply_edits(root, edits)
+    base = {
+        p: f.content for p, f in read_pristine((root / PRISTINE_FILE).read_text()).files.items()
+    }
+    outcome = proj.update(project=root, templates_root=upgraded_templates)
+    theirs = {
+        p: f.content for p, f in read_pristine((root / PRISTINE_FILE).read_text()).files.items()
+    }
+    check_merge(root, outcome, expected, base, theirs)
+    # a line appended by the template right after a line the user changed at the end of a
+    # file overlaps: such files must be the ones reported
+    for path in EDITABLE:
+        target = root / path
+        if target.exists() and has_markers(target.read_text()):
+            assert path in {e.path for e in outcome.report.conflicts}
+
+
+def test_errors_leave_no_lock(project: Path) -> None:
+    with pytest.raises(ProjectError), proj.project_lock(project):
+        raise ProjectError("boom")
+    assert not (project / proj.LOCK_FILE).exists()
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_files() -> Iterator[None]:
+    yield
+    assert not Path("/tmp/abs").exists()
