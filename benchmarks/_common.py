@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,13 +119,24 @@ class Case:
     before: Callable[[int], None] | None = None  # untimed set-up of run i
     after: Callable[[int], None] | None = None  # untimed check/clean-up of run i
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the process tree
 
 
-def time_once(case: Case, index: int) -> float:
-    """Wall time (seconds) of one run of ``case`` as a separate process; raises on failure."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(case: Case, index: int) -> tuple[float, float]:
+    """Wall and CPU time (seconds) of one run of ``case`` as a separate process.
+
+    CPU time (user + system, the process and the children it waited for) is far less disturbed
+    than wall time by other work on a shared machine, so it is reported next to it.
+    """
     if case.before is not None:
         case.before(index)
     argv = case.argv(index)
+    cpu_start = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(
         argv,
@@ -135,12 +147,13 @@ def time_once(case: Case, index: int) -> float:
         check=False,
     )
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu_start
     if proc.returncode != 0:
         out = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
         raise BenchError(f"{case.name}: `{' '.join(argv)}` exited {proc.returncode}:\n{out}")
     if case.after is not None:
         case.after(index)
-    return elapsed
+    return elapsed, cpu
 
 
 def run_paired(cases: Sequence[Case], runs: int, warmup: int = 1) -> None:
@@ -157,7 +170,9 @@ def run_paired(cases: Sequence[Case], runs: int, warmup: int = 1) -> None:
     for r in range(runs):
         shift = r % len(cases)
         for case in [*cases[shift:], *cases[:shift]]:
-            case.times.append(time_once(case, index))
+            wall, cpu = time_once(case, index)
+            case.times.append(wall)
+            case.cpu.append(cpu)
             index += 1
 
 
@@ -190,6 +205,20 @@ def machine() -> str:
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores,"
         f" Python {platform.python_version()} ({sys.executable}),{load}"
+    )
+
+
+def busy_note() -> str:
+    """A warning line when other work competes for the CPUs (empty when the machine is quiet)."""
+    if not hasattr(os, "getloadavg"):
+        return ""
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    if load <= cores * 0.75:
+        return ""
+    return (
+        f"note    the machine is busy (load {load:.1f} on {cores} cores): wall-time medians are"
+        " inflated by waiting for a CPU; the min and cpu columns are closer to a quiet machine"
     )
 
 

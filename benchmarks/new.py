@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     BenchError,
     Case,
+    busy_note,
     ensure_peer_venv,
     machine,
     median_ms,
@@ -299,21 +300,22 @@ def build_cases(shape: Shape, scratch: Path, bin_dir: Path) -> tuple[list[Case],
 
 
 def report(shape: Shape, cases: list[Case], outputs: list[Outputs], runs: int, warmup: int) -> str:
-    ours = cases[0].times
+    ours = cases[0]
     rows = []
     for case, out in zip(cases, outputs, strict=True):
-        files = "/".join(str(n) for n in sorted(out.files))
-        ratio = "1.00" if case is cases[0] else f"{paired_ratio(ours, case.times):.2f}"
+        first = case is ours
         rows.append(
             [
                 case.name,
                 f"{median_ms(case.times):.0f}",
                 f"{min(case.times) * 1000:.0f}",
-                files,
-                ratio,
+                f"{median_ms(case.cpu):.0f}",
+                "/".join(str(n) for n in sorted(out.files)),
+                "1.00" if first else f"{paired_ratio(ours.times, case.times):.2f}",
+                "1.00" if first else f"{paired_ratio(ours.cpu, case.cpu):.2f}",
             ]
         )
-    header = ["tool", "median ms", "min ms", "files", "mlops/other"]
+    header = ["tool", "median ms", "min ms", "cpu ms", "files", "mlops/other", "cpu ratio"]
     lines = [
         f"`mlops new` vs peers: {runs} paired rounds (+{warmup} warm-up), interleaved",
         f"default project {PROJECT_NAME!r}: {len(shape.sizes)} files,"
@@ -321,6 +323,8 @@ def report(shape: Shape, cases: list[Case], outputs: list[Outputs], runs: int, w
         f"machine: {machine()}",
         "",
         table(header, rows),
+        "(median/min: wall time; cpu: median user+system time; ratios: median of per-round"
+        " mlops/other)",
     ]
     return "\n".join(lines)
 
@@ -372,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ccds    skipped: {why}")
         print()
         print("\n".join(targets(cases, outputs)))
+        if busy_note():
+            print(busy_note())
         if len(outputs[0].files) > 1:
             print(
                 "note    the templates changed while timing (mlops wrote "

@@ -3,6 +3,7 @@
 * ``docs/spec.md``: the spec reference, from ``mlops_template.spec.json_schema()`` (plus the rules
   the schema cannot express, from the same constants the validator uses);
 * ``docs/cli.md``: the command reference, from the Typer app's own commands and options;
+* ``docs/examples.md``: the example specs of ``examples/`` and what they expand to;
 * ``docs/generated/churn/``: the README, runbook and other docs of the project that
   ``examples/churn/mlops.yaml`` renders to (through ``mlops_template.render.render``).
 
@@ -36,7 +37,9 @@ _LINK = re.compile(r"(?<!!)\[([^\]\n]+)\]\(([^)\s]+)\)")
 
 
 def _code(value: Any) -> str:
-    return f"`{json.dumps(value, ensure_ascii=False)}`" if not isinstance(value, str) else f"`{value}`"
+    return (
+        f"`{json.dumps(value, ensure_ascii=False)}`" if not isinstance(value, str) else f"`{value}`"
+    )
 
 
 def _cell(text: str) -> str:
@@ -46,7 +49,8 @@ def _cell(text: str) -> str:
 def _deref(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return defs[ref.removeprefix("#/$defs/")]
+        target: Mapping[str, Any] = defs[ref.removeprefix("#/$defs/")]
+        return target
     return node
 
 
@@ -139,7 +143,9 @@ def _section(
         dotted = ".".join((*path, key))
         target = _deref(prop, defs)
         if target.get("type") == "object" and "properties" in target:
-            nested.append((f"`{dotted}`", {**target, "description": prop.get("description")}, (*path, key)))
+            nested.append(
+                (f"`{dotted}`", {**target, "description": prop.get("description")}, (*path, key))
+            )
             kind = f"mapping, see [`{dotted}`](#{dotted.replace('.', '')})"
         else:
             kind = _type_of(prop, defs)
@@ -292,9 +298,16 @@ def cli_reference() -> str:
         "# Command reference",
         "",
         "Exit codes: 0 success, 1 findings or merge conflicts, 2 usage or input error (nothing",
-        "written), 130 interrupted (nothing written). `mlops --version` prints the version.",
+        "written), 130 interrupted (nothing written).",
         "",
     ]
+    root_rows = [
+        f"| {', '.join(f'`{o}`' for o in p.opts)} | {_cell(getattr(p, 'help', None) or '')} |"
+        for p in group.params
+        if p.param_type_name == "option" and not getattr(p, "hidden", False)
+    ]
+    if root_rows:
+        out += ["| global option | meaning |", "|---|---|", *root_rows, ""]
     for name in group.list_commands(root_ctx):
         command = group.get_command(root_ctx, name)
         if command is None or command.hidden:
@@ -318,12 +331,62 @@ def cli_reference() -> str:
 
 
 # ------------------------------------------------------------------------------------------
+# examples
+# ------------------------------------------------------------------------------------------
+
+
+def examples_page() -> str:
+    from mlops_template.spec import load_spec
+
+    out = [
+        HEADER.format(source="examples/*/mlops.yaml"),
+        "# Examples",
+        "",
+        "Each folder of `examples/` holds a spec you can scaffold as is. The phases and the key",
+        "choices below are read from the effective spec (defaults filled in).",
+        "",
+        "| example | task | data source | engine | phases | cloud |",
+        "|---|---|---|---|---|---|",
+    ]
+    sections: list[str] = []
+    for spec_file in sorted((REPO / "examples").glob("*/mlops.yaml")):
+        name = spec_file.parent.name
+        spec = load_spec(spec_file)
+        source = spec.data.source.kind + (
+            f":{spec.data.source.dataset}" if spec.data.source.kind == "sklearn" else ""
+        )
+        out.append(
+            f"| [`{name}`](#{name}) | {spec.ml.task} of `{spec.ml.target}` ({spec.ml.metric} "
+            f"{'<=' if spec.ml.metric in ('rmse', 'mae') else '>='} {spec.ml.min_score}) | "
+            f"{source} | {spec.data.engine} | {', '.join(spec.phases)} | {spec.infra.cloud} |"
+        )
+        text = spec_file.read_text(encoding="utf-8")
+        sections += [
+            f"## {name}",
+            "",
+            "```bash",
+            f"mlops new {name} --spec examples/{name}/mlops.yaml",
+            "```",
+            "",
+            "```yaml",
+            text.rstrip("\n"),
+            "```",
+            "",
+        ]
+    if any(load_spec(f).data.engine == "spark" for f in (REPO / "examples").glob("*/mlops.yaml")):
+        out += ["", "The `spark` engine: see [Switch to Spark](how-to/spark.md) for what it needs."]
+    return "\n".join([*out, "", *sections])
+
+
+# ------------------------------------------------------------------------------------------
 # the generated project's own docs
 # ------------------------------------------------------------------------------------------
 
 
 def _published(path: str) -> bool:
-    return path in ("README.md", "mlops.yaml") or (path.startswith("docs/") and path.endswith(".md"))
+    return path in ("README.md", "mlops.yaml") or (
+        path.startswith("docs/") and path.endswith(".md")
+    )
 
 
 def _unlink_missing(text: str, page: str, published: set[str]) -> str:
@@ -359,7 +422,11 @@ def generated_project_pages() -> dict[str, str]:
 # driver
 # ------------------------------------------------------------------------------------------
 
-PAGES: dict[str, Callable[[], str]] = {"spec.md": spec_reference, "cli.md": cli_reference}
+PAGES: dict[str, Callable[[], str]] = {
+    "spec.md": spec_reference,
+    "cli.md": cli_reference,
+    "examples.md": examples_page,
+}
 
 
 def build_pages() -> dict[str, str]:
@@ -369,9 +436,9 @@ def build_pages() -> dict[str, str]:
     return pages
 
 
-def stale_pages(docs: Path = DOCS) -> list[str]:
+def stale_pages(docs: Path = DOCS, expected: Mapping[str, str] | None = None) -> list[str]:
     """Docs-relative paths that differ from what the code generates now (or should not exist)."""
-    expected = build_pages()
+    expected = build_pages() if expected is None else expected
     stale = [
         path
         for path, text in expected.items()
@@ -388,7 +455,7 @@ def stale_pages(docs: Path = DOCS) -> list[str]:
 
 def write_pages(docs: Path = DOCS) -> list[str]:
     expected = build_pages()
-    changed = stale_pages(docs)
+    changed = stale_pages(docs, expected)
     for rel in changed:
         target = docs / rel
         if rel in expected:

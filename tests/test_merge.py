@@ -313,13 +313,24 @@ def test_readme_sections_added_on_both_sides() -> None:
     assert "## Our notes\n\nMine.\n" in result.text and "## Serving\n\nServe text.\n" in result.text
 
 
-def test_workflow_jobs_added_on_both_sides() -> None:
-    base = "name: ci\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
-    ours = base + "  mine:  # my job\n    runs-on: ubuntu-latest\n"
-    theirs = base + "  lint:\n    runs-on: ubuntu-latest\n"
+def test_workflow_jobs_added_on_both_sides_keep_the_users_bytes() -> None:
+    base = (
+        "name: ci\non: [push]\njobs:\n    test:\n        runs-on: ubuntu-latest\n"
+        "        steps:\n            - run: echo   # x\n"
+    )
+    ours = base + "    mine:  # my job\n        runs-on: ubuntu-latest\n"
+    theirs = base + "    lint:\n        runs-on: ubuntu-latest\n"
     result = merge_text(".github/workflows/ci.yml", base, ours, theirs)
-    assert result.conflicts == 0
-    assert "mine:  # my job" in result.text and "lint:" in result.text
+    assert result.conflicts == 0 and result.method == "workflow"
+    assert result.text == ours + "    lint:\n        runs-on: ubuntu-latest\n"
+
+
+def test_workflow_job_changed_on_both_sides_conflicts() -> None:
+    base = "jobs:\n  test:\n    runs-on: ubuntu-latest\n"
+    ours = base.replace("ubuntu-latest", "ubuntu-24.04")
+    theirs = base.replace("ubuntu-latest", "ubuntu-22.04")
+    result = merge_text(".github/workflows/ci.yml", base, ours, theirs)
+    assert result.conflicts == 1 and has_markers(result.text)
 
 
 def test_unknown_text_files_use_the_line_merge() -> None:

@@ -254,6 +254,9 @@ _PROJECT_HELP = (
 )
 
 
+_TRUST_HELP = "Run a cookiecutter template's hooks and Jinja extensions (they run code)."
+
+
 def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool = False) -> None:
     """Print an add-phase/update outcome; conflicts become exit 1 through ``_run``."""
     from mlops_template.errors import ConflictError
@@ -316,6 +319,7 @@ def add_phase(
             help="Also add the phases PHASE requires (otherwise a missing requirement is an error).",
         ),
     ] = False,
+    trust: Annotated[bool, typer.Option("--trust", help=_TRUST_HELP)] = False,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="text or json.")
     ] = OutputFormat.text,
@@ -326,7 +330,8 @@ def add_phase(
         from mlops_template.project import add_phase as run
 
         outcome = run(phase, project=project, sets=sets or [], dry_run=dry_run,
-                      allow_dirty=allow_dirty, with_requirements=with_requirements)  # fmt: skip
+                      allow_dirty=allow_dirty, with_requirements=with_requirements,
+                      trust=trust)  # fmt: skip
         _finish(outcome, output, show_diff=dry_run)
 
     _run(action)
@@ -341,6 +346,7 @@ def update(
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Run even with uncommitted changes in git.")
     ] = False,
+    trust: Annotated[bool, typer.Option("--trust", help=_TRUST_HELP)] = False,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="text or json.")
     ] = OutputFormat.text,
@@ -350,7 +356,7 @@ def update(
     def action() -> None:
         from mlops_template.project import update as run
 
-        outcome = run(project=project, dry_run=dry_run, allow_dirty=allow_dirty)
+        outcome = run(project=project, dry_run=dry_run, allow_dirty=allow_dirty, trust=trust)
         _finish(outcome, output, show_diff=dry_run)
 
     _run(action)

@@ -93,9 +93,13 @@ def _conflict(ours: list[str], theirs: list[str]) -> list[str]:
 
 
 def merge3_lines(
-    base: Sequence[str], ours: Sequence[str], theirs: Sequence[str]
+    base: Sequence[str], ours: Sequence[str], theirs: Sequence[str], *, prefer_theirs: bool = False
 ) -> tuple[list[str], int]:
-    """diff3 of three line lists (lines keep their line ends). Returns (lines, conflicts)."""
+    """diff3 of three line lists (lines keep their line ends). Returns (lines, conflicts).
+
+    With ``prefer_theirs`` a conflicting region takes theirs instead of conflict markers (the
+    count still says how many regions that happened to).
+    """
     in_ours = _matches(base, ours)
     in_theirs = _matches(base, theirs)
     out: list[str] = []
@@ -114,7 +118,7 @@ def merge3_lines(
             out.extend(o_part)
         else:
             conflicts += 1
-            out.extend(_conflict(o_part, t_part))
+            out.extend(t_part if prefer_theirs else _conflict(o_part, t_part))
         if i < len(base):
             out.append(ours[o1])
         b0, o0, t0 = i + 1, o1 + 1, t1 + 1
@@ -205,9 +209,14 @@ def merge_blocks(
             continue  # the template dropped it and the user never touched it
         keys.append(key)
     theirs_order = [k for k, _ in theirs]
+    deleted_but_changed: set[str] = set()
     for index, key in enumerate(theirs_order):
-        if key in o or key in b:
-            continue  # present on our side already, or deleted by the user
+        if key in o:
+            continue  # present on our side already
+        if key in b:
+            if t[key] == b[key]:
+                continue  # deleted by the user, untouched by the template: stays deleted
+            deleted_but_changed.add(key)  # deleted by the user, changed by the template
         position = 0
         for previous in reversed(theirs_order[:index]):
             if previous in keys:
@@ -219,6 +228,8 @@ def merge_blocks(
     for key in keys:
         if key in o:
             lines, n = merge_block(key, b.get(key), o[key], t.get(key))
+        elif key in deleted_but_changed:
+            lines, n = _conflict([], t[key]), 1
         else:
             lines, n = t[key], 0
         if out and lines and not out[-1].endswith("\n"):
@@ -325,6 +336,9 @@ def _merge_requirements(base: list[Any], ours: Any, theirs: list[Any]) -> None:
         elif name in b and name in t and b[name] != t[name] and str(ours[index]) != t[name]:
             raise _Unmergeable(name)
     present = {_dep_name(x) for x in ours}
+    for name in b:
+        if name not in present and name in t and t[name] != b[name]:
+            raise _Unmergeable(name)  # removed by the user, changed by the template
     for name, requirement in t.items():
         if name not in b and name not in present:
             ours.append(requirement)
@@ -346,7 +360,8 @@ def _merge_table(base: Any, ours: Any, theirs: Any, path: tuple[str, ...]) -> No
         if key not in ours:
             if b is None:
                 ours[key] = t  # new from the template
-            continue  # removed by the user: stays removed
+                continue
+            raise _Unmergeable(".".join(here))  # removed by the user, changed by the template
         if t is None:
             if _plain(o) == _plain(b):
                 del ours[key]
@@ -400,6 +415,33 @@ def _toml_ok(text: str) -> bool:
 # ------------------------------------------------------------------------------------------
 
 
+def roundtrip_yaml(text: str) -> Any:
+    """A round-trip YAML instance that writes with the indentation ``text`` uses."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    indents = [
+        len(line) - len(line.lstrip(" "))
+        for line in text.splitlines()
+        if line.startswith(" ") and line.strip() and not line.lstrip().startswith(("#", "-"))
+    ]
+    mapping = min(indents) if indents else 2
+    try:
+        _, sequence, offset = load_yaml_guess_indent(text)
+    except Exception:  # the real parse below reports the error with its position
+        sequence, offset = None, None
+    if sequence is None or offset is None:
+        sequence, offset = mapping + 2, mapping
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
 def merge_workflow(base: str, ours: str, theirs: str) -> TextMerge | None:
     """Merge a CI workflow by top-level key and by job; ``None`` when a job changed on both sides.
 
@@ -408,12 +450,9 @@ def merge_workflow(base: str, ours: str, theirs: str) -> TextMerge | None:
     """
     import io
 
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096
+    yaml = roundtrip_yaml(ours)
     try:
         b_doc, o_doc, t_doc = (yaml.load(x) for x in (base, ours, theirs))
     except YAMLError:
@@ -427,8 +466,9 @@ def merge_workflow(base: str, ours: str, theirs: str) -> TextMerge | None:
             if tv == bv:
                 continue
             if key not in o:
-                if key not in b:
-                    o[key] = tv
+                if key in b:
+                    raise _Unmergeable(str(key))  # removed by the user, changed by the template
+                o[key] = tv
                 continue
             if key not in t:
                 if ov == bv:
@@ -447,9 +487,20 @@ def merge_workflow(base: str, ours: str, theirs: str) -> TextMerge | None:
         merge_map(b_doc, o_doc, t_doc, 0)
     except _Unmergeable:
         return None
-    buffer = io.StringIO()
-    yaml.dump(o_doc, buffer)
-    return TextMerge(buffer.getvalue(), 0, "workflow")
+
+    def dump(doc: Any) -> str:
+        buffer = io.StringIO()
+        yaml.dump(doc, buffer)
+        return buffer.getvalue()
+
+    # the round trip may re-indent the user's lines: apply only its difference to the user's text
+    merged, _ = merge3_lines(
+        dump(yaml.load(ours)).splitlines(keepends=True),
+        ours.splitlines(keepends=True),
+        dump(o_doc).splitlines(keepends=True),
+        prefer_theirs=True,
+    )
+    return TextMerge("".join(merged), 0, "workflow")
 
 
 # ------------------------------------------------------------------------------------------
@@ -497,6 +548,27 @@ def _blocks_merge(kind: str, base: str, ours: str, theirs: str) -> TextMerge:
     return TextMerge("".join(lines), n, kind)
 
 
+def _added_lines(base: str, theirs: str) -> set[str]:
+    """Lines the template added or changed, compared without indentation or trailing comma."""
+    b, t = base.splitlines(), theirs.splitlines()
+    out: set[str] = set()
+    matcher = difflib.SequenceMatcher(None, b, t, autojunk=False)
+    for tag, _, _, j1, j2 in matcher.get_opcodes():
+        if tag in ("insert", "replace"):
+            out.update(x.strip().rstrip(",") for x in t[j1:j2])
+    out.discard("")
+    return out
+
+
+def _keeps_template_changes(base: str, theirs: str, merged: TextMerge | None) -> TextMerge | None:
+    """A structural merge works on values: it must not silently drop a line the template added
+    (a comment, say). When it would, the line merge with its conflict markers is used instead."""
+    if merged is None:
+        return None
+    have = {x.strip().rstrip(",") for x in merged.text.splitlines()}
+    return merged if _added_lines(base, theirs) <= have else None
+
+
 def merge_text(path: str, base: str, ours: str, theirs: str) -> TextMerge:
     """Merge one text file changed on both sides.
 
@@ -511,11 +583,12 @@ def merge_text(path: str, base: str, ours: str, theirs: str) -> TextMerge:
     if kind == "toml":
         if by_lines.conflicts == 0 and _toml_ok(by_lines.text):
             return by_lines
-        return merge_toml(base, ours, theirs) or by_lines
+        return _keeps_template_changes(base, theirs, merge_toml(base, ours, theirs)) or by_lines
     if by_lines.conflicts == 0:
         return by_lines
     if kind == "workflow":
-        return merge_workflow(base, ours, theirs) or by_lines
+        structured = merge_workflow(base, ours, theirs)
+        return _keeps_template_changes(base, theirs, structured) or by_lines
     structured = _blocks_merge(kind, base, ours, theirs)
     return structured if structured.conflicts <= by_lines.conflicts else by_lines
 

@@ -12,10 +12,16 @@ The flow of every command is the same:
    new ``.mlops/`` record. An interrupted run can simply be run again: files already written
    equal theirs and merge as unchanged.
 
+Required phases are never added silently: ``add-phase serving`` on a project without ``training``
+fails and names the missing phases, unless ``with_requirements`` (``--with-requirements``) asks
+for them. A phase brings code, CI workflows and owners; the user should see each one they get.
+
 Custom phases (a local folder in the format of ``templates/phases/<name>/``) are rendered in the
-sandboxed Jinja environment and recorded in ``.mlops/state.json`` under ``custom_phases`` so that
-``update`` renders them again. They are not listed in ``mlops.yaml`` ``phases``, whose values are
-the built-in phase names the spec schema knows.
+sandboxed Jinja environment; a folder with ``cookiecutter.json`` is rendered through
+cookiecutter's API (sandboxed too, hooks and extensions only with ``trust``). Both are recorded in
+``.mlops/state.json`` under ``custom_phases`` so that ``update`` renders them again. They are not
+listed in ``mlops.yaml`` ``phases``, whose values are the built-in names the spec schema knows.
+Nothing they render may leave the project or touch ``mlops.yaml`` / ``.mlops/``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_template.apply import Entry, Report, safe_target, write_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
-from mlops_template.merge import Decision, merge_trees
+from mlops_template.merge import SIDE_SUFFIX, Decision, merge_trees
 from mlops_template.render import (
     PRISTINE_FILE,
     SPEC_FILE,
@@ -62,6 +68,7 @@ class CustomPhase:
 
     name: str
     path: str
+    kind: str = "phase"  # "phase" (phase.yaml + files/) or "cookiecutter" (cookiecutter.json)
 
     def folder(self, root: Path) -> Path:
         return (
@@ -142,7 +149,10 @@ def custom_phases(state: Mapping[str, Any]) -> list[CustomPhase]:
     for item in raw:
         if not isinstance(item, dict) or not {"name", "path"} <= set(item):
             raise ProjectError(f"{STATE_FILE}: each custom phase needs `name` and `path`")
-        out.append(CustomPhase(str(item["name"]), str(item["path"])))
+        kind = str(item.get("kind", "phase"))
+        if kind not in ("phase", "cookiecutter"):
+            raise ProjectError(f"{STATE_FILE}: custom phase kind {kind!r} is unknown")
+        out.append(CustomPhase(str(item["name"]), str(item["path"]), kind))
     return out
 
 
@@ -256,7 +266,8 @@ def load_custom_phase(folder: Path, catalogue: Mapping[str, Phase]) -> Phase:
         )
     if not (folder / "phase.yaml").is_file():
         raise UsageError(
-            f"{folder}: not a phase folder (no phase.yaml)",
+            f"{folder}: not a phase folder (no phase.yaml) nor a cookiecutter template (no "
+            "cookiecutter.json)",
             hint="a custom phase is a folder with phase.yaml and files/ (like templates/phases/data)",
         )
     phase = load_phase(folder)
@@ -279,6 +290,8 @@ def render_project(
     project_root: Path,
     *,
     templates_root: Path | None = None,
+    trust: bool = False,
+    notes: list[str] | None = None,
 ) -> Tree:
     """The full render for ``spec`` plus custom phases, with its ``.mlops/`` record."""
     from mlops_template.phases import load_catalogue, templates_dir
@@ -299,7 +312,8 @@ def render_project(
     base = templates_root or templates_dir()
     catalogue = load_catalogue(templates_root)
     phases = enabled_phases(spec, catalogue)
-    extra = [load_custom_phase(c.folder(project_root), catalogue) for c in customs]
+    extra = [load_custom_phase(c.folder(project_root), catalogue)
+             for c in customs if c.kind == "phase"]  # fmt: skip
     names: set[str] = set(spec.phases)
     for phase in extra:
         missing = [r for r in phase.requires if r not in names]
@@ -327,10 +341,127 @@ def render_project(
                           origin=f"custom phase {phase.name}", loader_prefix="files")  # fmt: skip
     for path in tree.files:
         _check_relative(path, f"custom phases {', '.join(p.name for p in extra)}")
+    for custom in customs:
+        if custom.kind != "cookiecutter":
+            continue
+        origin = f"cookiecutter phase {custom.name}"
+        rendered = render_cookiecutter(custom.folder(project_root), spec, trust=trust, notes=notes)
+        for path, entry in rendered.files.items():
+            _check_relative(path, origin)
+            if path in tree:
+                raise TemplateError(f"{origin}: {path} is already rendered by another phase")
+            tree.files[path] = entry
     tree.add(SPEC_FILE, dump_spec(spec))
     record_state(tree, spec)
     _record_customs(tree, customs)
     return Tree(dict(sorted(tree.files.items())))
+
+
+def _flat_spec(spec: Spec) -> dict[str, Any]:
+    """The spec's values as cookiecutter variables: ``project_name``, ``ml_task``, ...,
+    plus ``package``, ``project_slug`` and ``phases`` (comma-separated)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}_{key}" if prefix else str(key), item)
+        elif isinstance(value, list):
+            out[prefix] = ", ".join(str(x) for x in value)
+        elif value is not None:
+            out[prefix] = value if isinstance(value, (bool, int, float)) else str(value)
+
+    walk("", spec.model_dump(mode="json"))
+    out.update(package=spec.package, project_slug=spec.package.replace("_", "-"))
+    return out
+
+
+def render_cookiecutter(
+    folder: Path, spec: Spec, *, trust: bool = False, notes: list[str] | None = None
+) -> Tree:
+    """Render a cookiecutter template through cookiecutter's API, in memory.
+
+    The spec's values are the ``extra_context`` (for the variables the template declares).
+    Jinja runs in a sandboxed environment (cookiecutter's own is not), every rendered file or
+    folder name is checked before anything is generated (no ``..``, ``/`` or absolute names),
+    the output goes to a temporary folder, and hooks and Jinja extensions (both run code) are
+    allowed only with ``trust``.
+    """
+    import tempfile
+
+    import jinja2
+    import jinja2.sandbox
+    from cookiecutter import generate, hooks, prompt
+    from cookiecutter.environment import ExtensionLoaderMixin
+    from cookiecutter.exceptions import CookiecutterException
+
+    config = folder / "cookiecutter.json"
+    try:
+        declared = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TemplateError(f"{config}: unreadable ({exc})") from None
+    if not isinstance(declared, dict):
+        raise TemplateError(f"{config}: must be a JSON object")
+    if declared.get("_extensions") and not trust:
+        raise TemplateError(
+            f"{config}: declares Jinja extensions (`_extensions`), which run code",
+            hint="pass --trust if you trust this template",
+        )
+    hooks_dir = folder / "hooks"
+    if hooks_dir.is_dir() and any(hooks_dir.iterdir()) and not trust and notes is not None:
+        notes.append(f"{folder}: cookiecutter hooks not run (pass --trust to run them)")
+
+    class Sandboxed(ExtensionLoaderMixin, jinja2.sandbox.ImmutableSandboxedEnvironment):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(undefined=jinja2.StrictUndefined, **kwargs)
+
+    def sandboxed_env(context: dict[str, Any]) -> Any:
+        envvars = context.get("cookiecutter", {}).get("_jinja2_env_vars", {})
+        return Sandboxed(context=context, keep_trailing_newline=True, **envvars)
+
+    extra = {k: v for k, v in _flat_spec(spec).items() if k in declared}
+    patched = (generate, prompt, hooks)
+    saved = [m.create_env_with_context for m in patched]
+    for module in patched:
+        module.create_env_with_context = sandboxed_env
+    try:
+        context = generate.generate_context(context_file=str(config), extra_context=extra)
+        context["cookiecutter"] = prompt.prompt_for_config(context, no_input=True)
+        context["cookiecutter"]["_template"] = str(folder)
+        env = sandboxed_env(context)
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if rel.parts[0] in ("hooks", "cookiecutter.json") or ".git" in rel.parts:
+                continue
+            if path.is_symlink():
+                raise TemplateError(f"{path}: symlinks are not allowed in templates")
+            if "{{" in path.name or "{%" in path.name:
+                name = env.from_string(path.name).render(**context).strip()
+                if name in ("", ".", "..") or "/" in name or "\\" in name:
+                    raise TemplateError(
+                        f"{path}: the name renders to {name!r}; refusing to write outside "
+                        "the project"
+                    )
+        with tempfile.TemporaryDirectory(prefix="mlops-cookiecutter-") as tmp:
+            out_dir = Path(generate.generate_files(
+                repo_dir=str(folder), context=context, output_dir=tmp, accept_hooks=trust
+            ))  # fmt: skip
+            tree = Tree()
+            for dirpath, dirnames, filenames in os.walk(out_dir):
+                for name in sorted(dirnames + filenames):
+                    full = Path(dirpath) / name
+                    if full.is_symlink():
+                        raise TemplateError(f"{folder}: the template produced a symlink ({name})")
+                for name in filenames:
+                    full = Path(dirpath) / name
+                    rel_path = full.relative_to(out_dir).as_posix()
+                    tree.add(rel_path, full.read_bytes(), os.access(full, os.X_OK))
+    except (CookiecutterException, jinja2.TemplateError) as exc:
+        raise TemplateError(f"{folder}: cookiecutter failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        for module, original in zip(patched, saved, strict=True):
+            module.create_env_with_context = original
+    return tree
 
 
 def _check_relative(path: str, origin: str) -> None:
@@ -342,23 +473,19 @@ def _check_relative(path: str, origin: str) -> None:
 
 
 def _record_customs(tree: Tree, customs: Sequence[CustomPhase]) -> None:
+    if not customs:
+        return  # the record stays exactly what `mlops new` writes
     state = json.loads(tree.text(STATE_FILE))
-    state["custom_phases"] = [{"name": c.name, "path": c.path} for c in customs]
+    state["custom_phases"] = [
+        {"name": c.name, "path": c.path, **({"kind": c.kind} if c.kind != "phase" else {})}
+        for c in customs
+    ]
     tree.add(STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 # ------------------------------------------------------------------------------------------
 # editing mlops.yaml (ruamel round-trip; the user's comments, order and formatting kept)
 # ------------------------------------------------------------------------------------------
-
-
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    return yaml
 
 
 def _dump(yaml: Any, data: Any) -> str:
@@ -382,10 +509,10 @@ def edit_spec_text(
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import YAMLError
 
-    from mlops_template.merge import merge3_text
+    from mlops_template.merge import merge3_lines, roundtrip_yaml
     from mlops_template.spec import DEFAULT_PHASES
 
-    yaml = _yaml()
+    yaml = roundtrip_yaml(text)
     try:
         data = yaml.load(text)
         before = _dump(yaml, yaml.load(text))
@@ -425,8 +552,15 @@ def edit_spec_text(
             node = child
         node[parts[-1]] = value
     after_text = _dump(yaml, data)
-    merged = merge3_text(before, text, after_text)
-    return after_text if merged.conflicts else merged.text
+    # where the round trip reformatted a line next to the edit, that region takes the edited
+    # round trip; every other line stays the user's
+    merged, _ = merge3_lines(
+        before.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        after_text.splitlines(keepends=True),
+        prefer_theirs=True,
+    )
+    return "".join(merged)
 
 
 def validate_spec_text(text: str, filename: str, sets: Sequence[str]) -> Spec:
@@ -456,10 +590,14 @@ def read_ours(root: Path, paths: Iterator[str] | Sequence[str]) -> tuple[dict[st
     blocked: set[str] = set()
     for rel in paths:
         target = safe_target(root, rel)
-        if target.is_file():
-            ours[rel] = File(target.read_bytes(), os.access(target, os.X_OK))
-        elif target.exists():
-            blocked.add(rel)
+        try:
+            if target.is_file():
+                ours[rel] = File(target.read_bytes(), os.access(target, os.X_OK))
+            elif target.exists():
+                blocked.add(rel)
+        except OSError as exc:
+            raise ProjectError(f"{target}: cannot read ({exc.strerror})",
+                               hint="check its permissions") from None  # fmt: skip
     return ours, blocked
 
 
@@ -536,7 +674,7 @@ def plan_and_apply(
             diffs.append(unified_diff(decision.path, old, None))
         elif decision.content is not None:
             current = ours.get(decision.path)
-            if current is None and decision.path.endswith(".mlops-new"):
+            if current is None and decision.path.endswith(SIDE_SUFFIX):
                 existing = safe_target(root, decision.path)
                 current = File(existing.read_bytes()) if existing.is_file() else None
             if current is not None and current == decision.content:
@@ -547,28 +685,68 @@ def plan_and_apply(
                 diffs.append(unified_diff(decision.path, old_bytes, decision.content.content))
     spec_path = root / SPEC_FILE
     old_spec = spec_path.read_bytes() if spec_path.is_file() else None
-    if spec_text is not None and old_spec != spec_text.encode("utf-8"):
+    if spec_text is not None and old_spec == spec_text.encode("utf-8"):
+        spec_text = None  # unchanged: not rewritten
+    if spec_text is not None:
         diffs.insert(0, unified_diff(SPEC_FILE, old_spec, spec_text.encode("utf-8")))
         report.entries.insert(0, Entry("updated", SPEC_FILE, "spec edited"))
     outcome.diff = "".join(diffs)
     if dry_run:
         return
-    with _defer_interrupt():
-        for decision in writes:
-            if decision.delete:
-                _remove(root, decision.path)
-            else:
-                assert decision.content is not None
-                write_file(safe_target(root, decision.path), decision.content)
-        if spec_text is not None:
-            write_file(spec_path, File(spec_text.encode("utf-8")))
-        for rel in (STATE_FILE, PRISTINE_FILE):
-            write_file(safe_target(root, rel), theirs.files[rel])
+    done = 0
+    current_path = ""
+    try:
+        with _defer_interrupt():
+            for decision in writes:
+                current_path = decision.path
+                if decision.delete:
+                    _remove(root, decision.path)
+                else:
+                    assert decision.content is not None
+                    write_file(safe_target(root, decision.path), decision.content)
+                done += 1
+            current_path = SPEC_FILE
+            if spec_text is not None:
+                write_file(spec_path, File(spec_text.encode("utf-8")))
+            for rel in (PRISTINE_FILE, STATE_FILE):  # the record last, the state at the very end
+                current_path = rel
+                target = safe_target(root, rel)
+                if not target.is_file() or target.read_bytes() != theirs.files[rel].content:
+                    write_file(target, theirs.files[rel])
+    except OSError as exc:
+        raise ProjectError(
+            f"{root / current_path}: cannot write ({exc.strerror}); {done} of {len(writes)} "
+            "files were written before the error",
+            hint="fix the cause and run the command again: files already written merge as "
+            "unchanged",
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------
 # the commands
 # ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Identified:
+    name: str
+    kind: str
+    requires: tuple[str, ...]
+
+
+def identify_custom(folder: Path, catalogue: Mapping[str, Phase]) -> _Identified:
+    """A custom phase folder (phase.yaml) or a cookiecutter template (cookiecutter.json)."""
+    if (folder / "cookiecutter.json").is_file() and not (folder / "phase.yaml").is_file():
+        name = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-_")
+        if not _PHASE_NAME.match(name):
+            raise UsageError(f"{folder}: cannot derive a phase name from the folder name",
+                             hint="rename the folder, e.g. feature-store")  # fmt: skip
+        if name in catalogue:
+            raise UsageError(f"{folder}: {name!r} is a built-in phase name",
+                             hint="rename the template's folder")  # fmt: skip
+        return _Identified(name, "cookiecutter", ())
+    phase = load_custom_phase(folder, catalogue)
+    return _Identified(phase.name, "phase", phase.requires)
 
 
 def _lock_unless(dry_run: bool, root: Path) -> contextlib.AbstractContextManager[None]:
@@ -596,6 +774,7 @@ def add_phase(
     dry_run: bool = False,
     allow_dirty: bool = False,
     with_requirements: bool = False,
+    trust: bool = False,
     templates_root: Path | None = None,
 ) -> Outcome:
     """Enable ``phase`` (a built-in name or a local phase folder) and merge its files in."""
@@ -614,16 +793,17 @@ def add_phase(
         parsed_sets = [parse_set(s) for s in sets]
         add: list[str] = []
         new_customs = list(customs)
-        if _looks_like_path(phase):
+        if phase not in catalogue and _looks_like_path(phase):
             folder = Path(phase)
-            custom = load_custom_phase(folder, catalogue)
+            custom = identify_custom(folder, catalogue)
             known = next((c for c in customs if c.name == custom.name), None)
             if known is not None and not parsed_sets:
                 if known.folder(root) != folder.resolve():
                     raise UsageError(
                         f"a custom phase named {custom.name!r} is already enabled from "
                         f"{known.path}",
-                        hint="rename one of them (the `name` in phase.yaml)",
+                        hint="rename one of them (the `name` in phase.yaml, or the folder of a "
+                        "cookiecutter template)",
                     )
                 outcome.noop = True
                 outcome.notes.append(f"custom phase {custom.name!r} is already enabled")
@@ -637,7 +817,9 @@ def add_phase(
                     hint=f"run `mlops add-phase {missing[0]}` first",
                 )
             if known is None:
-                new_customs.append(CustomPhase(custom.name, _record_path(folder, root)))
+                new_customs.append(
+                    CustomPhase(custom.name, _record_path(folder, root), custom.kind)
+                )
         else:
             if phase not in catalogue:
                 close = difflib.get_close_matches(phase, list(catalogue), n=1)
@@ -647,7 +829,8 @@ def add_phase(
                     hint=f"{hint}built-in phases: {', '.join(catalogue)} "
                     "(`mlops phases` describes them), or pass the path of a phase folder",
                 )
-            if phase in current.phases and not parsed_sets:
+            recorded = state.get("phases") or []
+            if phase in current.phases and phase in recorded and not parsed_sets:
                 outcome.noop = True
                 outcome.notes.append(f"phase {phase!r} is already enabled in {spec_path}")
                 return outcome
@@ -668,7 +851,8 @@ def add_phase(
         new_text = edit_spec_text(text, str(spec_path), add, parsed_sets)
         spec = validate_spec_text(new_text, str(spec_path), sets)
         base = read_base(root)
-        theirs = render_project(spec, new_customs, root, templates_root=templates_root)
+        theirs = render_project(spec, new_customs, root, templates_root=templates_root,
+                                trust=trust, notes=outcome.notes)  # fmt: skip
         plan_and_apply(root, base, theirs, spec_text=new_text, dry_run=dry_run, outcome=outcome)
     return outcome
 
@@ -678,6 +862,7 @@ def update(
     project: Path | None = None,
     dry_run: bool = False,
     allow_dirty: bool = False,
+    trust: bool = False,
     templates_root: Path | None = None,
 ) -> Outcome:
     """Re-render ``mlops.yaml`` (and the custom phases) with the installed template; merge."""
@@ -691,7 +876,8 @@ def update(
         state = read_state(root)
         spec = load_spec(root / SPEC_FILE)
         base = read_base(root)
-        theirs = render_project(spec, custom_phases(state), root, templates_root=templates_root)
+        theirs = render_project(spec, custom_phases(state), root, templates_root=templates_root,
+                                trust=trust, notes=outcome.notes)  # fmt: skip
         plan_and_apply(root, base, theirs, spec_text=None, dry_run=dry_run, outcome=outcome)
         from mlops_template import TEMPLATE_VERSION
 

@@ -11,7 +11,7 @@ from mlops_template.errors import UsageError
 from mlops_template.lint.model import REGISTRY, Finding, Rule, Severity
 from mlops_template.lint.project import Project
 
-_NOQA = re.compile(r"#\s*noqa:\s*(?P<codes>MLO\d+(?:\s*,\s*MLO\d+)*)", re.IGNORECASE)
+_NOQA = re.compile(r"#\s*noqa:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)", re.IGNORECASE)
 
 
 def all_rules() -> list[Rule]:
@@ -38,7 +38,9 @@ def _matching(code: str, rules: list[Rule], option: str) -> list[Rule]:
     return hits
 
 
-def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> list[Rule]:
+def select_rules(
+    select: Iterable[str] | None = None, ignore: Iterable[str] | None = None
+) -> list[Rule]:
     """The rules to run: ``select`` (default all) minus ``ignore``; ids, prefixes or names."""
     rules = all_rules()
     selected_codes = _codes(select)
@@ -80,7 +82,7 @@ def _suppressed(project: Project, finding: Finding) -> bool:
     match = _NOQA.search(project.line_of(finding.file, finding.line))
     if not match:
         return False
-    codes = {c.strip().upper() for c in match.group("codes").split(",")}
+    codes = {c.upper() for c in re.split(r"[\s,]+", match.group("codes")) if c}
     return finding.rule in codes
 
 

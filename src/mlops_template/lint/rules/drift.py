@@ -27,7 +27,7 @@ _VERSION_LINE = re.compile(r'"template_version"\s*:')
 )
 def state_invalid(project: Project, rule: Rule) -> Iterator[Finding]:
     for file, message, fix in project.state_load.problems:
-        yield rule.finding(file, f"{file}: {message}", fix=fix)
+        yield rule.finding(file, message, fix=fix)
 
 
 def _version_tuple(version: str) -> tuple[int, ...] | None:
@@ -44,8 +44,14 @@ def _version_tuple(version: str) -> tuple[int, ...] | None:
     "`mlops update`; a project from a newer template may use features this tool does not know.",
     fix="Run `mlops update` (it merges the new template with your edits), or upgrade "
     "mlops-template when the project is newer.",
-    bad=Example({STATE_FILE: Replace(f'"template_version": "{TEMPLATE_VERSION}"',
-                                     '"template_version": "2025.1.0"')}, file=STATE_FILE),  # fmt: skip
+    bad=Example(
+        {
+            STATE_FILE: Replace(
+                f'"template_version": "{TEMPLATE_VERSION}"', '"template_version": "2025.1.0"'
+            )
+        },
+        file=STATE_FILE,
+    ),
     good=Example({}, note="the generated project as it is"),
     needs_spec=False,
 )
@@ -81,7 +87,7 @@ def _first_difference(old: bytes, new: bytes) -> int | None:
         new_lines = new.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         return None
-    for number, (a, b) in enumerate(zip(old_lines, new_lines), start=1):
+    for number, (a, b) in enumerate(zip(old_lines, new_lines, strict=False), start=1):
         if a != b:
             return number
     return min(len(old_lines), len(new_lines)) + 1
@@ -95,8 +101,11 @@ def _first_difference(old: bytes, new: bytes) -> int | None:
     why="Editing generated files is expected; listing them shows where `mlops update` will "
     "merge and where conflicts can appear.",
     fix="Nothing to do; review the list before `mlops update`.",
-    bad=Example({".editorconfig": Replace("charset = utf-8", "charset = latin1")}, file=".editorconfig",
-                line=4),  # fmt: skip
+    bad=Example(
+        {".editorconfig": Replace("charset = utf-8", "charset = latin1")},
+        file=".editorconfig",
+        line=4,
+    ),
     good=Example({}, note="the generated project as it is"),
     needs_spec=False,
 )
@@ -117,4 +126,3 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
                 f"{rel} differs from the template's render",
                 line=_first_difference(original.content, current),
             )
-

@@ -34,6 +34,39 @@ RAW_LAYERS = ("bronze", "silver")
 _RAW_PATH = re.compile(r"(?:^|[/\\])(bronze|silver)(?:[/\\]|$)", re.IGNORECASE)
 _DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
 
+_FEATURES_BAD = '''"""Gold features."""
+
+from ..ml.train import train
+'''
+_FEATURES_GOOD = '''"""Gold features."""
+
+from ..common.config import load_config
+'''
+_EVALUATE_BAD = '''"""Evaluation."""
+
+import demo.monitoring.drift
+'''
+_EVALUATE_GOOD = '''"""Evaluation."""
+
+import demo.common.config
+'''
+_LOAD_BAD = '''"""Training data."""
+
+from ..common.config import load_config, resolve
+
+
+def features_path():
+    return resolve(load_config(), "silver")
+'''
+_LOAD_GOOD = '''"""Training data (gold only, never bronze or silver)."""
+
+from ..common.config import load_config, resolve
+
+
+def features_path():
+    return resolve(load_config(), "gold") / "features.parquet"
+'''
+
 
 @dataclass(frozen=True)
 class Import:
@@ -53,11 +86,32 @@ def resolve_relative(module: str, is_package: bool, level: int, target: str | No
     return ".".join(base + ([target] if target else []))
 
 
-def imports_of(tree: ast.Module, module: str, is_package: bool) -> Iterator[Import]:
-    for node in ast.walk(tree):
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without descending into expressions (fast)."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if children:
+                stack.extend(reversed(children))
+
+
+def imports_of(
+    tree: ast.Module, module: str, is_package: bool, *, dynamic: bool = True
+) -> Iterator[Import]:
+    """Imports of ``tree`` (``module`` is its dotted name), relative ones resolved.
+
+    ``dynamic`` also looks for ``importlib.import_module("...")`` / ``__import__("...")`` calls
+    with a literal name, which needs a walk over every expression.
+    """
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield Import(node.lineno, node.col_offset + 1, (alias.name,), f"import {alias.name}")
+                yield Import(
+                    node.lineno, node.col_offset + 1, (alias.name,), f"import {alias.name}"
+                )
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = resolve_relative(module, is_package, node.level, node.module)
@@ -70,21 +124,64 @@ def imports_of(tree: ast.Module, module: str, is_package: bool) -> Iterator[Impo
             shown = f"from {dots}{node.module or ''} import {', '.join(a.name for a in node.names)}"
             yield Import(node.lineno, node.col_offset + 1,
                          (base, *(f"{base}.{n}" for n in names)), shown)  # fmt: skip
-        elif isinstance(node, ast.Call) and node.args:
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            first = node.args[0]
-            if (name in _DYNAMIC_IMPORTS and isinstance(first, ast.Constant)
-                    and isinstance(first.value, str)):  # fmt: skip
-                target = first.value
-                if target.startswith("."):
-                    stripped = target.lstrip(".")
-                    level = len(target) - len(stripped)
-                    resolved = resolve_relative(module, is_package, level, stripped or None)
-                    if resolved is None:
-                        continue
-                    target = resolved
-                yield Import(node.lineno, node.col_offset + 1, (target,), f"{name}({first.value!r})")
+    if dynamic:
+        yield from _dynamic_imports(tree, module, is_package)
+
+
+def _dynamic_imports(tree: ast.Module, module: str, is_package: bool) -> Iterator[Import]:
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if name not in _DYNAMIC_IMPORTS or not isinstance(first, ast.Constant):
+            continue
+        if not isinstance(first.value, str):
+            continue
+        target = first.value
+        if target.startswith("."):
+            stripped = target.lstrip(".")
+            level = len(target) - len(stripped)
+            resolved = resolve_relative(module, is_package, level, stripped or None)
+            if resolved is None:
+                continue
+            target = resolved
+        yield Import(node.lineno, node.col_offset + 1, (target,), f"{name}({first.value!r})")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need from one Python file, extracted in one parse (the tree is dropped)."""
+
+    error: SyntaxError | None
+    imports: tuple[Import, ...] = ()
+    raw_refs: tuple[tuple[int, int, str], ...] = ()
+
+
+def facts(project: Project, rel: str) -> Facts:
+    """Parse ``rel`` once per run; raw-layer references are collected for ML code only."""
+    cache: dict[str, Facts] = project.cache.setdefault("python_facts", {})
+    if rel in cache:
+        return cache[rel]
+    tree = project.python(rel)
+    if isinstance(tree, SyntaxError):
+        found = Facts(tree)
+    else:
+        text = project.text(rel) or ""
+        named = project.module_name(rel)
+        imports: tuple[Import, ...] = ()
+        if named is not None:
+            dynamic = any(name in text for name in _DYNAMIC_IMPORTS)
+            imports = tuple(imports_of(tree, named[0], named[1], dynamic=dynamic))
+        raw: tuple[tuple[int, int, str], ...] = ()
+        lowered = text.lower()
+        in_ml = rel.startswith(f"src/{project.package}/ml/")
+        if in_ml and ("bronze" in lowered or "silver" in lowered):
+            raw = tuple(raw_layer_references(tree))
+        found = Facts(None, imports, raw)
+    cache[rel] = found
+    return found
 
 
 def _hits(modules: tuple[str, ...], forbidden: str) -> str | None:
@@ -98,14 +195,6 @@ def _package_files(project: Project, sub: str) -> list[str]:
     return project.walk(f"src/{project.package}/{sub}", (".py",))
 
 
-def _parsed(project: Project, rel: str) -> tuple[ast.Module, str, bool] | None:
-    tree = project.python(rel)
-    named = project.module_name(rel)
-    if isinstance(tree, SyntaxError) or named is None:
-        return None
-    return tree, named[0], named[1]
-
-
 @rule(
     "MLO401",
     "layer-import",
@@ -116,20 +205,17 @@ def _parsed(project: Project, rel: str) -> tuple[ast.Module, str, bool] | None:
     "ingestion, serving or monitoring code; serving does not import training or ingestion code.",
     fix="Move the shared code into `common/` (or the layer that owns it) and import it from "
     "there; pass data between pipelines through the data lake (gold) and the model registry.",
-    bad=Example({"src/demo/data/features.py": '"""Gold features."""\n\n'
-                 "from ..ml.train import train\n"}, file="src/demo/data/features.py", line=3),  # fmt: skip
-    good=Example({"src/demo/data/features.py": '"""Gold features."""\n\n'
-                  "from ..common.config import load_config\n"}),  # fmt: skip
+    bad=Example(
+        {"src/demo/data/features.py": _FEATURES_BAD}, file="src/demo/data/features.py", line=3
+    ),
+    good=Example({"src/demo/data/features.py": _FEATURES_GOOD}),
 )
 def layer_imports(project: Project, rule: Rule) -> Iterator[Finding]:
     package = project.package
     for layer, forbidden, why in CONTRACTS:
         banned = [f"{package}.{f}" for f in forbidden]
         for rel in _package_files(project, layer):
-            parsed = _parsed(project, rel)
-            if parsed is None:
-                continue
-            for imp in imports_of(*parsed):
+            for imp in facts(project, rel).imports:
                 for target in banned:
                     name = _hits(imp.modules, target)
                     if name:
@@ -151,10 +237,8 @@ def layer_imports(project: Project, rule: Rule) -> Iterator[Finding]:
     why="Phase manifests (`templates/phases/<name>/phase.yaml`) declare which modules the phase's "
     "code must never import, e.g. serving must not import `P.ml.train`.",
     fix="Import the shared code from `common/` instead, or move it there.",
-    bad=Example({"src/demo/ml/evaluate.py": '"""Evaluation."""\n\n'
-                 "import demo.monitoring.drift\n"}, file="src/demo/ml/evaluate.py", line=3),  # fmt: skip
-    good=Example({"src/demo/ml/evaluate.py": '"""Evaluation."""\n\n'
-                  "import demo.common.config\n"}),  # fmt: skip
+    bad=Example({"src/demo/ml/evaluate.py": _EVALUATE_BAD}, file="src/demo/ml/evaluate.py", line=3),
+    good=Example({"src/demo/ml/evaluate.py": _EVALUATE_GOOD}),
 )
 def manifest_imports(project: Project, rule: Rule) -> Iterator[Finding]:
     for phase in project.enabled:
@@ -166,10 +250,7 @@ def manifest_imports(project: Project, rule: Rule) -> Iterator[Finding]:
             if not root.startswith("src/") or not project.is_dir(root):
                 continue
             for rel in project.walk(root, (".py",)):
-                parsed = _parsed(project, rel)
-                if parsed is None:
-                    continue
-                for imp in imports_of(*parsed):
+                for imp in facts(project, rel).imports:
                     for target in banned:
                         name = _hits(imp.modules, target)
                         if name:
@@ -216,23 +297,12 @@ def raw_layer_references(tree: ast.Module) -> Iterator[tuple[int, int, str]]:
     "feature contract, and couples training to the data pipeline's internals.",
     fix='Read the model-ready features from gold: `resolve(cfg, "gold")`; ask the data pipeline '
     "to add what is missing to gold.",
-    bad=Example({"src/demo/ml/load.py": '"""Training data."""\n\nfrom ..common.config import '
-                 'load_config, resolve\n\n\ndef features_path():\n    return resolve(load_config(), '
-                 '"silver")\n'}, file="src/demo/ml/load.py", line=7),  # fmt: skip
-    good=Example({"src/demo/ml/load.py": '"""Training data (never bronze or silver)."""\n\nfrom '
-                  "..common.config import load_config, resolve\n\n\ndef features_path():\n    "
-                  'return resolve(load_config(), "gold") / "features.parquet"\n'}),  # fmt: skip
+    bad=Example({"src/demo/ml/load.py": _LOAD_BAD}, file="src/demo/ml/load.py", line=7),
+    good=Example({"src/demo/ml/load.py": _LOAD_GOOD}),
 )
 def ml_raw_layers(project: Project, rule: Rule) -> Iterator[Finding]:
     for rel in _package_files(project, "ml"):
-        tree = project.python(rel)
-        if isinstance(tree, SyntaxError):
-            continue
-        text = project.text(rel) or ""
-        lowered = text.lower()
-        if "bronze" not in lowered and "silver" not in lowered:
-            continue
-        for line, column, what in raw_layer_references(tree):
+        for line, column, what in facts(project, rel).raw_refs:
             yield rule.finding(
                 rel,
                 f"ML code refers to a raw data layer: {what}",
@@ -249,17 +319,18 @@ def ml_raw_layers(project: Project, rule: Rule) -> Iterator[Finding]:
     why="Layering is checked on the syntax tree; a file that does not parse is also a file that "
     "does not run.",
     fix="Fix the syntax error (`python -m py_compile FILE` shows it).",
-    bad=Example({"src/demo/ml/broken.py": "def train(:\n    pass\n"}, file="src/demo/ml/broken.py",
-                line=1),  # fmt: skip
+    bad=Example(
+        {"src/demo/ml/broken.py": "def train(:\n    pass\n"}, file="src/demo/ml/broken.py", line=1
+    ),
     good=Example({"src/demo/ml/broken.py": "def train():\n    pass\n"}),
 )
 def syntax_errors(project: Project, rule: Rule) -> Iterator[Finding]:
     for rel in project.walk(f"src/{project.package}", (".py",)):
-        tree = project.python(rel)
-        if isinstance(tree, SyntaxError):
+        error = facts(project, rel).error
+        if error is not None:
             yield rule.finding(
                 rel,
-                f"cannot parse: {tree.msg}",
-                line=tree.lineno or None,
-                column=tree.offset or None,
+                f"cannot parse: {error.msg}",
+                line=error.lineno or None,
+                column=error.offset or None,
             )

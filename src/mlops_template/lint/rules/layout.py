@@ -19,8 +19,11 @@ LAYERS = ("bronze", "silver", "gold")
     "its make targets, workflows and other phases rely on.",
     fix="Restore it from version control, or remove the phase from `phases` in `mlops.yaml` if "
     "the project does not use it.",
-    bad=Example({"src/demo/ml/__init__.py": None}, file="src/demo/ml/__init__.py",
-                note="`training` requires its package marker."),  # fmt: skip
+    bad=Example(
+        {"src/demo/ml/__init__.py": None},
+        file="src/demo/ml/__init__.py",
+        note="`training` requires its package marker.",
+    ),
     good=Example({"src/demo/ml/__init__.py": '"""Model development."""\n'}),
 )
 def required_files(project: Project, rule: Rule) -> Iterator[Finding]:
@@ -45,8 +48,11 @@ def required_files(project: Project, rule: Rule) -> Iterator[Finding]:
     "features to gold; ML code reads gold only. The folders (with their README) are part of the "
     "repository even though their contents are git-ignored.",
     fix="Re-create the folder with its README.md describing the layer.",
-    bad=Example({"data/silver/README.md": None}, file="data/silver",
-                note="deleting the layer's only tracked file removes the folder from a clone."),  # fmt: skip
+    bad=Example(
+        {"data/silver/README.md": None},
+        file="data/silver",
+        note="deleting the layer's only tracked file removes the folder from a clone.",
+    ),
     good=Example({"data/silver/README.md": "# silver: validated, cleaned, PII masked\n"}),
 )
 def data_layers(project: Project, rule: Rule) -> Iterator[Finding]:
@@ -79,17 +85,18 @@ def data_layers(project: Project, rule: Rule) -> Iterator[Finding]:
     why="Phase files outside `phases` are not checked, owned or updated by the template: they "
     "rot silently. Either the phase is used (enable it) or the files are leftovers.",
     fix="Enable the phase (`mlops add-phase NAME`) or delete its files.",
-    bad=Example({"src/demo/serving/__init__.py": '"""Serving."""\n'}, file="src/demo/serving",
-                note="`serving` is not in `phases: [data, training]`."),  # fmt: skip
+    bad=Example(
+        {"src/demo/serving/__init__.py": '"""Serving."""\n'},
+        file="src/demo/serving",
+        note="`serving` is not in `phases: [data, training]`.",
+    ),
     good=Example({"src/demo/ml/serve_helpers.py": '"""Helpers kept inside ml/."""\n'}),
 )
 def disabled_phase_files(project: Project, rule: Rule) -> Iterator[Finding]:
     pristine = project.state_load.pristine
     rendered = set(pristine.files) if pristine is not None else set()
     rendered_dirs = {p.rsplit("/", n)[0] for p in rendered for n in range(1, p.count("/") + 1)}
-    claimed = {
-        path for phase in project.enabled for path, _ in iter_phase_paths(project, phase)
-    }
+    claimed = {path for phase in project.enabled for path, _ in iter_phase_paths(project, phase)}
     for phase in project.disabled:
         paths = [path for path, _ in iter_phase_paths(project, phase)]
         paths += [project.expand(r).strip("/") for r in phase.required_files]

@@ -131,8 +131,12 @@ def _owned(project: Project) -> Iterator[tuple[str, bool, str, str, str]]:
     why="Without a rule for the path (or only the catch-all `*`), any owner can approve changes "
     "to it and the owning role's review is not required.",
     fix="Add a line `PATH HANDLE` for the path with the role's handle from `roles` in mlops.yaml.",
-    bad=Example({".github/CODEOWNERS": Append("*  @bob\n")}, file=".github/CODEOWNERS", line=-1,
-                note="a catch-all at the end overrides every role's rule above it."),
+    bad=Example(
+        {".github/CODEOWNERS": Append("*  @bob\n")},
+        file=".github/CODEOWNERS",
+        line=-1,
+        note="a catch-all at the end overrides every role's rule above it.",
+    ),
     good=Example({}, note="the CODEOWNERS the template composed from the phase manifests"),
 )
 def codeowners_uncovered(project: Project, rule: Rule) -> Iterator[Finding]:
@@ -168,8 +172,9 @@ def codeowners_uncovered(project: Project, rule: Rule) -> Iterator[Finding]:
     "a CODEOWNERS line that disagrees routes reviews to the wrong people.",
     fix="Make the last CODEOWNERS rule matching the path list the role's handle, or change "
     "`roles` in mlops.yaml.",
-    bad=Example({".github/CODEOWNERS": Append("/src/demo/ml/  @bob\n")},
-                file=".github/CODEOWNERS", line=-1),  # fmt: skip
+    bad=Example(
+        {".github/CODEOWNERS": Append("/src/demo/ml/  @bob\n")}, file=".github/CODEOWNERS", line=-1
+    ),
     good=Example({".github/CODEOWNERS": Append(f"/src/demo/ml/  {_DS} @bob\n")}),
 )
 def codeowners_wrong_owner(project: Project, rule: Rule) -> Iterator[Finding]:

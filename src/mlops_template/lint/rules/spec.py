@@ -28,7 +28,7 @@ ml: {task: classification, metric: roc_auc, tracking: none}
         {SPEC_FILE: _GOOD_SPEC.replace("metric: roc_auc", "metric: rmse")},
         file=SPEC_FILE,
         line=4,
-        note="rmse is a regression metric; the task is classification.",
+        note="`rmse` is a regression metric; the task is classification.",
     ),
     good=Example({SPEC_FILE: _GOOD_SPEC}),
     needs_spec=False,
@@ -56,8 +56,11 @@ def spec_invalid(project: Project, rule: Rule) -> Iterator[Finding]:
     why="A spec written for another format version may mean something else; nothing else is "
     "checked against it until the versions agree.",
     fix="Upgrade mlops-template (`pip install -U mlops-template`) or set `spec_version: 1`.",
-    bad=Example({SPEC_FILE: _GOOD_SPEC.replace("spec_version: 1", "spec_version: 2")},
-                file=SPEC_FILE, line=1),  # fmt: skip
+    bad=Example(
+        {SPEC_FILE: _GOOD_SPEC.replace("spec_version: 1", "spec_version: 2")},
+        file=SPEC_FILE,
+        line=1,
+    ),
     good=Example({SPEC_FILE: _GOOD_SPEC}),
     needs_spec=False,
 )

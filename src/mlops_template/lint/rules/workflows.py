@@ -25,6 +25,7 @@ _SECRET_VALUE = re.compile(
     r"|AccountKey=[A-Za-z0-9+/=]{20,}"  # Azure storage connection strings
     r"|sk-[A-Za-z0-9]{32,}"  # API keys of the sk- family
     r"|AIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@$]+@"  # a password inside a URL
 )
 #: `NAME=value` / `NAME: value` assignments of secret-looking names inside run scripts.
 _SCRIPT_ASSIGN = re.compile(
@@ -33,7 +34,63 @@ _SCRIPT_ASSIGN = re.compile(
     re.IGNORECASE,
 )
 _PLACEHOLDER = re.compile(r"^(?:<.*>|x+|\*+|changeme|dummy|example|placeholder|none|null)$", re.I)
-_BOOLISH = frozenset({"true", "false", "yes", "no", "on", "off", "read", "write", "none", "inherit"})
+_BOOLISH = frozenset(
+    {"true", "false", "yes", "no", "on", "off", "read", "write", "none", "inherit"}
+)
+
+_ML = ".github/workflows/ml-pipeline.yml"
+_DATA = ".github/workflows/data-pipeline.yml"
+_LINT = ".github/workflows/lint.yml"
+_ML_PIPELINE = """\
+name: ml-pipeline
+on: workflow_dispatch
+permissions: {contents: read}
+jobs:
+  train:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make pipeline
+"""
+_LINT_NO_PERMISSIONS = """\
+name: lint
+on: push
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make lint
+"""
+_LINT_PERMISSIONS = _LINT_NO_PERMISSIONS.replace("jobs:", "permissions:\n  contents: read\njobs:")
+_DATA_SECRET = """\
+name: data
+on: workflow_dispatch
+permissions: {{contents: read}}
+jobs:
+  data:
+    runs-on: ubuntu-latest
+    env:
+      DB_PASSWORD: {password}
+    steps:
+      - run: make data
+"""
+_LINT_USES = """\
+name: lint
+on: push
+permissions: {{contents: read}}
+jobs:
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: {uses}
+"""
+# actions/checkout v4.2.2, as pinned in public workflows
+_CHECKOUT_PINNED = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2"
+_LINT_BROKEN = """\
+name: lint
+on: push
+permissions: {contents: read
+jobs: {}
+"""
 
 
 def workflow_files(project: Project) -> list[str]:
@@ -64,7 +121,9 @@ def _load(project: Project, rel: str) -> Loaded:
         loaded = Loaded(None, ("not readable as UTF-8 text", None, None))
     else:
         try:
-            loaded = Loaded(yaml.compose(text, Loader=yaml.SafeLoader))
+            loaded = Loaded(
+                yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            )
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "invalid YAML"
@@ -101,11 +160,8 @@ def _github(rel: str) -> bool:
     why="The data, ML and infrastructure pipelines each run in their own workflow with their own "
     "owner; a phase listed in `phases` whose workflow is gone never runs in CI.",
     fix="Restore the workflow the template wrote, or run `mlops update` to re-create it.",
-    bad=Example({".github/workflows/ml-pipeline.yml": None},
-                file=".github/workflows/ml-pipeline.yml"),  # fmt: skip
-    good=Example({".github/workflows/ml-pipeline.yml": "name: ml-pipeline\non: workflow_dispatch\n"
-                  "permissions: {contents: read}\njobs:\n  train:\n    runs-on: ubuntu-latest\n"
-                  "    steps:\n      - run: make pipeline\n"}),  # fmt: skip
+    bad=Example({_ML: None}, file=_ML),
+    good=Example({_ML: _ML_PIPELINE}),
 )
 def workflow_missing(project: Project, rule: Rule) -> Iterator[Finding]:
     for phase in project.enabled:
@@ -131,12 +187,8 @@ def workflow_missing(project: Project, rule: Rule) -> Iterator[Finding]:
     "least privilege at the top and widen it per job.",
     fix="Add `permissions: {contents: read}` at the top level and grant more per job only where "
     "needed (e.g. `id-token: write` for cloud login).",
-    bad=Example({".github/workflows/lint.yml": "name: lint\non: push\njobs:\n  lint:\n    "
-                 "runs-on: ubuntu-latest\n    steps:\n      - run: make lint\n"},
-                file=".github/workflows/lint.yml", line=3),  # fmt: skip
-    good=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions:\n  contents: "
-                  "read\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n      - run: "
-                  "make lint\n"}),  # fmt: skip
+    bad=Example({_LINT: _LINT_NO_PERMISSIONS}, file=_LINT, line=3),
+    good=Example({_LINT: _LINT_PERMISSIONS}),
     needs_spec=False,
 )
 def workflow_permissions(project: Project, rule: Rule) -> Iterator[Finding]:
@@ -195,27 +247,26 @@ def _scalars(node: Any, key: str | None = None) -> Iterator[tuple[str | None, An
         yield key, node
 
 
+def _plain_secret(text: str) -> bool:
+    """A literal that looks like a credential: long, no spaces, not a reference, path, URL,
+    placeholder or keyword, and random-looking (letters and digits, or long)."""
+    if len(text) < 8 or any(mark in text for mark in ("${{", "$(", "${", " ", "://")):
+        return False
+    if text.startswith(("/", "./", "~")) or text.lower() in _BOOLISH or _PLACEHOLDER.match(text):
+        return False
+    mixed = any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+    return mixed or len(text) >= 24
+
+
 def _looks_secret(key: str | None, value: str) -> str | None:
     text = value.strip()
-    if "${{" in text or "$(" in text:
-        return None
-    match = _SECRET_VALUE.search(text)
-    if match:
+    if _SECRET_VALUE.search(text):
         return "a credential-shaped value"
-    if (
-        key
-        and _SECRET_KEY.search(key)
-        and len(text) >= 8
-        and text.lower() not in _BOOLISH
-        and not _PLACEHOLDER.match(text)
-        and "\n" not in text
-        and " " not in text
-    ):
+    if key and _SECRET_KEY.search(key) and "\n" not in text and _plain_secret(text):
         return f"a literal value for `{key}`"
     if key == "run" or "\n" in text:
         for assign in _SCRIPT_ASSIGN.finditer(text):
-            candidate = assign.group(2)
-            if candidate.lower() not in _BOOLISH and not _PLACEHOLDER.match(candidate):
+            if _plain_secret(assign.group(2)):
                 return f"a literal value assigned to {assign.group(1)}"
     return None
 
@@ -229,14 +280,8 @@ def _looks_secret(key: str | None, value: str) -> str | None:
     "and stays in its history forever.",
     fix="Rotate the credential, store it as an encrypted CI secret and reference it "
     "(`${{ secrets.NAME }}`); prefer OIDC (`id-token: write`) to long-lived cloud keys.",
-    bad=Example({".github/workflows/data-pipeline.yml": "name: data\non: workflow_dispatch\n"
-                 "permissions: {contents: read}\njobs:\n  data:\n    runs-on: ubuntu-latest\n"
-                 "    env:\n      DB_PASSWORD: hunter2-prod-2026\n    steps:\n"
-                 "      - run: make data\n"}, file=".github/workflows/data-pipeline.yml", line=8),  # fmt: skip
-    good=Example({".github/workflows/data-pipeline.yml": "name: data\non: workflow_dispatch\n"
-                  "permissions: {contents: read}\njobs:\n  data:\n    runs-on: ubuntu-latest\n"
-                  "    env:\n      DB_PASSWORD: ${{ secrets.DB_PASSWORD }}\n    steps:\n"
-                  "      - run: make data\n"}),  # fmt: skip
+    bad=Example({_DATA: _DATA_SECRET.format(password="hunter2-prod-2026")}, file=_DATA, line=8),
+    good=Example({_DATA: _DATA_SECRET.format(password="${{ secrets.DB_PASSWORD }}")}),
     needs_spec=False,
 )
 def plaintext_secrets(project: Project, rule: Rule) -> Iterator[Finding]:
@@ -274,12 +319,8 @@ def _uses(node: Any) -> Iterator[Any]:
     "compromise of 2025 did exactly that); a full 40-character commit SHA cannot.",
     fix="Pin to the commit SHA the tag points to and keep the tag as a comment: "
     "`uses: actions/checkout@<40-hex sha>  # v4.2.2`.",
-    bad=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
-                 "read}\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n"
-                 "      - uses: actions/checkout@v4\n"}, file=".github/workflows/lint.yml", line=8),  # fmt: skip
-    good=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
-                  "read}\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n"
-                  "      - uses: ./.github/actions/setup\n"}),  # fmt: skip
+    bad=Example({_LINT: _LINT_USES.format(uses="actions/checkout@v4")}, file=_LINT, line=8),
+    good=Example({_LINT: _LINT_USES.format(uses=_CHECKOUT_PINNED)}),
     needs_spec=False,
 )
 def unpinned_actions(project: Project, rule: Rule) -> Iterator[Finding]:
@@ -314,10 +355,8 @@ def unpinned_actions(project: Project, rule: Rule) -> Iterator[Finding]:
     summary="A workflow file is not valid YAML.",
     why="CI rejects the file, so its pipeline never runs; the other workflow rules cannot check it.",
     fix="Fix the YAML syntax at the reported position (`yamllint` and `actionlint` show details).",
-    bad=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
-                 "read\njobs: {}\n"}, file=".github/workflows/lint.yml", line=4),  # fmt: skip
-    good=Example({".github/workflows/lint.yml": "name: lint\non: push\npermissions: {contents: "
-                  "read}\njobs: {}\n"}),  # fmt: skip
+    bad=Example({_LINT: _LINT_BROKEN}, file=_LINT, line=4),
+    good=Example({_LINT: _LINT_BROKEN.replace("read\n", "read}\n")}),
     needs_spec=False,
 )
 def invalid_yaml(project: Project, rule: Rule) -> Iterator[Finding]:

@@ -95,16 +95,19 @@ def monitored(project: Path, task: str) -> Path:
 
 @pytest.fixture
 def log_requests(monitored: Path, task: str) -> Callable[..., list[dict[str, Any]]]:
-    """``log_requests(frame, version=VERSION)`` appends frame's rows to logs/requests.jsonl."""
+    """``log_requests(frame, version=VERSION, age_days=0.01)`` appends frame's rows to
+    logs/requests.jsonl, stamped ``age_days`` ago."""
 
-    def _log(frame: pl.DataFrame, version: str = VERSION) -> list[dict[str, Any]]:
+    def _log(
+        frame: pl.DataFrame, version: str = VERSION, age_days: float = 0.01
+    ) -> list[dict[str, Any]]:
         logs = monitored / "logs"
         logs.mkdir(exist_ok=True)
         records = []
         for i, (row, pred) in enumerate(zip(frame.to_dicts(), predict(frame, task), strict=True)):
             record: dict[str, Any] = {
                 "request_id": f"{version}-{i}",
-                "timestamp": iso_days_ago(0.01),
+                "timestamp": iso_days_ago(age_days),
                 "model_version": version,
                 "features": row,
                 "prediction": pred,

@@ -27,10 +27,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("step", choices=STEPS, help="the step to run (all: ingest, silver, gold)")
     parser.add_argument("--engine", choices=ENGINES, help="override data.engine from conf/")
-    parser.add_argument("--force", action="store_true",
-                        help="ingest: append a partition even if the source is unchanged")
-    parser.add_argument("--write", type=Path, metavar="FILE",
-                        help="docs: rewrite the contract section of FILE instead of printing")  # fmt: skip
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="ingest: append a partition even if the source is unchanged",
+    )
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="docs: rewrite the contract section of FILE instead of printing",
+    )
     return parser
 
 
@@ -54,8 +61,10 @@ def _silver(cfg: dict[str, Any], args: argparse.Namespace) -> None:
 
 def _gold(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     result = gold.run(cfg, args.engine)
-    print(f"gold: {result['rows']} rows, {result['features']} features -> {result['path']} "
-          f"(+ contract.json, {result['aggregates']} aggregate rows)")  # fmt: skip
+    print(
+        f"gold: {result['rows']} rows, {result['features']} features -> {result['path']} "
+        f"(+ contract.json, {result['aggregates']} aggregate rows)"
+    )
 
 
 def _docs(cfg: dict[str, Any], args: argparse.Namespace) -> None:

@@ -130,7 +130,9 @@ class Contract:
         columns = []
         for raw in payload["columns"]:
             cats = raw.get("categories")
-            columns.append(Column(**{**raw, "categories": tuple(cats) if cats is not None else None}))
+            columns.append(
+                Column(**{**raw, "categories": tuple(cats) if cats is not None else None})
+            )
         return cls(
             dataset=payload["dataset"],
             source=payload["source"],
@@ -169,41 +171,117 @@ def normalize_name(name: str) -> str:
 # ------------------------------------------------------------------------------------------
 
 CUSTOMER_COLUMNS: tuple[Column, ...] = (
-    Column("customer_id", "String", "feature", nullable=False, pattern=r"^C\d{7,}$",
-           description="customer identifier"),
+    Column(
+        "customer_id",
+        "String",
+        "feature",
+        nullable=False,
+        pattern=r"^C\d{7,}$",
+        description="customer identifier",
+    ),
     Column("name", "String", "feature", description="full name (PII)"),
     Column("email", "String", "feature", description="e-mail address (PII)"),
     Column("phone", "String", "feature", description="phone number (PII)"),
     Column("age", "Int64", "feature", "numeric", ge=18, le=100, description="age in years"),
-    Column("region", "String", "feature", "categorical", categories=synthetic.REGIONS,
-           description="sales region"),
-    Column("tenure_months", "Int64", "feature", "numeric", ge=0, le=1200,
-           description="months as a customer"),
-    Column("contract", "String", "feature", "categorical", categories=synthetic.CONTRACT_TYPES,
-           description="contract type"),
-    Column("internet_service", "String", "feature", "categorical",
-           categories=synthetic.INTERNET_SERVICES, description="internet service"),
-    Column("payment_method", "String", "feature", "categorical",
-           categories=synthetic.PAYMENT_METHODS, description="payment method"),
-    Column("paperless_billing", "String", "feature", "categorical", categories=synthetic.YES_NO,
-           description="paperless billing"),
-    Column("monthly_charges", "Float64", "feature", "numeric", ge=0,
-           description="current monthly charge"),
-    Column("total_charges", "Float64", "feature", "numeric", ge=0,
-           description="charges to date"),
-    Column("support_calls", "Int64", "feature", "numeric", ge=0,
-           description="support calls in the last year"),
-    Column("churned", "Int64", "feature", "categorical", ge=0, le=1,
-           description="1 when the customer cancelled the next month"),
-    Column("lifetime_value", "Float64", "feature", "numeric", ge=0,
-           description="revenue over the customer's lifetime"),
-)  # fmt: skip
+    Column(
+        "region",
+        "String",
+        "feature",
+        "categorical",
+        categories=synthetic.REGIONS,
+        description="sales region",
+    ),
+    Column(
+        "tenure_months",
+        "Int64",
+        "feature",
+        "numeric",
+        ge=0,
+        le=1200,
+        description="months as a customer",
+    ),
+    Column(
+        "contract",
+        "String",
+        "feature",
+        "categorical",
+        categories=synthetic.CONTRACT_TYPES,
+        description="contract type",
+    ),
+    Column(
+        "internet_service",
+        "String",
+        "feature",
+        "categorical",
+        categories=synthetic.INTERNET_SERVICES,
+        description="internet service",
+    ),
+    Column(
+        "payment_method",
+        "String",
+        "feature",
+        "categorical",
+        categories=synthetic.PAYMENT_METHODS,
+        description="payment method",
+    ),
+    Column(
+        "paperless_billing",
+        "String",
+        "feature",
+        "categorical",
+        categories=synthetic.YES_NO,
+        description="paperless billing",
+    ),
+    Column(
+        "monthly_charges",
+        "Float64",
+        "feature",
+        "numeric",
+        ge=0,
+        description="current monthly charge",
+    ),
+    Column("total_charges", "Float64", "feature", "numeric", ge=0, description="charges to date"),
+    Column(
+        "support_calls",
+        "Int64",
+        "feature",
+        "numeric",
+        ge=0,
+        description="support calls in the last year",
+    ),
+    Column(
+        "churned",
+        "Int64",
+        "feature",
+        "categorical",
+        ge=0,
+        le=1,
+        description="1 when the customer cancelled the next month",
+    ),
+    Column(
+        "lifetime_value",
+        "Float64",
+        "feature",
+        "numeric",
+        ge=0,
+        description="revenue over the customer's lifetime",
+    ),
+)
 CUSTOMER_DERIVED = (
-    Ratio("avg_monthly_spend", "total_charges", "tenure_months",
-          description="total_charges / max(tenure_months, 1)"),
-    Ratio("support_calls_per_year", "support_calls", "tenure_months", 12.0,
-          description="12 * support_calls / max(tenure_months, 1)"),
-)  # fmt: skip
+    Ratio(
+        "avg_monthly_spend",
+        "total_charges",
+        "tenure_months",
+        description="total_charges / max(tenure_months, 1)",
+    ),
+    Ratio(
+        "support_calls_per_year",
+        "support_calls",
+        "tenure_months",
+        12.0,
+        description="12 * support_calls / max(tenure_months, 1)",
+    ),
+)
 
 
 def _with_roles(columns: list[Column], cfg: dict[str, Any], where: str) -> list[Column]:
@@ -224,20 +302,41 @@ def _with_roles(columns: list[Column], cfg: dict[str, Any], where: str) -> list[
     for col in columns:
         if col.name == target:
             kind = "categorical" if ml["task"] == "classification" else "numeric"
-            col = Column(col.name, col.dtype, "target", kind, False, col.ge, col.le,
-                         None, col.pattern, col.description)  # fmt: skip
+            col = Column(
+                col.name,
+                col.dtype,
+                "target",
+                kind,
+                False,
+                col.ge,
+                col.le,
+                None,
+                col.pattern,
+                col.description,
+            )
             if ml["task"] == "regression" and col.dtype == "String":
-                raise DataError(f"{where}: target {target!r} is text; a regression target must "
-                                "be numeric (set ml.task: classification or fix the column)")
+                raise DataError(
+                    f"{where}: target {target!r} is text; a regression target must "
+                    "be numeric (set ml.task: classification or fix the column)"
+                )
         elif col.name == id_col:
-            col = Column(col.name, col.dtype, "id", None, False, pattern=col.pattern,
-                         description=col.description)  # fmt: skip
+            col = Column(
+                col.name,
+                col.dtype,
+                "id",
+                None,
+                False,
+                pattern=col.pattern,
+                description=col.description,
+            )
         elif col.name in pii:
             col = Column(col.name, "String", "pii", description=col.description)
         elif col.name in synthetic.TARGETS and cfg["data"]["source"]["kind"] == "synthetic":
             # the other target would leak the answer: kept in silver, never a gold feature
-            col = Column(col.name, col.dtype, "excluded", None, True, col.ge, col.le,
-                         description=col.description + " (the other target: not a feature)")  # fmt: skip
+            note = f"{col.description} (the other target: not a feature)"
+            col = Column(
+                col.name, col.dtype, "excluded", None, True, col.ge, col.le, description=note
+            )
         elif col.role == "feature" and col.kind is None:
             col = Column(col.name, "String", "excluded", description=col.description)
         out.append(col)
@@ -372,8 +471,9 @@ def gold_schema(gold: dict[str, Any], target_dtype: pl.DataType) -> pa.DataFrame
         columns[gold["id_column"]] = pa.Column(nullable=False, unique=True)
     for f in gold["features"]:
         if f["kind"] == "numeric":
-            columns[f["name"]] = pa.Column(pl.Float64, pa.Check(_finite, name="finite"),
-                                           nullable=False)  # fmt: skip
+            columns[f["name"]] = pa.Column(
+                pl.Float64, pa.Check(_finite, name="finite"), nullable=False
+            )
         else:
             columns[f["name"]] = pa.Column(pl.Utf8, pa.Check.isin(f["categories"]), nullable=False)
     columns[gold["target"]] = pa.Column(target_dtype, nullable=False)
@@ -448,8 +548,9 @@ def markdown(contract: Contract) -> str:
         "|---|---|---|---|---|",
     ]
     for c in contract.columns:
-        lines.append(f"| `{c.name}` | {c.dtype} | {c.role} | {c.checks_text()} | "
-                     f"{c.description or '-'} |")  # fmt: skip
+        lines.append(
+            f"| `{c.name}` | {c.dtype} | {c.role} | {c.checks_text()} | {c.description or '-'} |"
+        )
     lines += [
         "",
         "### Silver (`data/silver/" + contract.dataset + ".parquet`)",
@@ -464,13 +565,16 @@ def markdown(contract: Contract) -> str:
         "|---|---|---|",
     ]
     if contract.id_column:
-        lines.append(f"| `{contract.id_column}` | {contract.column(contract.id_column).dtype} | "
-                     "id |")  # fmt: skip
+        lines.append(
+            f"| `{contract.id_column}` | {contract.column(contract.id_column).dtype} | id |"
+        )
     for f in gold_features(contract):
         lines.append(f"| `{f['name']}` | {f['dtype']} | {f['kind']} feature |")
     target_kind = "class label" if contract.task == "classification" else "numeric"
-    lines.append(f"| `{contract.target}` | {contract.column(contract.target).dtype} | "
-                 f"target ({target_kind}) |")  # fmt: skip
+    lines.append(
+        f"| `{contract.target}` | {contract.column(contract.target).dtype} | "
+        f"target ({target_kind}) |"
+    )
     lines.append("")
     return "\n".join(lines)
 
@@ -490,6 +594,8 @@ def section(text: str) -> str | None:
 def replace_section(text: str, body: str, where: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise DataError(f"{where}: the lines {BEGIN!r} and {END!r} are missing; put them around "
-                        "the contract tables")  # fmt: skip
+        raise DataError(
+            f"{where}: the lines {BEGIN!r} and {END!r} are missing; put them around "
+            "the contract tables"
+        )
     return text[: start + len(BEGIN)] + "\n" + body.rstrip("\n") + "\n" + text[end:]

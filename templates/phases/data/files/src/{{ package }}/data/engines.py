@@ -48,8 +48,9 @@ class Engine(Protocol):
 
     def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats: ...
 
-    def count_outside(self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
-                      ) -> dict[str, int]: ...  # fmt: skip
+    def count_outside(
+        self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+    ) -> dict[str, int]: ...
 
     def transform(
         self,
@@ -66,8 +67,9 @@ class Engine(Protocol):
         """Silver parquet -> gold columns: id, features (Float64 / String), derived, target."""
         ...
 
-    def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
-                   target: str) -> pl.DataFrame:  # fmt: skip
+    def aggregates(
+        self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
+    ) -> pl.DataFrame:
         """Rows, share and target mean per value of each dimension (long format)."""
         ...
 
@@ -91,17 +93,27 @@ def get_engine(name: str) -> Engine:
 
 
 def mask(series: pl.Series, salt: str) -> pl.Series:
-    """``sha256(salt + value)`` as hex for each value (nulls stay null); each distinct value
-    is hashed once."""
+    """``sha256(salt + value)`` as hex for each value; nulls stay null.
+
+    Low-cardinality columns (names) hash each distinct value once; the rest hash row by row.
+    """
     text = series.cast(pl.Utf8)
-    distinct = text.drop_nulls().unique()
-    base = hashlib.sha256(salt.encode("utf-8"))
-    hashed = []
-    for value in distinct.to_list():
-        digest = base.copy()
-        digest.update(value.encode("utf-8"))
-        hashed.append(digest.hexdigest())
-    return text.replace_strict(distinct, pl.Series(hashed, dtype=pl.Utf8), default=None)
+    prefix = salt.encode("utf-8")
+    sha256 = hashlib.sha256
+
+    def digests(values: pl.Series) -> pl.Series:
+        raw = values.cast(pl.Binary).to_list()
+        out = [None if v is None else sha256(prefix + v).digest() for v in raw]
+        return pl.Series(out, dtype=pl.Binary).bin.encode("hex")
+
+    distinct = text.unique()
+    if distinct.len() * 2 > text.len():
+        return digests(text).alias(series.name)
+    table = pl.DataFrame({"v": distinct, "h": digests(distinct)})
+    joined = text.to_frame("v").join(
+        table, on="v", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined.get_column("h").alias(series.name)
 
 
 # ------------------------------------------------------------------------------------------
@@ -134,10 +146,11 @@ class PolarsEngine:
 
     def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
         columns = [c for c in frame.columns if c != "_row"]
-        exact = frame.lazy().unique(subset=columns, keep="first").sort("_row").collect()
+        # frames arrive in _row order; maintain_order keeps it
+        exact = frame.unique(subset=columns, keep="first", maintain_order=True)
         by_id = exact
         if id_column:
-            by_id = exact.lazy().unique(subset=[id_column], keep="last").sort("_row").collect()
+            by_id = exact.unique(subset=[id_column], keep="last", maintain_order=True)
         return by_id, frame.height - exact.height, exact.height - by_id.height
 
     def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats:
@@ -172,8 +185,9 @@ class PolarsEngine:
             nulls={c: int(row[f"nulls:{c}"]) for c in numeric + categorical},
         )
 
-    def count_outside(self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
-                      ) -> dict[str, int]:  # fmt: skip
+    def count_outside(
+        self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+    ) -> dict[str, int]:
         if not bounds:
             return {}
         exprs = [
@@ -197,7 +211,9 @@ class PolarsEngine:
                 expr = expr.fill_null(pl.lit(fills[c], dtype=frame.schema[c]))
             if c in bounds:
                 lo, hi = bounds[c]
-                expr = expr.clip(pl.lit(lo, dtype=frame.schema[c]), pl.lit(hi, dtype=frame.schema[c]))
+                expr = expr.clip(
+                    pl.lit(lo, dtype=frame.schema[c]), pl.lit(hi, dtype=frame.schema[c])
+                )
             if c in pii:
                 expr = expr.map_batches(lambda s: mask(s, salt), return_dtype=pl.Utf8)
             exprs.append(expr.alias(c))
@@ -220,8 +236,9 @@ class PolarsEngine:
         exprs.append(target)
         return pl.scan_parquet(silver).select(exprs).collect()
 
-    def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
-                   target: str) -> pl.DataFrame:  # fmt: skip
+    def aggregates(
+        self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
+    ) -> pl.DataFrame:
         lazy = features.lazy()
         y = pl.col(target).cast(pl.Float64, strict=False)
         total = features.height
@@ -229,18 +246,27 @@ class PolarsEngine:
         groups = dimensions
         if not dimensions:
             # no categorical feature: quartile buckets of the numeric ones
-            edges = lazy.select(
-                [pl.col(c).quantile(q, "linear").alias(f"{c}:{q}") for c in numeric
-                 for q in (0.25, 0.5, 0.75)]  # fmt: skip
-            ).collect().row(0, named=True)
+            edges = (
+                lazy.select(
+                    [
+                        pl.col(c).quantile(q, "linear").alias(f"{c}:{q}")
+                        for c in numeric
+                        for q in (0.25, 0.5, 0.75)
+                    ]
+                )
+                .collect()
+                .row(0, named=True)
+            )
             buckets = []
             for c in numeric:
                 q = [edges[f"{c}:{p}"] for p in (0.25, 0.5, 0.75)]
                 bucket = pl.format(
                     "q{}",
-                    1 + (pl.col(c) > q[0]).cast(pl.Int32) + (pl.col(c) > q[1]).cast(pl.Int32)
+                    1
+                    + (pl.col(c) > q[0]).cast(pl.Int32)
+                    + (pl.col(c) > q[1]).cast(pl.Int32)
                     + (pl.col(c) > q[2]).cast(pl.Int32),
-                )  # fmt: skip
+                )
                 buckets.append(bucket.alias(f"{c}_quartile"))
             lazy = lazy.with_columns(buckets)
             groups = [f"{c}_quartile" for c in numeric]
@@ -276,8 +302,15 @@ def _polars_cast(expr: pl.Expr, raw: pl.DataType, want: pl.DataType) -> pl.Expr:
 
 
 def _empty_aggregates() -> pl.DataFrame:
-    return pl.DataFrame(schema={"dimension": pl.Utf8, "value": pl.Utf8, "rows": pl.Int64,
-                                "share": pl.Float64, "target_mean": pl.Float64})  # fmt: skip
+    return pl.DataFrame(
+        schema={
+            "dimension": pl.Utf8,
+            "value": pl.Utf8,
+            "rows": pl.Int64,
+            "share": pl.Float64,
+            "target_mean": pl.Float64,
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -313,8 +346,9 @@ class DuckDBEngine:
 
         self.con = duckdb.connect()
 
-    def _query(self, sql: str, params: dict[str, Any] | None = None, **tables: pl.DataFrame
-               ) -> pl.DataFrame:  # fmt: skip
+    def _query(
+        self, sql: str, params: dict[str, Any] | None = None, **tables: pl.DataFrame
+    ) -> pl.DataFrame:
         for name, frame in tables.items():
             self.con.register(name, frame)
         try:
@@ -397,8 +431,9 @@ class DuckDBEngine:
             nulls={c: int(values[3 * n + i]) for i, c in enumerate(numeric + categorical)},
         )
 
-    def count_outside(self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
-                      ) -> dict[str, int]:  # fmt: skip
+    def count_outside(
+        self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+    ) -> dict[str, int]:
         if not bounds:
             return {}
         parts = [
@@ -450,8 +485,9 @@ class DuckDBEngine:
         select.append(target)
         return self._query(f"SELECT {', '.join(select)} FROM read_parquet({lit(str(silver))})")
 
-    def aggregates(self, features: pl.DataFrame, dimensions: list[str], numeric: list[str],
-                   target: str) -> pl.DataFrame:  # fmt: skip
+    def aggregates(
+        self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
+    ) -> pl.DataFrame:
         y = f"TRY_CAST({q(target)} AS DOUBLE)"
         selects = []
         source = "t"

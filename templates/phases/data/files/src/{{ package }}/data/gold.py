@@ -43,27 +43,44 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     gold = gold_contract(contract, features)
     target = features.get_column(contract.target)
     if contract.task == "classification" and target.n_unique() < 2:
-        raise DataError(f"target {contract.target!r} has a single class "
-                        f"({target.unique().to_list()}) in silver: nothing to learn")  # fmt: skip
+        raise DataError(
+            f"target {contract.target!r} has a single class "
+            f"({target.unique().to_list()}) in silver: nothing to learn"
+        )
     try:
         contracts.gold_schema(gold, target.dtype).validate(features)
     except pa.errors.SchemaError as exc:
         raise DataError(f"gold features break their contract (a pipeline bug): {exc}") from None
     aggregates = engine.aggregates(
-        features, contract.categorical_features,
-        [f["name"] for f in gold["features"] if f["kind"] == "numeric"], contract.target,
-    )  # fmt: skip
+        features,
+        contract.categorical_features,
+        [f["name"] for f in gold["features"] if f["kind"] == "numeric"],
+        contract.target,
+    )
 
-    outputs = [gold_dir / "features.parquet", gold_dir / "contract.json",
-               gold_dir / "aggregates.parquet"]  # fmt: skip
+    outputs = [
+        gold_dir / "features.parquet",
+        gold_dir / "contract.json",
+        gold_dir / "aggregates.parquet",
+    ]
     with staged(outputs) as temps:
         write_parquet(features, temps[outputs[0]])
         write_json(gold, temps[outputs[1]])
         write_parquet(aggregates, temps[outputs[2]])
-    record(root / "data" / "lineage.jsonl", "gold", [silver_file, silver_dir / "contract.json"],
-           outputs, root, {"engine": engine.name, "rows": features.height})  # fmt: skip
-    return {"rows": features.height, "features": len(gold["features"]),
-            "aggregates": aggregates.height, "path": relative(outputs[0], root)}  # fmt: skip
+    record(
+        root / "data" / "lineage.jsonl",
+        "gold",
+        [silver_file, silver_dir / "contract.json"],
+        outputs,
+        root,
+        {"engine": engine.name, "rows": features.height},
+    )
+    return {
+        "rows": features.height,
+        "features": len(gold["features"]),
+        "aggregates": aggregates.height,
+        "path": relative(outputs[0], root),
+    }
 
 
 def gold_contract(contract: contracts.Contract, features: pl.DataFrame) -> dict[str, Any]:

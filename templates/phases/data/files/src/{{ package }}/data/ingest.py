@@ -41,8 +41,11 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
         files = _source_files(root, source.get("path"), kind)
         frames = [_read_file(f, kind, root) for f in files]
         frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-        return frame, {"kind": kind, "path": source["path"],
-                       "files": [relative(f, root) for f in files]}  # fmt: skip
+        return frame, {
+            "kind": kind,
+            "path": source["path"],
+            "files": [relative(f, root) for f in files],
+        }
     if kind == "sklearn":
         return _read_sklearn(str(source.get("dataset"))), {
             "kind": kind,
@@ -50,24 +53,32 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
         }
     if kind == "sql":
         return _read_sql(root, source)
-    raise DataError(f"conf/base.yaml data.source.kind {kind!r} is not one of synthetic, csv, "
-                    "parquet, sklearn, sql")  # fmt: skip
+    raise DataError(
+        f"conf/base.yaml data.source.kind {kind!r} is not one of synthetic, csv, "
+        "parquet, sklearn, sql"
+    )
 
 
 def _source_files(root: Path, path: str | None, kind: str) -> list[Path]:
     if not path:
-        raise DataError(f"data.source.path is not set in conf/base.yaml; a {kind} source needs "
-                        f"the file to ingest (e.g. data/raw/customers.{kind})")  # fmt: skip
+        raise DataError(
+            f"data.source.path is not set in conf/base.yaml; a {kind} source needs "
+            f"the file to ingest (e.g. data/raw/customers.{kind})"
+        )
     full = Path(path) if Path(path).is_absolute() else root / path
     if glob.has_magic(str(full)):
         files = sorted(Path(p) for p in glob.glob(str(full)))
         if not files:
-            raise DataError(f"data.source.path {path!r}: no file matches in {root}; put the "
-                            "source files there or fix data.source.path in conf/base.yaml")  # fmt: skip
+            raise DataError(
+                f"data.source.path {path!r}: no file matches in {root}; put the source files "
+                "there or fix data.source.path in conf/base.yaml"
+            )
         return files
     if not full.is_file():
-        raise DataError(f"source file {relative(full, root)} does not exist (data.source.path in "
-                        "conf/base.yaml); put the file there or fix the path")  # fmt: skip
+        raise DataError(
+            f"source file {relative(full, root)} does not exist (data.source.path in "
+            "conf/base.yaml); put the file there or fix the path"
+        )
     return [full]
 
 
@@ -75,7 +86,7 @@ def _read_file(path: Path, kind: str, root: Path) -> pl.DataFrame:
     name = relative(path, root)
     try:
         if kind == "csv":
-            return pl.read_csv(path, infer_schema_length=10_000)
+            return pl.read_csv(path, infer_schema_length=None)
         return pl.read_parquet(path)
     except pl.exceptions.NoDataError:
         raise DataError(f"source file {name} is empty: it has no header and no rows") from None
@@ -96,8 +107,10 @@ def _read_sklearn(dataset: str) -> pl.DataFrame:
         "wine": datasets.load_wine,
     }
     if dataset not in loaders:
-        raise DataError(f"data.source.dataset {dataset!r} is not a bundled scikit-learn dataset; "
-                        f"use one of {', '.join(loaders)}")  # fmt: skip
+        raise DataError(
+            f"data.source.dataset {dataset!r} is not a bundled scikit-learn dataset; "
+            f"use one of {', '.join(loaders)}"
+        )
     bunch = loaders[dataset]()
     names = [normalize_name(n) for n in bunch.feature_names]
     frame = pl.DataFrame(bunch.data, schema=names, orient="row")
@@ -110,8 +123,10 @@ def _read_sql(root: Path, source: dict[str, Any]) -> tuple[pl.DataFrame, dict[st
     url = os.environ.get(URL_ENV) or source.get("url")
     query = source.get("query")
     if not url or not query:
-        raise DataError(f"a sql source needs data.source.url (or ${URL_ENV}) and "
-                        "data.source.query in conf/base.yaml")  # fmt: skip
+        raise DataError(
+            f"a sql source needs data.source.url (or ${URL_ENV}) and "
+            "data.source.query in conf/base.yaml"
+        )
     try:
         import sqlalchemy
     except ImportError:
@@ -119,13 +134,17 @@ def _read_sql(root: Path, source: dict[str, Any]) -> tuple[pl.DataFrame, dict[st
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
-        raise DataError("data.source.url is not a SQLAlchemy URL (e.g. sqlite:///data/raw.db)") from None
+        raise DataError(
+            "data.source.url is not a SQLAlchemy URL (e.g. sqlite:///data/raw.db)"
+        ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         db = Path(parsed.database)
         db = db if db.is_absolute() else root / db
         if not db.is_file():
-            raise DataError(f"SQLite database {relative(db, root)} does not exist "
-                            "(data.source.url); create it or fix the URL")  # fmt: skip
+            raise DataError(
+                f"SQLite database {relative(db, root)} does not exist "
+                "(data.source.url); create it or fix the URL"
+            )
         parsed = parsed.set(database=str(db))
     engine = sqlalchemy.create_engine(parsed)
     try:
@@ -133,11 +152,16 @@ def _read_sql(root: Path, source: dict[str, Any]) -> tuple[pl.DataFrame, dict[st
             frame = pl.read_database(query, conn, infer_schema_length=None)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         first = str(exc).splitlines()[0]
-        raise DataError(f"data.source.query failed on {parsed.render_as_string()}: {first}") from None
+        raise DataError(
+            f"data.source.query failed on {parsed.render_as_string()}: {first}"
+        ) from None
     finally:
         engine.dispose()
-    return frame, {"kind": "sql", "url": parsed.render_as_string(hide_password=True),
-                   "query": query}  # fmt: skip
+    return frame, {
+        "kind": "sql",
+        "url": parsed.render_as_string(hide_password=True),
+        "query": query,
+    }
 
 
 def check_columns(frame: pl.DataFrame, cfg: dict[str, Any], where: str, bronze: Path) -> None:
@@ -185,7 +209,7 @@ def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
     if parts and not force and read_manifest(parts[-1]).get("sha256") == digest:
         return {"written": False, "partition": relative(parts[-1], root), "rows": frame.height}
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)  # noqa: UP017 (py3.10)
     partition = bronze / f"ingest_date={now:%Y-%m-%d}" / f"part-{now:%Y%m%dT%H%M%S%fZ}.parquet"
     manifest = {
         "source": origin,
@@ -200,8 +224,14 @@ def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
         temps[partition].write_bytes(payload)
         write_json(manifest, temps[manifest_path(partition)])
     inputs = [root / f for f in origin.get("files", [])]
-    record(root / "data" / "lineage.jsonl", "ingest", inputs, [partition], root,
-           {"source": origin, "rows": frame.height})  # fmt: skip
+    record(
+        root / "data" / "lineage.jsonl",
+        "ingest",
+        inputs,
+        [partition],
+        root,
+        {"source": origin, "rows": frame.height},
+    )
     return {"written": True, "partition": relative(partition, root), "rows": frame.height}
 
 

@@ -38,8 +38,12 @@ def pii_salt(cfg: dict[str, Any]) -> str:
         return salt
     env = cfg.get("environment", "dev")
     if env in DEV_ENVIRONMENTS:
-        log.warning("%s is not set: masking PII with the fixed development salt (never use this "
-                    "outside %s)", var, env)  # fmt: skip
+        log.warning(
+            "%s is not set: masking PII with the fixed development salt (never use this "
+            "outside %s)",
+            var,
+            env,
+        )
         return DEV_SALT
     raise DataError(
         f"environment variable {var} is not set (data.pii_salt_env); PII cannot be masked in "
@@ -53,22 +57,27 @@ def load_bronze(cfg: dict[str, Any]) -> tuple[list[Path], pl.DataFrame]:
     parts = bronze_partitions(bronze)
     root = Path(cfg["root"])
     if not parts:
-        raise DataError(f"no bronze partitions in {relative(bronze, root)}; run "
-                        "`python -m <package>.data ingest` (or `make data`) first")  # fmt: skip
+        raise DataError(
+            f"no bronze partitions in {relative(bronze, root)}; run "
+            "`python -m <package>.data ingest` (or `make data`) first"
+        )
     first_cols = pl.read_parquet_schema(parts[0])
     for part in parts[1:]:
         cols = pl.read_parquet_schema(part)
         if list(cols) != list(first_cols):
-            raise DataError(f"{relative(part, root)}: columns {list(cols)} differ from "
-                            f"{relative(parts[0], root)} {list(first_cols)}")  # fmt: skip
+            raise DataError(
+                f"{relative(part, root)}: columns {list(cols)} differ from "
+                f"{relative(parts[0], root)} {list(first_cols)}"
+            )
     if cfg["data"]["source"]["kind"] == "synthetic":
         return parts, pl.DataFrame(schema=first_cols)  # declared contract: names are enough
     scans = [pl.scan_parquet(p) for p in parts]
     return parts, pl.concat(scans, how="vertical_relaxed").head(SAMPLE_ROWS).collect()
 
 
-def plan(contract: contracts.Contract, stats: Any, iqr_factor: float
-         ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:  # fmt: skip
+def plan(
+    contract: contracts.Contract, stats: Any, iqr_factor: float
+) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
     """Fill values (median / most frequent) and clip bounds (IQR fences) from the statistics."""
     fills: dict[str, Any] = {}
     bounds: dict[str, tuple[Any, Any]] = {}
@@ -76,8 +85,10 @@ def plan(contract: contracts.Contract, stats: Any, iqr_factor: float
         if col.kind == "numeric":
             median = stats.median[col.name]
             if median is None:
-                raise DataError(f"column {col.name!r} has no values in bronze: nothing to impute "
-                                "from; fix the source or drop the column")  # fmt: skip
+                raise DataError(
+                    f"column {col.name!r} has no values in bronze: nothing to impute "
+                    "from; fix the source or drop the column"
+                )
             fills[col.name] = math.floor(median + 0.5) if col.dtype == "Int64" else median
             q1, q3 = stats.q1[col.name], stats.q3[col.name]
             iqr = q3 - q1
@@ -90,8 +101,10 @@ def plan(contract: contracts.Contract, stats: Any, iqr_factor: float
         elif col.kind == "categorical":
             mode = stats.mode[col.name]
             if mode is None:
-                raise DataError(f"column {col.name!r} has no values in bronze: nothing to impute "
-                                "from; fix the source or drop the column")  # fmt: skip
+                raise DataError(
+                    f"column {col.name!r} has no values in bronze: nothing to impute "
+                    "from; fix the source or drop the column"
+                )
             fills[col.name] = mode
     return fills, bounds
 
@@ -126,8 +139,10 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     }
     if valid.height == 0:
         _write_report(report, reports)
-        raise DataError(f"every one of the {typed.height} bronze rows breaks the {contract.dataset} "
-                        f"contract; see {relative(reports, root)}/data-quality.md")  # fmt: skip
+        raise DataError(
+            f"every one of the {typed.height} bronze rows breaks the {contract.dataset} "
+            f"contract; see {relative(reports, root)}/data-quality.md"
+        )
 
     deduped, exact, repeated = engine.dedupe(valid, contract.id_column)
     stats = engine.stats(deduped, contract.numeric_features, contract.categorical_features)
@@ -142,13 +157,20 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     quarantine = _quarantine(parts, bad, contract, salt, root)
     report.update(
         duplicates={"exact_rows_removed": exact, "repeated_ids_removed": repeated},
-        imputed={c: {"count": stats.nulls[c], "value": v} for c, v in fills.items()
-                 if stats.nulls[c]},  # fmt: skip
-        clipped={c: {"count": n, "lower": bounds[c][0], "upper": bounds[c][1]}
-                 for c, n in clipped.items() if n},  # fmt: skip
+        imputed={
+            c: {"count": stats.nulls[c], "value": v} for c, v in fills.items() if stats.nulls[c]
+        },
+        clipped={
+            c: {"count": n, "lower": bounds[c][0], "upper": bounds[c][1]}
+            for c, n in clipped.items()
+            if n
+        },
         pii_masked=contract.pii,
-        silver={"rows": cleaned.height, "columns": cleaned.width,
-                "path": relative(silver_file, root)},  # fmt: skip
+        silver={
+            "rows": cleaned.height,
+            "columns": cleaned.width,
+            "path": relative(silver_file, root),
+        },
     )
     contract_file = silver_dir / "contract.json"
     quarantine_file = silver_dir / "quarantine.parquet"
@@ -157,19 +179,24 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
         write_parquet(quarantine, temps[quarantine_file])
         contract.save(temps[contract_file])
     _write_report(report, reports)
-    record(root / "data" / "lineage.jsonl", "silver", parts,
-           [silver_file, quarantine_file, contract_file], root,
-           {"engine": engine.name, "rows": cleaned.height, "quarantined": bad_rows.len()})  # fmt: skip
+    record(
+        root / "data" / "lineage.jsonl",
+        "silver",
+        parts,
+        [silver_file, quarantine_file, contract_file],
+        root,
+        {"engine": engine.name, "rows": cleaned.height, "quarantined": bad_rows.len()},
+    )
     return report
 
 
-def _quarantine(parts: list[Path], bad: pl.DataFrame, contract: contracts.Contract, salt: str,
-                root: Path) -> pl.DataFrame:  # fmt: skip
+def _quarantine(
+    parts: list[Path], bad: pl.DataFrame, contract: contracts.Contract, salt: str, root: Path
+) -> pl.DataFrame:
     """The raw bronze rows that broke the contract (PII masked), with ``_reason``."""
     reasons = bad.group_by("_row").agg(pl.col("_reason").sort().str.join("; ")).sort("_row")
     scans = [
-        pl.scan_parquet(p).select(pl.all().cast(pl.Utf8), pl.lit(relative(p, root)).alias("_source"))
-        for p in parts
+        pl.scan_parquet(p).with_columns(pl.lit(relative(p, root)).alias("_source")) for p in parts
     ]
     raw = (
         pl.concat(scans, how="vertical_relaxed")
@@ -177,6 +204,7 @@ def _quarantine(parts: list[Path], bad: pl.DataFrame, contract: contracts.Contra
         .with_columns(pl.col("_row").cast(pl.Int64))
         .join(reasons.lazy(), on="_row", how="inner")
         .sort("_row")
+        .with_columns(pl.exclude("_row").cast(pl.Utf8))
         .collect()
     )
     masked = [mask(raw.get_column(c), salt).alias(c) for c in contract.pii if c in raw.columns]
@@ -221,15 +249,18 @@ def quality_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Missing values imputed", ""]
         if report["imputed"]:
             lines += ["| column | values | filled with |", "|---|---:|---|"]
-            lines += [f"| {c} | {v['count']} | {_fmt(v['value'])} |"
-                      for c, v in report["imputed"].items()]  # fmt: skip
+            lines += [
+                f"| {c} | {v['count']} | {_fmt(v['value'])} |" for c, v in report["imputed"].items()
+            ]
         else:
             lines.append("None.")
         lines += ["", "## Outliers clipped (IQR fences)", ""]
         if report["clipped"]:
             lines += ["| column | values | lower | upper |", "|---|---:|---:|---:|"]
-            lines += [f"| {c} | {v['count']} | {v['lower']:.4g} | {v['upper']:.4g} |"
-                      for c, v in report["clipped"].items()]  # fmt: skip
+            lines += [
+                f"| {c} | {v['count']} | {v['lower']:.4g} | {v['upper']:.4g} |"
+                for c, v in report["clipped"].items()
+            ]
         else:
             lines.append("None.")
         masked = ", ".join(report["pii_masked"]) or "none"

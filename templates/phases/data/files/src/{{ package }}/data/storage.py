@@ -68,7 +68,8 @@ def staged(targets: Iterable[Path]) -> Iterator[dict[Path, Path]]:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(path, compression="zstd", statistics=True)
+    """Silver and gold files: zstd at a low level (hashes do not compress; speed matters)."""
+    frame.write_parquet(path, compression="zstd", compression_level=1, statistics=True)
 
 
 def write_json(payload: Any, path: Path) -> None:

@@ -21,16 +21,20 @@ REGIONS = ("east", "north", "south", "west")
 YES_NO = ("no", "yes")
 TARGETS = ("churned", "lifetime_value")
 
-FIRST_NAMES = (
-    "Ada Alan Amara Ana Ben Bruno Carla Chen Chloe Dan Dara Elena Emil Eva Farah Felix Grace Hana "
-    "Hugo Ines Ivan Jamal Jana Jon Kai Kofi Lara Leo Lina Luca Maya Mei Mila Nadia Noah Nora Omar "
-    "Oskar Paula Priya Quinn Rafael Rosa Sami Sara Sven Tara Theo Uma Victor Wen Yara Yusuf Zoe"
-).split()
-LAST_NAMES = (
-    "Abbott Alvarez Baker Berg Costa Dubois Eriksen Fischer Garcia Haddad Hansen Ito Jensen Kaur "
-    "Khan Kowalski Larsen Lopez Meyer Moreau Nakamura Novak Okafor Olsen Patel Petrov Quint Rossi "
-    "Santos Schmidt Silva Smith Tanaka Torres Umar Varga Wagner Weber Xu Yilmaz Young Zhang"
-).split()
+_FIRST_NAMES_TEXT = (
+    "Ada Alan Amara Ana Ben Bruno Carla Chen Chloe Dan Dara Elena Emil Eva Farah Felix Grace "
+    "Hana Hugo Ines Ivan Jamal Jana Jon Kai Kofi Lara Leo Lina Luca Maya Mei Mila Nadia Noah "
+    "Nora Omar Oskar Paula Priya Quinn Rafael Rosa Sami Sara Sven Tara Theo Uma Victor Wen Yara "
+    "Yusuf Zoe"
+)
+FIRST_NAMES = tuple(_FIRST_NAMES_TEXT.split())
+_LAST_NAMES_TEXT = (
+    "Abbott Alvarez Baker Berg Costa Dubois Eriksen Fischer Garcia Haddad Hansen Ito Jensen "
+    "Kaur Khan Kowalski Larsen Lopez Meyer Moreau Nakamura Novak Okafor Olsen Patel Petrov "
+    "Quint Rossi Santos Schmidt Silva Smith Tanaka Torres Umar Varga Wagner Weber Xu Yilmaz "
+    "Young Zhang"
+)
+LAST_NAMES = tuple(_LAST_NAMES_TEXT.split())
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 
 

@@ -10,6 +10,8 @@ Exit codes:
   2  usage or data error (no blessed model, no reference, unreadable labels)
   3  retraining due (drift above monitoring.drift_threshold, model older than
      monitoring.max_model_age_days, or performance on labelled traffic below ml.min_score)
+`make monitor` fails whenever this does (make then exits 2 itself and prints "Error 3"), so
+schedulers and CI run `python -m <package>.monitoring` to tell "retrain" from an error.
 """
 
 from __future__ import annotations

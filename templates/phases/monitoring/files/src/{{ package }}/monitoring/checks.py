@@ -154,6 +154,15 @@ def staleness(metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
     }
 
 
+def _label(value: Any) -> str:
+    """A class label as text: True/1/1.0 from a labels file all match the model's class 1."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _score(
     metric: str, task: str, truth: list[Any], records: list[dict[str, Any]], positive: Any
 ) -> float:
@@ -167,17 +176,17 @@ def _score(
         if metric == "mae":
             return float(m.mean_absolute_error(y, p))
         return float(m.r2_score(y, p))
-    y_str = [str(t) for t in truth]
-    p_str = [str(r["prediction"]) for r in records]
+    y_str = [_label(t) for t in truth]
+    p_str = [_label(r["prediction"]) for r in records]
     if metric == "roc_auc":
         scores = [
             float((r.get("probabilities") or {}).get(str(positive), math.nan)) for r in records
         ]
         if any(math.isnan(s) for s in scores) or len(set(y_str)) < 2:
             return math.nan
-        return float(m.roc_auc_score([y == str(positive) for y in y_str], scores))
+        return float(m.roc_auc_score([y == _label(positive) for y in y_str], scores))
     if metric == "f1":
-        return float(m.f1_score(y_str, p_str, pos_label=str(positive)))
+        return float(m.f1_score(y_str, p_str, pos_label=_label(positive)))
     return float(m.accuracy_score(y_str, p_str))
 
 

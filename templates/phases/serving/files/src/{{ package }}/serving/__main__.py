@@ -1,7 +1,8 @@
 """`python -m <package>.serving` (`make serve`): run the REST service with uvicorn.
 
 Host and port come from conf/ (`serving.host`, `serving.port`); the flags override them.
-Exit codes: 0 stopped cleanly, 2 no usable blessed model or bad configuration.
+Exit codes: 0 stopped cleanly (Ctrl-C / SIGTERM flush the request log first), 2 no usable
+blessed model or bad configuration, 3 uvicorn could not start (e.g. the port is in use).
 One worker process; for more, run
 `uvicorn --factory <package>.serving.app:create_app --workers N` (each worker appends to the same
 request log safely).

@@ -119,8 +119,8 @@ def create_app(
         state.schema_errors = JsonlWriter(state.log_dir / SCHEMA_ERROR_LOG).start()
         if state.log_requests:
             state.requests = JsonlWriter(state.log_dir / REQUEST_LOG).start()
-        state.model = await asyncio.to_thread(OnnxModel, state.model_dir, state.metadata)
         try:
+            state.model = await asyncio.to_thread(OnnxModel, state.model_dir, state.metadata)
             yield
         finally:
             state.model = None

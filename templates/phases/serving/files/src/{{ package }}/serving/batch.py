@@ -2,8 +2,11 @@
 
 Reads ``data/gold/features.parquet`` by default (any parquet file with the model's feature
 columns works), scores it with the blessed ONNX model in chunks and writes
-``reports/predictions.parquet``: the id column when present, ``prediction``, one
-``probability_<class>`` column per class (classification), ``model_version`` and ``scored_at``.
+``reports/predictions.parquet``: ``request_id``, the id column when present, ``prediction``,
+one ``probability_<class>`` column per class (classification), ``model_version`` and
+``scored_at``. Each scored row is also logged to ``logs/requests.jsonl`` like a REST request
+(``serving.log_requests``; ``--no-log`` to skip), so monitoring covers batch scoring; labels
+join on ``request_id``.
 The output is written to a temporary file and renamed, so a failure leaves nothing half-written.
 
 Exit codes: 0 scored, 2 bad input (missing or mistyped column, nulls) or no blessed model.
@@ -14,12 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from ..common.config import ConfigError, load_config, resolve
 from .model import ModelError, OnnxModel, read_metadata
-from .request_log import utc_timestamp
+from .request_log import JsonlWriter, utc_timestamp
 
 CHUNK_ROWS = 50_000
 
@@ -61,11 +66,20 @@ def _check_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
 
 
 def score_file(
-    input_path: Path, output_path: Path, model: OnnxModel, id_column: str | None = None
+    input_path: Path,
+    output_path: Path,
+    model: OnnxModel,
+    id_column: str | None = None,
+    request_log: Path | None = None,
 ) -> int:
-    """Score ``input_path`` into ``output_path``; returns the number of rows scored."""
+    """Score ``input_path`` into ``output_path``; returns the number of rows scored.
+
+    With ``request_log`` every scored row is also appended to that JSON-lines log, in the same
+    format as the REST service's, so `make monitor` watches batch traffic too.
+    """
     import polars as pl
 
+    started = time.perf_counter()
     if not input_path.is_file():
         raise BatchInputError(f"{input_path} not found; run `make data` or pass --input")
     try:
@@ -79,16 +93,18 @@ def score_file(
         outputs.extend(
             model.predict_columns({n: chunk[n].to_list() for n in model.metadata.feature_names})
         )
-    columns: dict[str, Any] = {}
+    request_ids = [uuid.uuid4().hex for _ in outputs]
+    columns: dict[str, Any] = {"request_id": request_ids}
     if id_column and id_column in frame.columns:
         columns[id_column] = frame[id_column]
     columns["prediction"] = [o["prediction"] for o in outputs]
     if model.metadata.task == "classification" and outputs:
         for name in outputs[0]["probabilities"]:
             columns[f"probability_{name}"] = [o["probabilities"][name] for o in outputs]
+    scored_at = utc_timestamp()
     result = pl.DataFrame(columns).with_columns(
         pl.lit(model.metadata.model_version).alias("model_version"),
-        pl.lit(utc_timestamp()).alias("scored_at"),
+        pl.lit(scored_at).alias("scored_at"),
     )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(f".{output_path.name}.partial")
@@ -97,6 +113,23 @@ def score_file(
         os.replace(partial, output_path)
     finally:
         partial.unlink(missing_ok=True)
+    if request_log is not None:
+        latency_ms = round((time.perf_counter() - started) * 1000 / max(1, len(outputs)), 4)
+        names = model.metadata.feature_names
+        with JsonlWriter(request_log) as log:
+            for request_id, row, output in zip(
+                request_ids, typed.select(names).iter_rows(named=True), outputs, strict=True
+            ):
+                log.write(
+                    {
+                        "request_id": request_id,
+                        "timestamp": scored_at,
+                        "model_version": model.metadata.model_version,
+                        "features": row,
+                        **output,
+                        "latency_ms": latency_ms,
+                    }
+                )
     return result.height
 
 
@@ -109,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help="default: <paths.gold>/features.parquet")
     parser.add_argument("--output", type=Path, help="default: <paths.reports>/predictions.parquet")
     parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
+    parser.add_argument(
+        "--no-log", action="store_true", help="do not append the scored rows to logs/requests.jsonl"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config()
@@ -116,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         model = OnnxModel(model_dir, read_metadata(model_dir))
         input_path = args.input or resolve(config, "gold") / "features.parquet"
         output_path = args.output or resolve(config, "reports") / "predictions.parquet"
-        rows = score_file(input_path, output_path, model, config["data"].get("id_column"))
+        log = None
+        if config["serving"].get("log_requests", True) and not args.no_log:
+            log = resolve(config, "logs") / "requests.jsonl"
+        rows = score_file(input_path, output_path, model, config["data"].get("id_column"), log)
     except (BatchInputError, ModelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

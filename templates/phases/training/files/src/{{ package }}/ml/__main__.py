@@ -50,7 +50,8 @@ def _describe(name: str, result: dict[str, Any]) -> str:
         top = ", ".join(f["feature"] for f in result["features"][:3])
         return f"top features: {top} -> reports/explanation.json"
     if name == "package":
-        return f"model.onnx parity ok (max |diff| {result['max_abs_diff']:.2g}, {result['rows']} rows)"
+        diff, rows = result["max_abs_diff"], result["rows"]
+        return f"model.onnx parity ok (max |diff| {diff:.2g}, {rows} rows)"
     if name == "gate":
         return f"BLESSED {result['candidate']['model_version']} -> models/blessed/"
     return f"-> {result['path']}"

@@ -86,7 +86,12 @@ def load_gold(lay: Layout, cfg: dict[str, Any]) -> tuple[pd.DataFrame, Contract,
     path = lay.features
     if not path.is_file():
         raise MLError(f"{path} not found; run `make data` to build the gold layer")
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a broken file
+        raise MLError(
+            f"{path}: cannot be read as parquet ({exc}); rebuild it with `make data`"
+        ) from None
     missing = [c for c in [*contract.names, contract.target] if c not in frame.columns]
     if missing:
         raise MLError(
@@ -127,9 +132,7 @@ def target(frame: pd.DataFrame, contract: Contract) -> pd.Series:
         try:
             return pd.to_numeric(y, errors="raise").astype("float64")
         except (TypeError, ValueError):
-            raise MLError(
-                f"target {contract.target!r} must be numeric for regression"
-            ) from None
+            raise MLError(f"target {contract.target!r} must be numeric for regression") from None
     if pd.api.types.is_bool_dtype(y):
         return y.astype("int64")
     if pd.api.types.is_numeric_dtype(y):

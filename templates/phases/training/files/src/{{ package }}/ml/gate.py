@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..common.lineage import record
 from . import dataset
 from .evaluate import evaluate_on, greater_is_better
 from .model import (
@@ -51,13 +52,18 @@ from .tracking import tracker_for
 REFERENCE_ROWS = 5000
 
 
-def meets_threshold(score: float, min_score: float, gib: bool) -> bool:
-    return score >= min_score if gib else score <= min_score
+def meets_threshold(score: float, min_score: float, greater_is_better: bool) -> bool:
+    """``min_score`` is a minimum for scores and a maximum for errors (rmse, mae)."""
+    return score >= min_score if greater_is_better else score <= min_score
 
 
-def within_regression(candidate: float, blessed: float, max_regression: float, gib: bool) -> bool:
+def within_regression(
+    candidate: float, blessed: float, max_regression: float, greater_is_better: bool
+) -> bool:
     """True when the candidate is at most ``max_regression`` worse than the blessed model."""
-    return candidate >= blessed - max_regression if gib else candidate <= blessed + max_regression
+    if greater_is_better:
+        return candidate >= blessed - max_regression
+    return candidate <= blessed + max_regression
 
 
 def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, metric: str
@@ -112,6 +118,14 @@ def _bless(lay: Layout, cand: Candidate, reference: pd.DataFrame) -> None:
         previous = read_json(lay.blessed / METADATA_FILE, "").get("model_version")
     archive = lay.archive / str(previous) if previous else None
     replace_dir(staging, lay.blessed, archive=archive)
+    record(
+        lay.root / "data" / "lineage.jsonl",
+        "ml.bless",
+        inputs=[cand.folder / MODEL_FILE, lay.features],
+        outputs=[lay.blessed / ONNX_FILE, lay.blessed / REFERENCE_FILE],
+        root=lay.root,
+        extra={"model_version": cand.metadata["model_version"], "replaces": previous},
+    )
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:

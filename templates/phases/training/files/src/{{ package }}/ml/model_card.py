@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .model import METADATA_FILE
 from .store import MLError, layout, ml_setting, write_text
+
+METADATA_FILE = "metadata.json"  # as in .model, not imported: the card needs no ML libraries
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -47,8 +48,9 @@ def render(cfg: dict[str, Any]) -> str:
         "| | |",
         "|---|---|",
         f"| candidate version | `{meta['model_version']}` |",
-        f"| blessed version | `{blessed['model_version']}` |" if blessed else
-        "| blessed version | none |",
+        f"| blessed version | `{blessed['model_version']}` |"
+        if blessed
+        else "| blessed version | none |",
         f"| trained at (UTC) | {meta['trained_at']} |",
         f"| task | {meta['task']} of `{meta['target']}` |",
         f"| framework / estimator | {meta['framework']} / {meta.get('estimator')} |",

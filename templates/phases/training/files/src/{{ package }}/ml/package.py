@@ -59,8 +59,10 @@ def to_onnx(model: Any, contract: dataset.Contract, framework: str) -> Any:
     if framework == "lightgbm":
         _register_lightgbm()
     inputs = [
-        (f["name"], FloatTensorType([None, 1]) if f["kind"] == "numeric" else StringTensorType(
-            [None, 1]))
+        (
+            f["name"],
+            FloatTensorType([None, 1]) if f["kind"] == "numeric" else StringTensorType([None, 1]),
+        )
         for f in contract.features
     ]
     options = {id(model): {"zipmap": False}} if contract.task == "classification" else None
@@ -100,14 +102,17 @@ def parity(
     if task == "classification":
         assert n_proba is not None and o_proba is not None
         if n_proba.shape != o_proba.shape:
-            return {"ok": False, "rows": rows, "reason": f"shape {o_proba.shape} != {n_proba.shape}"}
+            raise MLError(
+                f"ONNX parity failed: probabilities of shape {o_proba.shape}, native "
+                f"{n_proba.shape}; the export lost or added classes"
+            )
         diff = np.abs(n_proba - o_proba).max(axis=1)
         # a label may only differ where the native top two probabilities are a near tie
         ordered = np.sort(n_proba, axis=1)
         margin = ordered[:, -1] - ordered[:, -2]
         label_bad = (n_pred.astype(str) != o_pred.astype(str)) & (margin > 2 * atol)
         bad = (diff > atol) | label_bad
-        worst = int(diff.argmax())
+        worst = int(np.argmax(diff + label_bad))
         result = {
             "rows": rows,
             "max_abs_diff": float(diff.max()),
@@ -184,4 +189,3 @@ def _write_bytes(path: Path, blob: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(blob)
     tmp.replace(path)
-

@@ -99,11 +99,12 @@ class MlflowTracker(Tracker):
     def log_onnx_model(self, run_id: str | None, model_path: Path) -> str | None:
         """Log the ONNX file as an MLflow model (registration needs a logged model)."""
         mlflow = self._mlflow()
-        import mlflow.onnx
         import onnx
+        from mlflow import onnx as mlflow_onnx
 
+        model = onnx.load(str(model_path))
         with mlflow.start_run(run_id=run_id):
-            info = mlflow.onnx.log_model(onnx.load(str(model_path)), name="model")
+            info = mlflow_onnx.log_model(model, name="model", signature=_signature(model))
         return str(info.model_uri)
 
     def register(self, model_uri: str | None, tags: dict[str, str]) -> dict[str, Any] | None:
@@ -119,6 +120,33 @@ class MlflowTracker(Tracker):
         client = MlflowClient(tracking_uri=self.uri)
         client.set_registered_model_alias(self.model_name, "blessed", version.version)
         return {"name": self.model_name, "version": str(version.version), "alias": "blessed"}
+
+
+def _signature(model: Any) -> Any:
+    """MLflow signature of the ONNX graph: one column per feature in, tensors out."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+    from onnx import TensorProto
+
+    columns = {TensorProto.FLOAT: "float", TensorProto.STRING: "string"}
+    tensors = {TensorProto.FLOAT: np.float32, TensorProto.INT64: np.int64,
+               TensorProto.DOUBLE: np.float64}  # fmt: skip
+    inputs = Schema(
+        [
+            ColSpec(columns.get(i.type.tensor_type.elem_type, "string"), i.name)
+            for i in model.graph.input
+        ]  # fmt: skip
+    )
+    outputs = []
+    for out in model.graph.output:
+        dtype = tensors.get(out.type.tensor_type.elem_type)
+        if dtype is None:  # string labels have no tensor dtype in MLflow: leave outputs out
+            return ModelSignature(inputs=inputs)
+        dims = out.type.tensor_type.shape.dim
+        shape = tuple(d.dim_value if d.dim_value > 0 else -1 for d in dims)
+        outputs.append(TensorSpec(np.dtype(dtype), shape, out.name))
+    return ModelSignature(inputs=inputs, outputs=Schema(outputs))
 
 
 def tracker_for(cfg: dict[str, Any]) -> Tracker:

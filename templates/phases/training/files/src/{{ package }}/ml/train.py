@@ -6,12 +6,14 @@ categorical features -> constant imputer + OneHotEncoder(handle_unknown="ignore"
 
 ``framework: sklearn`` searches a linear model and a random forest; ``framework: lightgbm``
 searches LightGBM. Each family gets ``ml.search.n_iter`` random draws scored by
-``ml.search.cv``-fold cross-validation on the training split; the family that scores best on the
-validation split becomes the candidate. The holdout is not touched here.
+``ml.search.cv``-fold cross-validation on (at most ``ml.search.max_rows`` rows of) the training
+split; the best draw is refitted on the whole training split, and the family that scores best on
+the validation split becomes the candidate. The holdout is not touched here.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +21,16 @@ from typing import Any
 import joblib
 import pandas as pd
 from scipy.stats import loguniform
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ..common.lineage import record
 from . import dataset
 from .evaluate import greater_is_better, score
 from .model import METADATA_FILE, MODEL_FILE, predict
@@ -162,9 +165,11 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     folds = int(ml_setting(cfg, "search.cv"))
     seed = int(ml_setting(cfg, "search.seed"))
     n_jobs = int(ml_setting(cfg, "search.n_jobs", 1))
-    if n_iter < 1 or folds < 2:
+    max_rows = int(ml_setting(cfg, "search.max_rows", 4000))
+    if n_iter < 1 or folds < 2 or max_rows < 2 * folds:
         raise MLError(
-            f"conf: ml.search.n_iter = {n_iter} must be >= 1 and ml.search.cv = {folds} >= 2"
+            f"conf: ml.search.n_iter = {n_iter} must be >= 1, ml.search.cv = {folds} >= 2 and "
+            f"ml.search.max_rows = {max_rows} >= 2 * cv"
         )
 
     x_train = dataset.features(split.train, contract)
@@ -174,6 +179,15 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     classes = sorted(pd.unique(y_train).tolist()) if contract.task == "classification" else None
     if classes is not None and len(classes) < 2:
         raise MLError(f"target {contract.target!r} has one class in the training split")
+    x_search, y_search = x_train, y_train
+    if len(x_train) > max_rows:
+        x_search, _, y_search, _ = train_test_split(
+            x_train,
+            y_train,
+            train_size=max_rows,
+            random_state=seed,
+            stratify=y_train if contract.task == "classification" else None,
+        )
     splitter = (
         StratifiedKFold(folds, shuffle=True, random_state=seed)
         if contract.task == "classification"
@@ -192,25 +206,28 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             scoring=scoring(metric, len(classes or [])),
             random_state=seed,
             n_jobs=n_jobs,
-            refit=True,
+            refit=False,
             error_score="raise",
         )
-        search.fit(x_train, y_train)
-        pred, proba = predict(search.best_estimator_, x_val, contract.task)
+        search.fit(x_search, y_search)
+        fitted = clone(search.estimator).set_params(**search.best_params_).fit(x_train, y_train)
+        pred, proba = predict(fitted, x_val, contract.task)
         val_score = score(metric, y_val, pred, proba, classes)
         entry = {
             "family": fam.name,
             "best_params": {k.removeprefix("model__"): v for k, v in search.best_params_.items()},
-            "cv_score": abs(float(search.best_score_)) if metric in ("rmse", "mae")
+            "cv_score": abs(float(search.best_score_))
+            if metric in ("rmse", "mae")
             else float(search.best_score_),
             "validation_score": val_score,
             "draws": n_iter,
+            "search_rows": len(x_search),
             "seconds": round(time.perf_counter() - t0, 2),
         }
         results.append(entry)
         key = val_score if gib else -val_score
         if best is None or key > best[0]:
-            best = (key, search.best_estimator_, entry)
+            best = (key, fitted, entry)
     assert best is not None
     _, model, chosen = best
 
@@ -228,8 +245,9 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "features": contract.features,
         "classes": classes,
         "training_data": {
-            "path": str(lay.features.relative_to(lay.root)) if lay.features.is_relative_to(
-                lay.root) else str(lay.features),
+            "path": str(lay.features.relative_to(lay.root))
+            if lay.features.is_relative_to(lay.root)
+            else str(lay.features),
             "sha256": sha,
         },
         "framework": framework,
@@ -241,7 +259,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             "seed": int(ml_setting(cfg, "split.seed")),
             "stratified": contract.task == "classification",
         },
-        "search": {"n_iter": n_iter, "cv": folds, "seed": seed},
+        "search": {"n_iter": n_iter, "cv": folds, "seed": seed, "max_rows": max_rows},
         "tracking": {"kind": ml_setting(cfg, "tracking")},
     }
     tracker = tracker_for(cfg)
@@ -249,9 +267,21 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     metadata["tracking"]["run_id"] = run_id
 
     staging = staging_dir(lay.candidate)
-    joblib.dump(model, staging / MODEL_FILE)
-    write_json(staging / METADATA_FILE, metadata)
+    try:
+        joblib.dump(model, staging / MODEL_FILE)
+        write_json(staging / METADATA_FILE, metadata)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     replace_dir(staging, lay.candidate)
+    record(
+        lay.root / "data" / "lineage.jsonl",
+        "ml.train",
+        inputs=[lay.features, lay.contract],
+        outputs=[lay.candidate / MODEL_FILE],
+        root=lay.root,
+        extra={"model_version": version, "estimator": chosen["family"]},
+    )
 
     seconds = round(time.perf_counter() - started, 2)
     summary = {

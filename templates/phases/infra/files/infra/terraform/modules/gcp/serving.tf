@@ -1,7 +1,7 @@
 # The model API on Cloud Run, running as its own service account that may only read the gold
 # layer and pull its image. Invocation needs IAM (var.api_invokers): the API is never public.
 resource "google_service_account" "api" {
-  account_id   = "${var.project}-${var.environment}-api"
+  account_id   = "${trimsuffix(substr(local.name, 0, 25), "-")}-api"
   project      = var.gcp_project_id
   display_name = "Model API (${local.name})"
 }

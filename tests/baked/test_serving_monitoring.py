@@ -1,0 +1,224 @@
+"""Baked project: serve the churn example's blessed model over real HTTP, then monitor it.
+
+Generate churn, `make pipeline`, start uvicorn on a free 127.0.0.1 port, send valid and invalid
+requests, check the responses and the request log (no PII), check `make monitor` stays healthy
+on traffic like the training data, then send a shifted sample and check it reports drift and
+signals retraining (exit code 3). The server is always stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Baked, BakeFn
+
+PII_EMAIL = "someone.private@example.org"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(
+    port: int, method: str, path: str, payload: Any = None, raw: bytes | None = None
+) -> tuple[int, Any]:
+    """One HTTP request to the local server: (status, decoded JSON body)."""
+    data = raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@contextmanager
+def serving(baked: Baked) -> Iterator[int]:
+    """Run `python -m <pkg>.serving` on a free port until the block ends (always stopped)."""
+    port = free_port()
+    env = {**os.environ, "MLOPS_PII_SALT": "baked-test-salt"}
+    for key in ("VIRTUAL_ENV", "MLOPS_PROJECT_ROOT", "MLOPS_ENV"):
+        env.pop(key, None)
+    log = baked.path / "server-test.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [
+                str(baked.path / ".venv" / "bin" / "python"),
+                "-m",
+                f"{baked.package}.serving",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=baked.path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if server.poll() is not None:
+                    pytest.fail(f"server exited {server.returncode}:\n{log.read_text()[-4000:]}")
+                try:
+                    if call(port, "GET", "/ready")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not ready after 90 s:\n{log.read_text()[-4000:]}")
+                time.sleep(0.2)
+            yield port
+        finally:
+            server.send_signal(signal.SIGINT)  # graceful shutdown flushes the request log
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    assert server.returncode == 0, log.read_text()[-4000:]
+
+
+def gold_rows(baked: Baked, count: int, shift: bool = False) -> list[dict[str, Any]]:
+    """Rows of the project's own gold data: the features plus the true target (last column),
+    optionally with every numeric feature shifted far from what the model was trained on."""
+    code = f"""
+import json, polars as pl
+meta = json.load(open("models/blessed/metadata.json"))
+names = [f["name"] for f in meta["features"]] + [meta["target"]]
+frame = pl.read_parquet("data/gold/features.parquet").sample({count}, seed=3).select(names)
+if {shift}:
+    frame = frame.with_columns(
+        [(pl.col(f["name"]) * 2 + 40) for f in meta["features"] if f["kind"] == "numeric"]
+    )
+print(json.dumps(frame.to_dicts()))
+"""
+    return json.loads(baked.python(code).stdout)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def churn(bake: BakeFn) -> Baked:
+    baked = bake("churn")
+    baked.make("pipeline")
+    return baked
+
+
+def test_serve_log_and_monitor_drift(churn: Baked) -> None:
+    metadata = json.loads((churn.path / "models/blessed/metadata.json").read_text())
+    names = [f["name"] for f in metadata["features"]]
+    numeric = [f["name"] for f in metadata["features"] if f["kind"] == "numeric"]
+    categorical = next(f for f in metadata["features"] if f["kind"] == "categorical")
+    target = metadata["target"]
+    truth = gold_rows(churn, 300)
+    normal = [{k: v for k, v in row.items() if k != target} for row in truth]
+    logs = churn.path / "logs"
+
+    with serving(churn) as port:
+        assert call(port, "GET", "/health") == (200, {"status": "ok"})
+        status, ready = call(port, "GET", "/ready")
+        assert status == 200 and ready["model_version"] == metadata["model_version"]
+        status, meta = call(port, "GET", "/metadata")
+        assert status == 200 and [f["name"] for f in meta["features"]] == names
+        assert meta["training_data"] == metadata["training_data"]
+
+        # one record, carrying PII the caller happened to include: accepted, scored, not logged
+        status, body = call(
+            port, "POST", "/predict", {**normal[0], "email": PII_EMAIL, "request_id": "first"}
+        )
+        assert status == 200, body
+        [first] = body["predictions"]
+        assert first["request_id"] == "first"
+        assert first["prediction"] in metadata["classes"]
+        assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        # the rest as lists of records
+        for start in range(1, len(normal), 100):
+            batch = [
+                {**row, "request_id": f"n-{start + i}"}
+                for i, row in enumerate(normal[start : start + 100])
+            ]
+            status, body = call(port, "POST", "/predict", batch)
+            assert status == 200 and len(body["predictions"]) == len(normal[start : start + 100])
+
+        # invalid payloads: 422 naming the field
+        missing = {k: v for k, v in normal[1].items() if k != numeric[0]}
+        for payload, field in [
+            (missing, numeric[0]),
+            ({**normal[1], numeric[-1]: "lots"}, numeric[-1]),
+            ({**normal[1], categorical["name"]: "no-such-category"}, categorical["name"]),
+            ({**normal[1], "unexpected_column": 1}, "unexpected_column"),
+        ]:
+            status, body = call(port, "POST", "/predict", payload)
+            assert status == 422, (field, body)
+            assert any(e["loc"][-1] == field and field in e["msg"] for e in body["detail"]), body
+        status, body = call(port, "POST", "/predict", raw=b"{not json")
+        assert status == 422
+
+    requests_log = read_log(logs / "requests.jsonl")
+    assert len(requests_log) == 300
+    assert requests_log[0]["request_id"] == "first"
+    assert {r["model_version"] for r in requests_log} == {metadata["model_version"]}
+    assert all(set(r["features"]) == set(names) and r["latency_ms"] >= 0 for r in requests_log)
+    assert PII_EMAIL not in (logs / "requests.jsonl").read_text()
+    assert "email" not in (logs / "requests.jsonl").read_text()
+    assert len(read_log(logs / "schema-errors.jsonl")) == 5
+
+    # ground truth arrives for the normal traffic: performance is scored with the spec's metric
+    labels = churn.path / "data" / "labels"
+    labels.mkdir(parents=True, exist_ok=True)
+    rows = [f"n-{i},{truth[i][target]}" for i in range(1, len(truth))]
+    (labels / "week-1.csv").write_text(f"request_id,{target}\n" + "\n".join(rows) + "\n")
+
+    healthy = churn.make("monitor", check=False)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    report = json.loads((churn.path / "reports/monitoring.json").read_text())
+    assert report["data_drift"]["judged"] and report["data_drift"]["drifted_features"] == []
+    assert report["schema"]["rejected_requests"] == 5
+    performance = report["performance"]
+    assert performance["judged"] and performance["labelled"] == 299
+    assert performance["metric"] == metadata["metric"]
+    assert performance["value"] > performance["min_score"] and not performance["degraded"]
+
+    shifted = [{k: v for k, v in row.items() if k != target} for row in gold_rows(churn, 600, True)]
+    with serving(churn) as port:
+        for start in range(0, len(shifted), 200):
+            status, _ = call(port, "POST", "/predict", shifted[start : start + 200])
+            assert status == 200
+
+    # make turns any failing recipe into its own exit code 2 and names the recipe's code
+    drifted = churn.make("monitor", check=False)
+    assert drifted.returncode == 2 and "Error 3" in drifted.stderr, drifted.stdout + drifted.stderr
+    assert "RETRAINING DUE" in drifted.stdout
+    # schedulers and the monitor workflow run the module to tell "retrain" (3) from errors (2)
+    direct = churn.run(".venv/bin/python", "-m", f"{churn.package}.monitoring", check=False)
+    assert direct.returncode == 3, direct.stdout + direct.stderr
+    report = json.loads((churn.path / "reports/monitoring.json").read_text())
+    assert report["retraining_due"] and report["exit_code"] == 3
+    assert set(numeric) & set(report["data_drift"]["drifted_features"])
+    assert report["window"]["requests"] == 900
+    page = (churn.path / "reports/monitoring.html").read_text()
+    assert "retraining due" in page and "<svg" in page
