@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # uv is installed into the venv when possible (fast, cached); pip is the fallback.
-install = if [ -x $(BIN)/uv ]; then VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install -q $(1); \
+install = if [ -x $(BIN)/uv ]; then VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install -q --compile-bytecode $(1); \
 	else $(BIN)/python -m pip install -q $(1); fi
 DEMO_DIR ?= demo-project
 PYTEST_ARGS ?=
@@ -25,10 +25,12 @@ venv: $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(call install,-e '.[dev]')
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(call install,-e .)
+	$(BIN)/python -m compileall -q src
 	touch $@
 
 dev: $(VENV)/.installed-dev ## install the tool with its dev extras into .venv

@@ -14,9 +14,10 @@ What is compared (all as separate processes, the way a person runs them):
   template; otherwise it is skipped (by default ccds clones its template from the network).
 
 Runs are paired and interleaved: each round runs every tool once, in an order rotated per round,
-into a fresh temporary folder. Reported: median and min wall time, files written, and the paired
-ratio mlops/other (median over rounds). The peers live in ``.bench/venv``, created with uv when
-missing, so the tool's own venv stays clean.
+into a fresh temporary folder. Reported per tool: median and min wall time, median CPU time (user
++ system of the process tree: far less disturbed than wall time on a busy machine), files written,
+and the paired ratios mlops/other (median over rounds, of wall and of CPU time). The peers live in
+``.bench/venv``, created with uv when missing, so the tool's own venv stays clean.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def template_path(path: str, package: str, expression: str) -> str:
 def write_cookiecutter_template(shape: Shape, root: Path) -> Path:
     var = "{{ cookiecutter.package }}"
     root.mkdir(parents=True)
-    (root / "cookiecutter.json").write_text(json.dumps({"package": shape.package}) + "\n")
+    (root / "cookiecutter.json").write_text(
+        json.dumps({"package": shape.package}) + "\n", encoding="utf-8"
+    )
     for path, size in shape.sizes.items():
         target = root / var / template_path(path, shape.package, var)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -394,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                         "machine": machine(),
                         "files": {o.name: sorted(o.files) for o in outputs},
                         "times_s": {c.name: c.times for c in cases},
+                        "cpu_s": {c.name: c.cpu for c in cases},
                         "peers": versions,
                     },
                     indent=2,

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 import re
@@ -224,18 +223,6 @@ def test_pages_show_only_commands_that_exist() -> None:
     assert not problems, "\n".join(problems)
 
 
-@functools.lru_cache(maxsize=1)
-def _churn_paths() -> frozenset[str]:
-    from mlops_template.render import render
-    from mlops_template.spec import load_spec
-
-    return frozenset(render(load_spec(REPO / "examples" / "churn" / "mlops.yaml")))
-
-
-def _renders(path: str) -> bool:
-    return path in _churn_paths()
-
-
 def _phase_has_files(name: str) -> bool:
     files = REPO / "templates" / "phases" / name / "files"
     return files.is_dir() and any(p.is_file() for p in files.rglob("*"))
@@ -247,23 +234,8 @@ def _data_phase_mentions(word: str) -> bool:
                for p in files.rglob("*.py*") if p.is_file())  # fmt: skip
 
 
-def _add_phase_option(option: str) -> bool:
-    import typer.main
-
-    from mlops_template.cli import app
-
-    group: Any = typer.main.get_command(app)
-    command = group.get_command(group.context_class(group, info_name="mlops"), "add-phase")
-    return any(option in getattr(p, "opts", ()) for p in command.params)
-
-
 #: every "Not built yet: <title>" note of the docs, with a probe that is true once it is built.
 NOT_BUILT_PROBES: dict[str, Any] = {
-    "cookiecutter templates and `--trust`": lambda: _add_phase_option("--trust"),
-    "cookiecutter templates as phases": lambda: _add_phase_option("--trust"),
-    "generated CI workflows": lambda: _renders(".github/workflows/ml-pipeline.yml"),
-    "the workflow files": lambda: _renders(".github/workflows/ml-pipeline.yml"),
-    "the infra and deploy workflows": lambda: _renders(".github/workflows/deploy.yml"),
     "the files of `analysis` and `experimentation`": lambda: (
         _phase_has_files("analysis") or _phase_has_files("experimentation")
     ),

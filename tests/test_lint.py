@@ -547,3 +547,22 @@ def test_lint_writes_nothing_and_does_not_import_jinja(repo: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split(" ", 1)[1].strip() == "[]", proc.stdout
     assert snapshot() == before
+
+
+def test_only_files_that_mention_a_forbidden_module_are_parsed(repo: Path) -> None:
+    from mlops_template.lint.project import Project
+    from mlops_template.lint.rules.layering import facts, forbidden_for
+
+    write(repo, "src/demo/data/quiet.py", "def broken(:\n")  # mentions nothing forbidden
+    write(repo, "src/demo/data/loud.py", "# feeds ml through gold\ndef broken(:\n")
+    write(repo, "src/demo/common/util.py", "from demo.ml import train\ndef broken(:\n")
+    project = Project(repo)
+    assert forbidden_for(project, "src/demo/data/quiet.py") == {
+        "demo.ml", "demo.serving", "demo.monitoring"
+    }  # fmt: skip
+    assert forbidden_for(project, "src/demo/common/util.py") == frozenset()
+    assert facts(project, "src/demo/data/quiet.py").error is None
+    assert facts(project, "src/demo/data/loud.py").error is not None
+    assert facts(project, "src/demo/common/util.py").error is None  # no contract applies
+    hits = found(lint(repo, select=["MLO404"]), "MLO404")
+    assert [(f.file, f.line) for f in hits] == [("src/demo/data/loud.py", 2)]

@@ -392,3 +392,16 @@ def test_merge_trees_skips_unmerged_and_blocked_paths() -> None:
     decisions = merge_trees(base, {"x": f("1\n")}, theirs, skip=frozenset({"mlops.yaml"}),
                             blocked=frozenset({"y"}))  # fmt: skip
     assert [(d.path, d.action) for d in decisions] == [("x", "updated"), ("y", "conflict")]
+
+
+def test_clean_line_merge_that_breaks_the_document_becomes_a_conflict() -> None:
+    base = "[tool.x]\na = 1\nb = 2\nc = 3\n"
+    ours = base.replace("a = 1\n", "foo = 1\na = 1\n")  # the user adds foo at the top
+    theirs = base + "foo = 2\n"  # the template adds foo at the bottom: duplicate key
+    assert merge3_text(base, ours, theirs).conflicts == 0
+    result = merge_text("pyproject.toml", base, ours, theirs)
+    assert result.conflicts == 1 and "foo = 1" in result.text and "foo = 2" in result.text
+    wf = "jobs:\n  a:\n    x: 1\n\n  b:\n    y: 2\n"
+    result = merge_text(".github/workflows/ci.yml", wf,
+                        wf.replace("  a:\n", "  c:\n    z: 1\n  a:\n"), wf + "  c:\n    z: 2\n")  # fmt: skip
+    assert result.conflicts == 1 and has_markers(result.text)

@@ -297,7 +297,8 @@ def add_phase(
     phase: Annotated[
         str,
         typer.Argument(
-            help="A phase name (see `mlops phases`) or the path of a phase folder.",
+            help="A phase name (see `mlops phases`), or the path of a phase folder or of a "
+            "cookiecutter template.",
             autocompletion=_complete_phase,
         ),
     ],

@@ -399,6 +399,17 @@ def merge_toml(base: str, ours: str, theirs: str) -> TextMerge | None:
     return TextMerge(tomlkit.dumps(o_doc), 0, "toml")
 
 
+def _yaml_ok(text: str) -> bool:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        YAML(typ="rt").load(text)  # also refuses duplicate keys
+    except YAMLError:
+        return False
+    return True
+
+
 def _toml_ok(text: str) -> bool:
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
@@ -580,17 +591,26 @@ def merge_text(path: str, base: str, ours: str, theirs: str) -> TextMerge:
     kind = _kind(path)
     if kind == "text":
         return by_lines
-    if kind == "toml":
-        if by_lines.conflicts == 0 and _toml_ok(by_lines.text):
-            return by_lines
-        return _keeps_template_changes(base, theirs, merge_toml(base, ours, theirs)) or by_lines
-    if by_lines.conflicts == 0:
+    valid = {"toml": _toml_ok, "workflow": _yaml_ok}.get(kind, lambda _: True)
+    if by_lines.conflicts == 0 and valid(by_lines.text):
         return by_lines
-    if kind == "workflow":
-        structured = merge_workflow(base, ours, theirs)
-        return _keeps_template_changes(base, theirs, structured) or by_lines
-    structured = _blocks_merge(kind, base, ours, theirs)
-    return structured if structured.conflicts <= by_lines.conflicts else by_lines
+    try:
+        if kind == "toml":
+            structured = _keeps_template_changes(base, theirs, merge_toml(base, ours, theirs))
+        elif kind == "workflow":
+            structured = _keeps_template_changes(base, theirs, merge_workflow(base, ours, theirs))
+        else:
+            structured = _blocks_merge(kind, base, ours, theirs)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        structured = None  # a parser choked on an unusual document: the line merge stands
+    if structured is not None and structured.conflicts <= by_lines.conflicts:
+        return structured
+    if by_lines.conflicts == 0:
+        # the line merge is clean but not a valid document (a key added twice, say), and the
+        # structural merge found a real clash: show both versions as one conflict
+        lines = _conflict(ours.splitlines(keepends=True), theirs.splitlines(keepends=True))
+        return TextMerge("".join(lines), 1, "lines")
+    return by_lines
 
 
 # ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mlops_template.apply import Report
-    from mlops_template.render import Tree
+    from mlops_template.tree import Tree
     from mlops_template.spec import Spec
 
 

@@ -135,7 +135,8 @@ def load_phase(folder: Path) -> Phase:
 
     manifest = folder / "phase.yaml"
     try:
-        raw = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = yaml.load(manifest.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
     except FileNotFoundError:
         raise _fail(manifest, "missing phase.yaml") from None
     except yaml.YAMLError as exc:

@@ -14,6 +14,7 @@ import base64
 import fnmatch
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,44 @@ def make_environment(search_path: list[Path], *, sandboxed: bool = False) -> Any
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        # compiled templates are cached on disk (keyed by source checksum) for the tool's own
+        # templates: compiling is most of the cost of a render
+        bytecode_cache=None if sandboxed else _bytecode_cache(),
     )
     env.filters.update(FILTERS)
     return env
+
+
+def _bytecode_cache() -> Any:
+    import jinja2
+
+    from mlops_template import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "mlops-template" / f"jinja-{__version__}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: render without the cache
+    if not os.access(folder, os.W_OK):
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+_SIMPLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+
+
+def render_string(env: Any, text: str, context: Mapping[str, Any]) -> str:
+    """Render a small template string, compiling each distinct string once per environment."""
+    simple = _SIMPLE_VARIABLE.match(text)
+    if simple and isinstance(context.get(simple.group(1)), str):
+        return str(context[simple.group(1)])
+    cache: dict[str, Any] = env.__dict__.setdefault("_mlops_strings", {})
+    template = cache.get(text)
+    if template is None:
+        template = cache[text] = env.from_string(text)
+    rendered: str = template.render(context)
+    return rendered
 
 
 def evaluate(env: Any, expression: str | None, context: Mapping[str, Any], where: str) -> bool:
@@ -65,7 +101,11 @@ def evaluate(env: Any, expression: str | None, context: Mapping[str, Any], where
     import jinja2
 
     try:
-        return bool(env.compile_expression(expression)(**context))
+        cache: dict[str, Any] = env.__dict__.setdefault("_mlops_expressions", {})
+        compiled = cache.get(expression)
+        if compiled is None:
+            compiled = cache[expression] = env.compile_expression(expression)
+        return bool(compiled(**context))
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{where}: condition {expression!r} failed: {exc}") from None
 
@@ -101,7 +141,7 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
 
     def render_str(text: str, where: str) -> str:
         try:
-            rendered: str = env.from_string(text).render(context)
+            rendered = render_string(env, text, context)
         except Exception as exc:
             raise TemplateError(f"{where}: cannot render {text!r}: {exc}") from None
         return rendered
@@ -177,7 +217,7 @@ def _render_path(env: Any, rel: str, context: Mapping[str, Any]) -> str | None:
     for segment in rel.split("/"):
         if "{{" in segment or "{%" in segment:
             try:
-                segment = env.from_string(segment).render(context).strip()
+                segment = render_string(env, segment, context).strip()
             except Exception as exc:
                 raise TemplateError(f"{rel}: cannot render path segment: {exc}") from None
             if not segment:

@@ -89,9 +89,6 @@ class Project:
 
     # ---------------------------------------------------------------- files
 
-    def path(self, rel: str) -> Path:
-        return self.root / rel
-
     def exists(self, rel: str) -> bool:
         return (self.root / rel.strip("/")).exists()
 

@@ -20,6 +20,11 @@ import polars as pl
 from .contracts import DTYPES, Contract
 from .errors import DataError
 
+try:  # optional accelerator for PII hashing: registers the ``.chash`` expression namespace
+    import polars_hash as _plh
+except ImportError:  # pragma: no cover - hashlib gives the same digests
+    _plh = None
+
 ENGINES = ("polars", "duckdb")
 
 
@@ -92,11 +97,24 @@ def get_engine(name: str) -> Engine:
     )
 
 
+def mask_expr(expr: pl.Expr, salt: str) -> pl.Expr | None:
+    """``sha256(salt + value)`` as a native polars expression (the polars-hash plugin), or None
+    when the plugin is not installed."""
+    if _plh is None:
+        return None
+    salted = pl.concat_str(pl.lit(salt), expr.cast(pl.Utf8))
+    return salted.chash.sha2_256()  # type: ignore[attr-defined, no-any-return]
+
+
 def mask(series: pl.Series, salt: str) -> pl.Series:
     """``sha256(salt + value)`` as hex for each value; nulls stay null.
 
-    Low-cardinality columns (names) hash each distinct value once; the rest hash row by row.
+    Uses the polars-hash plugin (Rust, parallel) when installed, else :mod:`hashlib`, hashing
+    each distinct value once for low-cardinality columns (names). Both give the same digests.
     """
+    native = mask_expr(pl.col(series.name), salt)
+    if native is not None:
+        return series.to_frame().select(native.alias(series.name)).to_series()
     text = series.cast(pl.Utf8)
     prefix = salt.encode("utf-8")
     sha256 = hashlib.sha256
@@ -215,7 +233,11 @@ class PolarsEngine:
                     pl.lit(lo, dtype=frame.schema[c]), pl.lit(hi, dtype=frame.schema[c])
                 )
             if c in pii:
-                expr = expr.map_batches(lambda s: mask(s, salt), return_dtype=pl.Utf8)
+                native = mask_expr(expr, salt)
+                if native is not None:
+                    expr = native
+                else:
+                    expr = expr.map_batches(lambda s: mask(s, salt), return_dtype=pl.Utf8)
             exprs.append(expr.alias(c))
         return frame.lazy().select(exprs).sort("_row").collect()
 
@@ -392,17 +414,18 @@ class DuckDBEngine:
         return self._query(sql)
 
     def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
+        # a hash aggregate (GROUP BY) is about twice as fast as a window over every column
         columns = ", ".join(q(c) for c in frame.columns if c != "_row")
         exact = self._query(
-            f"SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY {columns} ORDER BY _row) = 1"
-            " ORDER BY _row",
+            f"SELECT * FROM t WHERE _row IN (SELECT min(_row) FROM t GROUP BY {columns}) "
+            "ORDER BY _row",
             t=frame,
         )
         by_id = exact
         if id_column:
             by_id = self._query(
-                f"SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY {q(id_column)} "
-                "ORDER BY _row DESC) = 1 ORDER BY _row",
+                f"SELECT * FROM t WHERE _row IN (SELECT max(_row) FROM t GROUP BY {q(id_column)}) "
+                "ORDER BY _row",
                 t=exact,
             )
         return by_id, frame.height - exact.height, exact.height - by_id.height

@@ -122,7 +122,11 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     bad = contracts.violations(typed, contract)
     bad_rows = bad.get_column("_row").unique()
     valid = typed.filter(~pl.col("_row").is_in(bad_rows.implode())).drop("_cast_errors")
-    reasons = bad.get_column("_reason").value_counts(sort=True, name="rows")
+    reasons = (
+        bad.get_column("_reason")
+        .value_counts(name="rows")
+        .sort(["rows", "_reason"], descending=[True, False])
+    )
 
     silver_dir, reports = resolve(cfg, "silver"), resolve(cfg, "reports")
     silver_file = silver_dir / f"{contract.dataset}.parquet"

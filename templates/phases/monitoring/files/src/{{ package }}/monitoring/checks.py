@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..serving.model import REFERENCE_FILE, ModelMetadata, read_metadata
-from .drift import column_drift
+from .drift import as_category, column_drift
 
 EXIT_HEALTHY = 0
 EXIT_USAGE = 2
@@ -154,15 +154,6 @@ def staleness(metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _label(value: Any) -> str:
-    """A class label as text: True/1/1.0 from a labels file all match the model's class 1."""
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _score(
     metric: str, task: str, truth: list[Any], records: list[dict[str, Any]], positive: Any
 ) -> float:
@@ -176,17 +167,17 @@ def _score(
         if metric == "mae":
             return float(m.mean_absolute_error(y, p))
         return float(m.r2_score(y, p))
-    y_str = [_label(t) for t in truth]
-    p_str = [_label(r["prediction"]) for r in records]
+    y_str = [as_category(t) for t in truth]
+    p_str = [as_category(r["prediction"]) for r in records]
     if metric == "roc_auc":
         scores = [
             float((r.get("probabilities") or {}).get(str(positive), math.nan)) for r in records
         ]
         if any(math.isnan(s) for s in scores) or len(set(y_str)) < 2:
             return math.nan
-        return float(m.roc_auc_score([y == _label(positive) for y in y_str], scores))
+        return float(m.roc_auc_score([y == as_category(positive) for y in y_str], scores))
     if metric == "f1":
-        return float(m.f1_score(y_str, p_str, pos_label=_label(positive)))
+        return float(m.f1_score(y_str, p_str, pos_label=as_category(positive)))
     return float(m.accuracy_score(y_str, p_str))
 
 
@@ -292,8 +283,8 @@ def run_checks(settings: Settings) -> dict[str, Any]:
         reasons.append(f"model is {stale['age_days']} days old (max {settings.max_model_age_days})")
     if perf["degraded"]:
         reasons.append(
-            f"{perf['metric']} {perf['value']} on labelled traffic is below the "
-            f"gate {settings.min_score}"
+            f"{perf['metric']} {perf['value']} on labelled traffic is worse than the "
+            f"gate (ml.min_score {settings.min_score})"
         )
     alerts = []
     if mismatch_rate > SCHEMA_ALERT_RATE:

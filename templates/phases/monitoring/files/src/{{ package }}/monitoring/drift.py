@@ -117,11 +117,20 @@ def numeric_drift(name: str, reference: Sequence[float], current: Sequence[float
     )
 
 
+def as_category(value: Any) -> str:
+    """A category as text; True, 1 and 1.0 are the same class (labels may come back as floats)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def categorical_drift(name: str, reference: Sequence[Any], current: Sequence[Any]) -> Drift:
     from scipy import stats
 
-    ref_counts = Counter(str(v) for v in reference if v is not None)
-    cur_counts = Counter(str(v) for v in current if v is not None)
+    ref_counts = Counter(as_category(v) for v in reference if v is not None)
+    cur_counts = Counter(as_category(v) for v in current if v is not None)
     ref_total, cur_total = sum(ref_counts.values()), sum(cur_counts.values())
     if not ref_total or not cur_total:
         raise ValueError(f"{name}: no values to compare")

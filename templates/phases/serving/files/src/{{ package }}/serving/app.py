@@ -29,7 +29,13 @@ from fastapi.responses import JSONResponse
 from ..common.config import load_config, resolve
 from .model import ModelMetadata, OnnxModel, read_metadata
 from .request_log import JsonlWriter, utc_timestamp
-from .schemas import REQUEST_ID, PayloadError, RequestSchema, build_schema
+from .schemas import (
+    REQUEST_ID,
+    PayloadError,
+    RequestSchema,
+    build_response_model,
+    build_schema,
+)
 
 REQUEST_LOG = "requests.jsonl"
 SCHEMA_ERROR_LOG = "schema-errors.jsonl"
@@ -154,7 +160,17 @@ def create_app(
         }
         return view
 
-    @app.post("/predict", openapi_extra=_openapi_body(schema))
+    response_model = build_response_model(metadata)
+
+    @app.post(
+        "/predict",
+        openapi_extra=_openapi_body(schema),
+        responses={
+            200: {"model": response_model, "description": "one prediction per record"},
+            422: {"description": "the payload does not match the schema; `detail` names fields"},
+            503: {"description": "the model is not loaded yet"},
+        },
+    )
     async def predict(request: Request) -> JSONResponse:
         started = time.perf_counter()
         model = state.model

@@ -115,3 +115,18 @@ def build_schema(
         one=TypeAdapter(record),
         many=TypeAdapter(list[record]),  # type: ignore[valid-type]
     )
+
+
+def build_response_model(metadata: ModelMetadata) -> type[BaseModel]:
+    """The response body of ``POST /predict`` (for the OpenAPI docs and for clients)."""
+    fields: dict[str, Any] = {"request_id": (str, ...)}
+    if metadata.task == "classification":
+        fields["prediction"] = (Literal[tuple(metadata.classes)], ...)
+        fields["probabilities"] = (dict[str, float], Field(description="class -> probability"))
+    else:
+        fields["prediction"] = (float, ...)
+    prediction: Any = create_model("Prediction", **fields)
+    response: type[BaseModel] = create_model(
+        "PredictionResponse", model_version=(str, ...), predictions=(list[prediction], ...)
+    )
+    return response

@@ -1,0 +1,349 @@
+"""Generated IaC and CI/CD pass the ecosystem's own validators, for every cloud x CI provider.
+
+For each combination a project is rendered and written with the library API, then checked with
+the tools its users will run: terraform fmt, python-hcl2, checkov (infra); actionlint, zizmor,
+check-jsonschema and yamllint (workflows); check-jsonschema for GitLab CI and Azure Pipelines.
+The validators come with the repo's dev extras (`make test` installs them); terraform is a
+system binary, and only the fmt check is skipped when it is missing.
+
+Bad specs for the infra/CI/roles keys are refused with a message naming the key, and
+`mlops new` writes nothing for them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_template.apply import apply_new
+from mlops_template.errors import SpecError
+from mlops_template.render import render
+from mlops_template.spec import load_spec
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+CLOUDS = ("azure", "aws", "gcp")
+PROVIDERS = ("github", "gitlab", "azure-devops")
+PHASE_WORKFLOWS = {
+    "data": "data-pipeline.yml",
+    "training": "ml-pipeline.yml",
+    "serving": "deploy.yml",
+    "monitoring": "monitor.yml",
+    "infra": "infra.yml",
+}
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*\s*$")
+CHECKOV_SKIP = re.compile(r"#checkov:skip=(CKV2?_[A-Z]+_\d+)(?::(.*))?")
+
+
+def tool(name: str) -> str:
+    """A validator from the dev environment (next to this interpreter), else from PATH."""
+    local = BIN / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `make test` (it installs the dev extras)")
+    return found
+
+
+def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_ok(result: subprocess.CompletedProcess[str], what: str) -> None:
+    assert result.returncode == 0, (
+        f"{what} failed (exit {result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    )
+
+
+@cache
+def _generated(cloud: str, provider: str, root: Path) -> Path:
+    spec = load_spec(name="Churn Demo", sets=[f"infra.cloud={cloud}", f"ci.provider={provider}"])
+    dest = root / f"{cloud}-{provider}"
+    apply_new(render(spec), dest)
+    # actionlint only runs inside a git repository
+    assert_ok(run(["git", "init", "-q", "."], dest), "git init")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("validators")
+    return lambda cloud, provider: _generated(cloud, provider, root)
+
+
+# ------------------------------------------------------------------------------------------
+# infrastructure as code (same for every CI provider: checked once per cloud)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_terraform_layout_and_hcl(generated, cloud: str) -> None:  # type: ignore[no-untyped-def]
+    import hcl2
+
+    project: Path = generated(cloud, "github")
+    tf = project / "infra" / "terraform"
+    modules = sorted(p.name for p in (tf / "modules").iterdir())
+    assert modules == [cloud], f"only the chosen cloud's module is rendered, got {modules}"
+    assert sorted(p.name for p in (tf / "envs").iterdir()) == ["dev", "prod", "staging"]
+    backend = {"azure": "azurerm", "aws": "s3", "gcp": "gcs"}[cloud]
+    files = sorted(tf.rglob("*.tf")) + sorted(tf.rglob("*.tfvars"))
+    for path in files:
+        with path.open() as handle:
+            parsed = hcl2.load(handle)  # raises on a syntax error
+        rel = path.relative_to(project)
+        for kind in ("variable", "output"):
+            for block in parsed.get(kind, []):
+                for name, body in block.items():
+                    assert body.get("description"), f"{rel}: {kind} {name!r} has no description"
+        if path.name == "versions.tf":
+            (terraform,) = parsed["terraform"]
+            for providers in terraform["required_providers"]:
+                for name, req in providers.items():
+                    version = str(_unwrap(_unwrap(req)["version"]))
+                    assert re.match(r"^~> \d+\.\d+$", version), f"{rel}: {name} not pinned"
+            if "envs" in path.parts:
+                assert backend in terraform["backend"][0], f"{rel}: no {backend} backend"
+
+
+def _unwrap(value: Any) -> Any:
+    """python-hcl2 wraps attribute values in one-element lists (depending on its version)."""
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_terraform_fmt(generated, cloud: str) -> None:  # type: ignore[no-untyped-def]
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH: `terraform fmt -check` cannot run here")
+    project: Path = generated(cloud, "github")
+    result = run([terraform, "fmt", "-check", "-recursive", "-diff", "infra"], project)
+    assert_ok(result, "terraform fmt -check -recursive")
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_checkov_has_no_failed_check(generated, cloud: str) -> None:  # type: ignore[no-untyped-def]
+    project: Path = generated(cloud, "github")
+    # --framework terraform: infra/ holds only Terraform, and checkov's other runners (secrets)
+    # fail in this environment and can stall its parallel runner.
+    result = run(
+        [tool("checkov"), "-d", "infra", "--framework", "terraform", "--quiet", "--compact",
+         "--skip-download", "--output", "json"],
+        project,
+        timeout=900,
+    )  # fmt: skip
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for report in reports
+        for c in report.get("results", {}).get("failed_checks", [])
+    ]
+    assert failed == [], "checkov failed checks:\n" + "\n".join(failed)
+    assert result.returncode == 0, result.stderr[-3000:]
+    passed = sum(r.get("summary", {}).get("passed", 0) for r in reports)
+    assert passed > 20, f"checkov scanned almost nothing ({passed} passed checks)"
+    # every skip carries its reason next to it
+    for path in (project / "infra").rglob("*.tf"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = CHECKOV_SKIP.search(line)
+            if match:
+                reason = (match.group(2) or "").strip()
+                assert len(reason) > 20, f"{path}:{number}: checkov skip without a reason"
+
+
+def test_free_text_cannot_break_or_inject(tmp_path: Path) -> None:
+    """A hostile project name and owner handle end up quoted (HCL) or nowhere (workflows)."""
+    import hcl2
+
+    name = 'Evil ${{ secrets.TOKEN }} "quoted" ${var.x} %{if 1}'
+    spec = load_spec(name=name, sets=["project.package=evil", "roles.ml_engineer=x@evil.example"])
+    dest = tmp_path / "evil"
+    apply_new(render(spec), dest)
+    for path in (dest / ".github" / "workflows").glob("*.yml"):
+        text = path.read_text()
+        assert "secrets.TOKEN" not in text and "Evil" not in text, path.name
+    for path in (dest / "infra").rglob("*.tf"):
+        with path.open() as handle:
+            hcl2.load(handle)
+    main = (dest / "infra/terraform/envs/dev/main.tf").read_text()
+    assert 'cost_center = "evil-secrets-token-quoted-var-x-if-1"' in main
+    assert 'owner       = "x-evil-example"' in main
+    terraform = shutil.which("terraform")
+    if terraform is not None:
+        assert_ok(run([terraform, "fmt", "-check", "-recursive", "infra"], dest), "terraform fmt")
+
+
+# ------------------------------------------------------------------------------------------
+# CI/CD for every cloud x provider
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_ci_files_pass_validators(generated, cloud: str, provider: str) -> None:  # type: ignore[no-untyped-def]
+    validate_ci(generated(cloud, provider), provider)
+
+
+VARIANTS = [
+    # batch scoring instead of REST, environments with other names, another cloud
+    ["serving.mode=batch", "infra.environments=[qa, prod-eu]", "infra.cloud=gcp"],
+    # a single environment (no promotion chain)
+    ["infra.environments=[prod]", "infra.cloud=aws"],
+]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("sets", VARIANTS, ids=["batch-custom-envs", "single-env"])
+def test_ci_variants_pass_validators(tmp_path: Path, provider: str, sets: list[str]) -> None:
+    spec = load_spec(name="Variant", sets=[*sets, f"ci.provider={provider}"])
+    dest = tmp_path / "variant"
+    apply_new(render(spec), dest)
+    assert_ok(run(["git", "init", "-q", "."], dest), "git init")
+    validate_ci(dest, provider)
+    envs = sorted(p.name for p in (dest / "infra" / "terraform" / "envs").iterdir())
+    assert envs == sorted(spec.infra.environments)
+
+
+def validate_ci(project: Path, provider: str) -> None:
+    """Every validator of the provider's CI files, plus yamllint over the whole project."""
+    workflows = sorted((project / ".github" / "workflows").glob("*.yml"))
+    gitlab = project / ".gitlab-ci.yml"
+    azure = project / "azure-pipelines.yml"
+    if provider == "github":
+        names = {p.name for p in workflows}
+        assert names == {"ci.yml", *PHASE_WORKFLOWS.values()}, names
+        assert not gitlab.exists() and not azure.exists()
+        files = [str(p.relative_to(project)) for p in workflows]
+        assert_ok(run([tool("actionlint"), *files], project), "actionlint")
+        assert_ok(
+            run([tool("zizmor"), "--offline", "--min-severity", "medium", ".github/workflows"],
+                project),
+            "zizmor",
+        )  # fmt: skip
+        assert_ok(
+            run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+                project),
+            "check-jsonschema vendor.github-workflows",
+        )  # fmt: skip
+        check_workflow_hygiene(workflows)
+    else:
+        assert workflows == [], "no GitHub workflows for another CI provider"
+        assert (project / "ci" / "oidc-credentials.sh").is_file()
+        assert (project / "ci" / "deploy.sh").is_file()
+        for script in sorted((project / "ci").glob("*.sh")):
+            assert_ok(run(["bash", "-n", str(script)], project), f"bash -n {script.name}")
+    if provider == "gitlab":
+        assert gitlab.is_file() and not azure.exists()
+        assert_ok(
+            run([tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", gitlab.name],
+                project),
+            "check-jsonschema vendor.gitlab-ci",
+        )  # fmt: skip
+    if provider == "azure-devops":
+        assert azure.is_file() and not gitlab.exists()
+        # the schema's patterns use escapes the default (ECMA 'regress') engine rejects
+        assert_ok(
+            run([tool("check-jsonschema"), "--regex-variant", "python", "--builtin-schema",
+                 "vendor.azure-pipelines", azure.name], project),
+            "check-jsonschema vendor.azure-pipelines",
+        )  # fmt: skip
+    assert_ok(run([tool("yamllint"), "--strict", "-c", ".yamllint.yaml", "."], project), "yamllint")
+
+
+def check_workflow_hygiene(workflows: list[Path]) -> None:
+    """Pinned actions, least privilege on every job, concurrency, no secrets in the YAML."""
+    import yaml
+
+    for path in workflows:
+        text = path.read_text()
+        for number, line in enumerate(text.splitlines(), 1):
+            if re.match(r"^\s*(-\s+)?uses:", line):
+                assert PINNED.match(line), f"{path.name}:{number}: not pinned to a SHA: {line}"
+        assert "secrets." not in text, f"{path.name}: uses stored secrets; use OIDC"
+        doc = yaml.safe_load(text)
+        assert doc["permissions"] == {}, f"{path.name}: workflow-level permissions must be {{}}"
+        assert "concurrency" in doc, f"{path.name}: no concurrency group"
+        for job_name, job in doc["jobs"].items():
+            assert "permissions" in job, f"{path.name}: job {job_name} has no permissions"
+            for scope, level in job["permissions"].items():
+                if level == "write":
+                    assert scope in {"id-token", "actions"}, f"{path.name}:{job_name} {scope}"
+
+
+def test_only_enabled_phases_get_workflows(tmp_path: Path) -> None:
+    spec = load_spec(name="Data Only", phases=["data"])
+    dest = tmp_path / "data-only"
+    apply_new(render(spec), dest)
+    names = sorted(p.name for p in (dest / ".github" / "workflows").iterdir())
+    assert names == ["ci.yml", "data-pipeline.yml"]
+    assert not (dest / "infra").exists()
+
+
+def test_roles_doc_lists_every_role_and_owned_path(generated) -> None:  # type: ignore[no-untyped-def]
+    project: Path = generated("aws", "github")
+    roles = (project / "docs" / "roles.md").read_text()
+    codeowners = (project / ".github" / "CODEOWNERS").read_text()
+    for handle in (
+        "@your-org/data-engineers",
+        "@your-org/data-scientists",
+        "@your-org/ml-engineers",
+    ):
+        assert f"`{handle}`" in roles
+    for line in codeowners.splitlines():
+        if line.startswith("/") and not line.startswith(("/mlops.yaml", "/.mlops/")):
+            assert f"`{line.split()[0]}`" in roles, f"{line.split()[0]} missing from roles.md"
+
+
+# ------------------------------------------------------------------------------------------
+# bad input: clear errors from the spec, nothing written
+# ------------------------------------------------------------------------------------------
+
+BAD = [
+    ("infra.environments=[dev, dev]", "infra.environments.1", "listed twice"),
+    ("infra.environments=[dev, Prod]", "infra.environments.1", "lowercase slug"),
+    ("infra.cloud=oracle", "infra.cloud", "azure"),
+    ("ci.provider=jenkins", "ci.provider", "github"),
+    ("roles.ml_engineer=ml-team", "roles.ml_engineer", "@org/team"),
+    ("roles.data_engineer=@acme/", "roles.data_engineer", "@org/team"),
+]
+
+
+@pytest.mark.parametrize(("setting", "path", "hint"), BAD)
+def test_bad_spec_is_refused(setting: str, path: str, hint: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(name="Bad", sets=[setting])
+    message = str(caught.value)
+    assert path in message and hint in message, message
+
+
+@pytest.mark.parametrize(("setting", "path", "hint"), BAD)
+def test_bad_spec_writes_nothing(tmp_path: Path, setting: str, path: str, hint: str) -> None:
+    dest = tmp_path / "project"
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "mlops_template",
+            "new",
+            str(dest),
+            "--name",
+            "Bad",
+            "--set",
+            setting,
+        ],
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert path in result.stderr + result.stdout, result.stderr
+    assert not dest.exists(), "a refused spec must leave nothing behind"
+    assert list(tmp_path.iterdir()) == [], "no temporary folder left behind either"
