@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mlops_template.apply import Report
-    from mlops_template.tree import Tree
     from mlops_template.spec import Spec
+    from mlops_template.tree import Tree
 
 
 def console(stderr: bool = False) -> Console:

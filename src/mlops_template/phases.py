@@ -136,7 +136,7 @@ def load_phase(folder: Path) -> Phase:
     manifest = folder / "phase.yaml"
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        raw = yaml.load(manifest.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
+        raw = yaml.load(manifest.read_text(encoding="utf-8"), Loader=loader)
     except FileNotFoundError:
         raise _fail(manifest, "missing phase.yaml") from None
     except yaml.YAMLError as exc:
