@@ -56,8 +56,10 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests benchmarks scripts
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 
-bench: $(VENV)/.installed-dev ## timing scripts against the peer tools
+bench: $(VENV)/.installed-dev ## timing scripts against the peer tools (see benchmarks/README.md)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/new.py
+	$(BIN)/python benchmarks/lint.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -223,11 +223,6 @@ def test_pages_show_only_commands_that_exist() -> None:
     assert not problems, "\n".join(problems)
 
 
-def _phase_has_files(name: str) -> bool:
-    files = REPO / "templates" / "phases" / name / "files"
-    return files.is_dir() and any(p.is_file() for p in files.rglob("*"))
-
-
 def _data_phase_mentions(word: str) -> bool:
     files = REPO / "templates" / "phases" / "data" / "files"
     return any(word in p.read_text(encoding="utf-8", errors="replace")
@@ -236,9 +231,6 @@ def _data_phase_mentions(word: str) -> bool:
 
 #: every "Not built yet: <title>" note of the docs, with a probe that is true once it is built.
 NOT_BUILT_PROBES: dict[str, Any] = {
-    "the files of `analysis` and `experimentation`": lambda: (
-        _phase_has_files("analysis") or _phase_has_files("experimentation")
-    ),
     "the Spark engine of the generated data pipeline": lambda: _data_phase_mentions("SparkSession"),
     "data versioning": lambda: _data_phase_mentions("versioning"),
 }

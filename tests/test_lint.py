@@ -566,3 +566,16 @@ def test_only_files_that_mention_a_forbidden_module_are_parsed(repo: Path) -> No
     assert facts(project, "src/demo/common/util.py").error is None  # no contract applies
     hits = found(lint(repo, select=["MLO404"]), "MLO404")
     assert [(f.file, f.line) for f in hits] == [("src/demo/data/loud.py", 2)]
+
+
+def test_phase_added_to_the_spec_but_not_rendered(repo: Path) -> None:
+    spec = repo / "mlops.yaml"
+    text = spec.read_text()
+    assert "phases: [data, training]" in text
+    spec.write_text(text.replace("phases: [data, training]", "phases: [data, training, serving]"))
+    result = lint(repo, select=["MLO201", "MLO501", "MLO603"])
+    missing = [f for f in result.findings if f.rule in ("MLO201", "MLO501")]
+    assert missing and all("run `mlops update`" in f.fix for f in missing)
+    assert any("serving" in f.file for f in missing)
+    [changed] = [f for f in result.findings if f.file == "mlops.yaml"]
+    assert changed.rule == "MLO603" and "spec changed" in changed.message

@@ -3,6 +3,7 @@ and turns a Ctrl-C at any moment (even during start-up imports) into a clean exi
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -15,6 +16,8 @@ def main(argv: list[str] | None = None) -> Any:
 
             print(f"mlops {__version__}")
             return 0
+        # pydantic would scan every installed distribution's entry points for plugins: none used
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
         from mlops_template.cli import main as cli_main
 
         return cli_main(args)

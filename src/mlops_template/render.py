@@ -69,7 +69,7 @@ def _bytecode_cache() -> Any:
     from mlops_template import __version__
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "mlops-template" / f"jinja-{__version__}"
+    folder = Path(base) / "mlops-template" / f"jinja-{jinja2.__version__}-tool-{__version__}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -301,7 +301,8 @@ def _render_file(
 def render(spec: Spec, *, root: Path | None = None) -> Tree:
     """Render the whole project for ``spec`` into memory, including its ``.mlops/`` record."""
     base = root or templates_dir()
-    catalogue = load_catalogue(root)
+    # the same call as load_spec's, so the lru_cache entry is shared (f() and f(None) are two keys)
+    catalogue = load_catalogue(root) if root is not None else load_catalogue()
     phases = enabled_phases(spec, catalogue)
     env = make_environment([base])
     context = build_context(spec, phases, env)

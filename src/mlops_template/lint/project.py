@@ -288,6 +288,22 @@ class Project:
         load.pristine = pristine
         return load
 
+    def rendered_phases(self) -> list[str] | None:
+        """The phases of the last render (`.mlops/state.json`), or None when unknown."""
+        state = self.state_load.state
+        phases = state.get("phases") if state is not None else None
+        return [str(p) for p in phases] if isinstance(phases, list) else None
+
+    def missing_fix(self, rel: str, phase: str) -> str:
+        """How to get back a file a phase needs: render the phase if it was added to the spec
+        after the last render, else restore the file."""
+        rendered = self.rendered_phases()
+        if rendered is not None and phase not in rendered:
+            return (f"phase `{phase}` was added to mlops.yaml after the project was rendered; "
+                    f"run `mlops update` to render its files")  # fmt: skip
+        return (f"restore it (git restore {rel}), or remove `{phase}` from `phases` in "
+                "mlops.yaml if the project does not use it")  # fmt: skip
+
     # ---------------------------------------------------------------- python modules
 
     def module_name(self, rel: str) -> tuple[str, bool] | None:

@@ -121,8 +121,14 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
         if current is None:
             yield rule.finding(rel, f"{rel} was deleted since it was generated")
         elif hashlib.sha256(current).hexdigest() != original.sha256:
+            spec = rel == "mlops.yaml"
             yield rule.finding(
                 rel,
-                f"{rel} differs from the template's render",
+                "the spec changed since the project was rendered"
+                if spec
+                else f"{rel} differs from the template's render",
                 line=_first_difference(original.content, current),
+                fix="run `mlops update` to render the project from the edited spec"
+                if spec
+                else None,
             )

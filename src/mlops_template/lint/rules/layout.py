@@ -34,8 +34,7 @@ def required_files(project: Project, rule: Rule) -> Iterator[Finding]:
                 yield rule.finding(
                     rel,
                     f"{rel} is missing; phase `{phase.name}` requires it",
-                    fix=f"restore it (git restore {rel}), or remove `{phase.name}` from `phases` "
-                    "in mlops.yaml if the project does not use it",
+                    fix=project.missing_fix(rel, phase.name),
                 )
 
 

@@ -173,7 +173,7 @@ def workflow_missing(project: Project, rule: Rule) -> Iterator[Finding]:
                 yield rule.finding(
                     rel,
                     f"{rel} is missing: the `{phase.name}` pipeline never runs in CI",
-                    fix=f"restore it (git restore {rel}); `mlops update` re-creates template files",
+                    fix=project.missing_fix(rel, phase.name),
                 )
 
 

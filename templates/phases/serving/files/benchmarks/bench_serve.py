@@ -95,6 +95,15 @@ def run_client(
     conn.close()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def summary(latencies: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(latencies, 50), 3),
@@ -153,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_ready(port, server, server_log)
             failures: list[int] = []
             run_client(port, body, args.warmup, [], failures)
+            cpu_before = cpu_seconds(server.pid)
             sequential: list[float] = []
             run_client(port, body, args.requests, sequential, failures)
 
@@ -170,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             for thread in threads:
                 thread.join()
             elapsed = time.perf_counter() - started
+            cpu_after = cpu_seconds(server.pid)
         finally:
             server.send_signal(signal.SIGINT)  # graceful: flushes the request log
             try:
@@ -186,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "concurrent": summary(concurrent),
         "concurrent_requests_per_s": round(len(concurrent) / elapsed, 1),
+        # server CPU per request: unlike wall-clock figures, barely affected by a busy machine
+        "server_cpu_ms_per_request": (
+            None
+            if cpu_before is None or cpu_after is None
+            else round((cpu_after - cpu_before) * 1000 / (2 * args.requests), 3)
+        ),
         "failures": len(failures),
         "requests_logged": logged,
     }
@@ -200,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['concurrent_requests_per_s']} requests/s, "
         f"p50 {results['concurrent']['p50_ms']} ms, p99 {results['concurrent']['p99_ms']} ms"
     )
+    if results["server_cpu_ms_per_request"] is not None:
+        print(f"  server CPU per request: {results['server_cpu_ms_per_request']} ms")
     print(f"  failures: {len(failures)}, requests logged: {logged}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

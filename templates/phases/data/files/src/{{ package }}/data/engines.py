@@ -23,7 +23,7 @@ from .errors import DataError
 try:  # optional accelerator for PII hashing: registers the ``.chash`` expression namespace
     import polars_hash as _plh
 except ImportError:  # pragma: no cover - hashlib gives the same digests
-    _plh = None
+    _plh = None  # type: ignore[assignment]
 
 ENGINES = ("polars", "duckdb")
 

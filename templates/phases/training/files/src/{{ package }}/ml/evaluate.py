@@ -77,7 +77,7 @@ def calibration(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[st
     brier = float(np.mean((confidence - outcome) ** 2))
     edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, CALIBRATION_BINS - 1)
-    bins = []
+    bins: list[dict[str, Any]] = []
     for b in range(CALIBRATION_BINS):
         mask = which == b
         if mask.any():

@@ -45,18 +45,15 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         random_state=seed,
         n_jobs=1,
     )
-    ranked = sorted(
-        (
-            {
-                "feature": name,
-                "importance_mean": float(result.importances_mean[i]),
-                "importance_std": float(result.importances_std[i]),
-            }
-            for i, name in enumerate(contract.names)
-        ),
-        key=lambda r: r["importance_mean"],
-        reverse=True,
-    )
+    ranked: list[dict[str, Any]] = [
+        {
+            "feature": name,
+            "importance_mean": float(result.importances_mean[i]),
+            "importance_std": float(result.importances_std[i]),
+        }
+        for i, name in enumerate(contract.names)
+    ]
+    ranked.sort(key=lambda r: float(r["importance_mean"]), reverse=True)
     summary = {
         "model_version": cand.metadata["model_version"],
         "method": "permutation importance (drop in the metric when a feature is shuffled)",

@@ -138,7 +138,7 @@ def _signature(model: Any) -> Any:
             for i in model.graph.input
         ]  # fmt: skip
     )
-    outputs = []
+    outputs: list[ColSpec | TensorSpec] = []
     for out in model.graph.output:
         dtype = tensors.get(out.type.tensor_type.elem_type)
         if dtype is None:  # string labels have no tensor dtype in MLflow: leave outputs out

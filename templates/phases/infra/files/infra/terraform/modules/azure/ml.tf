@@ -5,7 +5,7 @@ resource "azurerm_machine_learning_workspace" "this" {
   resource_group_name           = azurerm_resource_group.this.name
   application_insights_id       = azurerm_application_insights.this.id
   key_vault_id                  = azurerm_key_vault.this.id
-  storage_account_id            = azurerm_storage_account.lake.id
+  storage_account_id            = azurerm_storage_account.ml.id
   container_registry_id         = azurerm_container_registry.this.id
   public_network_access_enabled = false
   high_business_impact          = true

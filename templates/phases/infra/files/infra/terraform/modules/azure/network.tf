@@ -48,6 +48,7 @@ resource "azurerm_subnet_network_security_group_association" "apps" {
 locals {
   private_dns_zones = {
     blob      = "privatelink.blob.core.windows.net"
+    file      = "privatelink.file.core.windows.net"
     vault     = "privatelink.vaultcore.azure.net"
     registry  = "privatelink.azurecr.io"
     ml        = "privatelink.api.azureml.ms"

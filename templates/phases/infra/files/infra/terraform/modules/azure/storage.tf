@@ -114,3 +114,101 @@ resource "azurerm_private_endpoint" "lake_blob" {
     private_dns_zone_ids = [azurerm_private_dns_zone.this["blob"].id]
   }
 }
+
+# Azure ML cannot use a hierarchical-namespace account as its workspace storage: it gets its own
+# account, hardened the same way (customer-managed key, no shared keys, private endpoints only).
+resource "azurerm_storage_account" "ml" {
+  name                              = "stml${local.unique}"
+  resource_group_name               = azurerm_resource_group.this.name
+  location                          = azurerm_resource_group.this.location
+  account_tier                      = "Standard"
+  account_kind                      = "StorageV2"
+  account_replication_type          = "GZRS"
+  https_traffic_only_enabled        = true
+  min_tls_version                   = "TLS1_2"
+  allow_nested_items_to_be_public   = false
+  shared_access_key_enabled         = false
+  public_network_access_enabled     = false
+  local_user_enabled                = false
+  infrastructure_encryption_enabled = true
+  default_to_oauth_authentication   = true
+  tags                              = local.tags
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.storage.id]
+  }
+
+  customer_managed_key {
+    key_vault_key_id          = azurerm_key_vault_key.storage.versionless_id
+    user_assigned_identity_id = azurerm_user_assigned_identity.storage.id
+  }
+
+  network_rules {
+    default_action = "Deny"
+    bypass         = ["AzureServices", "Logging", "Metrics"]
+  }
+
+  sas_policy {
+    expiration_period = "00.01:00:00"
+    expiration_action = "Log"
+  }
+
+  blob_properties {
+    versioning_enabled = true
+
+    delete_retention_policy {
+      days = var.data_retention_days
+    }
+    container_delete_retention_policy {
+      days = var.data_retention_days
+    }
+  }
+
+  queue_properties {
+    logging {
+      delete                = true
+      read                  = true
+      write                 = true
+      version               = "1.0"
+      retention_policy_days = var.log_retention_days
+    }
+  }
+
+  depends_on = [azurerm_role_assignment.storage_key]
+}
+
+resource "azurerm_monitor_diagnostic_setting" "ml_blob" {
+  name                       = "diag-blob"
+  target_resource_id         = "${azurerm_storage_account.ml.id}/blobServices/default"
+  log_analytics_workspace_id = azurerm_log_analytics_workspace.this.id
+
+  enabled_log {
+    category_group = "allLogs"
+  }
+
+  metric {
+    category = "Transaction"
+  }
+}
+
+resource "azurerm_private_endpoint" "ml_storage" {
+  for_each            = toset(["blob", "file"])
+  name                = "pe-${local.name}-ml-${each.key}"
+  location            = azurerm_resource_group.this.location
+  resource_group_name = azurerm_resource_group.this.name
+  subnet_id           = azurerm_subnet.private_endpoints.id
+  tags                = local.tags
+
+  private_service_connection {
+    name                           = "ml-${each.key}"
+    private_connection_resource_id = azurerm_storage_account.ml.id
+    subresource_names              = [each.key]
+    is_manual_connection           = false
+  }
+
+  private_dns_zone_group {
+    name                 = each.key
+    private_dns_zone_ids = [azurerm_private_dns_zone.this[each.key].id]
+  }
+}
