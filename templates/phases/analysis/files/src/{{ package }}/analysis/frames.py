@@ -104,7 +104,9 @@ def _read_parquet(src: Sources, path: Path, hint: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a broken file
-        raise AnalysisError(f"{src.show(path)}: not a readable parquet file ({exc}); {hint}") from None
+        raise AnalysisError(
+            f"{src.show(path)}: not a readable parquet file ({exc}); {hint}"
+        ) from None
 
 
 def load_contract(src: Sources) -> dict[str, Any]:

@@ -114,8 +114,10 @@ def model_section(view: Overview) -> list[str]:
 def gold_section(view: Overview) -> list[str]:
     out = [
         "<h2>Gold: business aggregates</h2>",
-        _p(f"{view.gold_rows:,} rows in data/gold/features.parquet; target `{view.target}` "
-           f"({view.task})."),  # fmt: skip
+        _p(
+            f"{view.gold_rows:,} rows in data/gold/features.parquet; target `{view.target}` "
+            f"({view.task})."
+        ),
         table(view.target_summary),
     ]
     for dimension, group in view.aggregates.groupby("dimension", sort=True):
@@ -149,8 +151,10 @@ def predictions_section(view: Overview) -> list[str]:
     else:
         first, last = requests["timestamp"].min(), requests["timestamp"].max()
         out.append(
-            _p(f"{len(requests):,} scored records from {first:%Y-%m-%d %H:%M} to "
-               f"{last:%Y-%m-%d %H:%M} UTC ({view.src.show(view.src.requests)}).")  # fmt: skip
+            _p(
+                f"{len(requests):,} scored records from {first:%Y-%m-%d %H:%M} to "
+                f"{last:%Y-%m-%d %H:%M} UTC ({view.src.show(view.src.requests)})."
+            )
         )
         out.append("<h3>By model version</h3>")
         out.append(table(view.by_model_version()))
@@ -171,8 +175,13 @@ def predictions_section(view: Overview) -> list[str]:
         out.append("<h3>Prediction distribution</h3>")
         out.append(table(dist))
         out.append(
-            svg_chart("bar", dist[key].tolist(), dist["share"].astype(float).tolist(),
-                      "share of predictions", "share")  # fmt: skip
+            svg_chart(
+                "bar",
+                dist[key].tolist(),
+                dist["share"].astype(float).tolist(),
+                "share of predictions",
+                "share",
+            )
         )
         out.append("<h3>Segments: observed in gold vs predicted</h3>")
         out.append(table(view.segments()))

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             took = time.perf_counter() - started
             print(f"ml {name}: {_describe(name, result)} [{took:.1f}s]", flush=True)
     except GateRejected as exc:
-        print(f"ml gate: REJECTED: {exc}", file=sys.stderr)
+        print(f"ml gate: REJECTED {exc}", file=sys.stderr)
         return 1
     except (MLError, ConfigError) as exc:
         print(f"ml {args.command}: error: {exc}", file=sys.stderr)

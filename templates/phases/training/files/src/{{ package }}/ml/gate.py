@@ -238,5 +238,5 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     tracker.log_metrics(cand.run_id, {"gate_passed": 1.0 if passed else 0.0})
     tracker.log_artifacts(cand.run_id, [out])
     if not passed:
-        raise GateRejected(f"gate rejected {meta['model_version']}: " + "; ".join(reasons))
+        raise GateRejected(f"candidate {meta['model_version']}: " + "; ".join(reasons))
     return decision

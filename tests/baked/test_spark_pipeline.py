@@ -1,0 +1,150 @@
+"""Baked Spark project: generate `examples/spark`, `make pipeline` on local Spark, and check from
+outside that gold keeps its contract, PII never reaches silver or gold, and the polars engine
+writes the same gold from the same bronze. Needs Java 17+ (skipped with the reason otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Baked, BakeFn
+
+PII = ("name", "email", "phone")
+
+
+def _java_major() -> int | None:
+    java = shutil.which("java")
+    if java is None:
+        return None
+    proc = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def _json(project: Baked, code: str) -> Any:
+    proc = project.python("import json\n" + code)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def spark_project(bake: BakeFn) -> tuple[Baked, subprocess.CompletedProcess[str]]:
+    major = _java_major()
+    if major is None or major < 17:
+        pytest.skip(f"Spark 4 needs Java 17+ (found: {major or 'no java on PATH'})")
+    project = bake("spark")
+    return project, project.make("pipeline")
+
+
+def test_pipeline_runs_on_spark(spark_project: tuple[Baked, Any]) -> None:
+    project, proc = spark_project
+    assert "gold:" in proc.stdout and "silver:" in proc.stdout
+    report = json.loads((project.path / "reports/data-quality.json").read_text(encoding="utf-8"))
+    assert report["engine"] == "spark"
+    assert report["quarantined"]["rows"] > 0  # the synthetic source's defects were caught
+    assert (project.path / "models/candidate/model.onnx").is_file()
+    lineage = (project.path / "data/lineage.jsonl").read_text(encoding="utf-8").splitlines()
+    assert any(json.loads(line).get("engine") == "spark" for line in lineage if line.strip())
+
+
+def test_gold_keeps_its_contract(spark_project: tuple[Baked, Any]) -> None:
+    project, _ = spark_project
+    problems = _json(project, """
+import polars as pl
+contract = json.load(open('data/gold/contract.json'))
+features = pl.read_parquet('data/gold/features.parquet')
+problems = []
+expected = [contract['id_column']] + [f['name'] for f in contract['features']] + [
+    contract['target']]
+if features.columns != expected:
+    problems.append(f'columns {features.columns} != {expected}')
+for f in contract['features']:
+    dtype = str(features.schema[f['name']])
+    want = 'Float64' if f['kind'] == 'numeric' else 'String'
+    if (f['dtype'], dtype) != (want, want):
+        problems.append(f"{f['name']}: {f['dtype']} / {dtype}")
+    if f['kind'] == 'categorical':
+        extra = set(features[f['name']].unique().to_list()) - set(f['categories'])
+        if extra:
+            problems.append(f"{f['name']}: values outside categories {extra}")
+if str(features.schema[contract['target']]) != 'Int64':
+    problems.append(f"target {features.schema[contract['target']]}")
+if features.null_count().sum_horizontal().item():
+    problems.append('missing values in gold')
+if features[contract['id_column']].n_unique() != features.height:
+    problems.append('repeated ids in gold')
+if 'lifetime_value' in features.columns:
+    problems.append('the other target leaked into gold')
+print(json.dumps(problems))
+""")
+    assert problems == []
+
+
+def test_pii_never_reaches_silver_or_gold(spark_project: tuple[Baked, Any]) -> None:
+    project, _ = spark_project
+    leaks = _json(project, f"""
+import glob
+import polars as pl
+pii = {list(PII)!r}
+bronze = pl.concat([pl.read_parquet(p) for p in glob.glob('data/bronze/*/*.parquet')])
+raw = {{v for c in pii for v in bronze[c].drop_nulls().to_list()}}
+assert len(raw) > 1000, len(raw)
+leaks = {{}}
+for path in ['data/silver/customers.parquet', 'data/silver/quarantine.parquet',
+             'data/gold/features.parquet', 'data/gold/aggregates.parquet']:
+    frame = pl.read_parquet(path)
+    text = {{v for c, t in frame.schema.items() if t == pl.String
+            for v in frame[c].drop_nulls().to_list()}}
+    if raw & text:
+        leaks[path] = sorted(raw & text)[:3]
+silver = pl.read_parquet('data/silver/customers.parquet')
+for c in pii:
+    if not silver[c].drop_nulls().str.contains('^[0-9a-f]{{64}}$').all():
+        leaks[c] = 'not a sha-256 digest in silver'
+print(json.dumps(leaks))
+""")
+    assert leaks == {}
+
+
+def test_polars_writes_the_same_gold_from_the_same_bronze(
+    spark_project: tuple[Baked, Any], tmp_path: Path
+) -> None:
+    project, _ = spark_project
+    copy = tmp_path / "polars-run"
+    shutil.copytree(project.path / "conf", copy / "conf")
+    shutil.copytree(project.path / "data" / "bronze", copy / "data" / "bronze")
+    python = str(project.path / ".venv" / "bin" / "python")
+    twin = Baked(copy, project.package)
+    for step in ("silver", "gold"):
+        twin.run(python, "-m", f"{project.package}.data", step, "--engine", "polars")
+    report = json.loads((copy / "reports/data-quality.json").read_text(encoding="utf-8"))
+    assert report["engine"] == "polars"
+    diff = _json(project, f"""
+import polars as pl
+from polars.testing import assert_frame_equal
+problems = []
+for name in ['silver/customers.parquet', 'silver/quarantine.parquet', 'gold/features.parquet',
+             'gold/aggregates.parquet']:
+    spark = pl.read_parquet('data/' + name)
+    polars = pl.read_parquet({str(copy)!r} + '/data/' + name)
+    try:
+        assert spark.height > 0
+        assert_frame_equal(spark, polars, check_exact=not name.endswith('aggregates.parquet'),
+                           rel_tol=1e-12)
+    except AssertionError as exc:
+        problems.append(f'{{name}}: {{exc}}')
+for name in ['gold/contract.json']:
+    if json.load(open('data/' + name)) != json.load(open({str(copy)!r} + '/data/' + name)):
+        problems.append(name)
+print(json.dumps(problems))
+""")
+    assert diff == []
