@@ -247,6 +247,7 @@ def validate_ci(project: Path, provider: str) -> None:
         assert (project / "ci" / "deploy.sh").is_file()
         for script in sorted((project / "ci").glob("*.sh")):
             assert_ok(run(["bash", "-n", str(script)], project), f"bash -n {script.name}")
+        check_deploy_script_refuses_bad_input(project)
     if provider == "gitlab":
         assert gitlab.is_file() and not azure.exists()
         assert_ok(
@@ -263,6 +264,25 @@ def validate_ci(project: Path, provider: str) -> None:
             "check-jsonschema vendor.azure-pipelines",
         )  # fmt: skip
     assert_ok(run([tool("yamllint"), "--strict", "-c", ".yamllint.yaml", "."], project), "yamllint")
+
+
+def check_deploy_script_refuses_bad_input(project: Path) -> None:
+    """ci/deploy.sh checks its arguments and variables before touching any cloud."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(project)}
+
+    def deploy(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "ci/deploy.sh", *args], cwd=project, capture_output=True, text=True,
+            env={**env, **extra}, timeout=60,
+        )  # fmt: skip
+
+    usage = deploy()
+    assert usage.returncode != 0 and "usage: deploy.sh ENVIRONMENT TAG" in usage.stderr
+    bad_tag = deploy("dev", "$(touch pwned)")
+    assert bad_tag.returncode == 2 and "TAG must be a commit SHA" in bad_tag.stderr
+    assert not (project / "pwned").exists()
+    no_registry = deploy("dev", "0" * 40)
+    assert no_registry.returncode != 0 and "set REGISTRY for dev" in no_registry.stderr
 
 
 def check_workflow_hygiene(workflows: list[Path]) -> None:

@@ -21,8 +21,15 @@ class OwnerRule:
     line: int
     pattern: str
     owners: tuple[str, ...]
-    regex: re.Pattern[str]
+    #: a regex for wildcard patterns; a plain anchored path is compared as a string (faster).
+    regex: re.Pattern[str] | None
+    literal: str | None
     dir_only: bool
+
+    def matches(self, candidate: str) -> bool:
+        if self.literal is not None:
+            return candidate == self.literal
+        return self.regex is not None and self.regex.match(candidate) is not None
 
 
 def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
@@ -61,9 +68,21 @@ def parse_codeowners(text: str) -> list[OwnerRule]:
         line = re.split(r"(?<!\\)\s#", line, maxsplit=1)[0]
         fields = line.split()
         pattern, owners = fields[0].replace("\\#", "#"), tuple(fields[1:])
-        regex, dir_only = _compile(pattern)
-        rules.append(OwnerRule(number, pattern, owners, regex, dir_only))
+        body = pattern.strip("/")
+        if pattern.startswith("/") and body and not any(c in body for c in "*?[\\"):
+            rules.append(OwnerRule(number, pattern, owners, None, body, pattern.endswith("/")))
+        else:
+            regex, dir_only = _compile(pattern)
+            rules.append(OwnerRule(number, pattern, owners, regex, None, dir_only))
     return rules
+
+
+def codeowners_rules(project: Project, rel: str) -> list[OwnerRule]:
+    """The parsed CODEOWNERS at ``rel`` (once per run)."""
+    cache: dict[str, list[OwnerRule]] = project.cache.setdefault("codeowners", {})
+    if rel not in cache:
+        cache[rel] = parse_codeowners(project.text(rel) or "")
+    return cache[rel]
 
 
 def last_match(rules: list[OwnerRule], path: str, is_dir: bool) -> OwnerRule | None:
@@ -74,7 +93,7 @@ def last_match(rules: list[OwnerRule], path: str, is_dir: bool) -> OwnerRule | N
         for candidate, candidate_is_dir in candidates:
             if owner_rule.dir_only and not candidate_is_dir:
                 continue
-            if owner_rule.regex.match(candidate):
+            if owner_rule.matches(candidate):
                 return owner_rule
     return None
 
@@ -143,7 +162,7 @@ def codeowners_uncovered(project: Project, rule: Rule) -> Iterator[Finding]:
     _, found = codeowners_file(project)
     if found is None:
         return
-    rules = parse_codeowners(project.text(found) or "")
+    rules = codeowners_rules(project, found)
     for path, is_dir, phase, role, handle in _owned(project):
         decided = last_match(rules, path, is_dir)
         shown = f"/{path}/" if is_dir else f"/{path}"
@@ -181,7 +200,7 @@ def codeowners_wrong_owner(project: Project, rule: Rule) -> Iterator[Finding]:
     _, found = codeowners_file(project)
     if found is None:
         return
-    rules = parse_codeowners(project.text(found) or "")
+    rules = codeowners_rules(project, found)
     for path, is_dir, phase, role, handle in _owned(project):
         decided = last_match(rules, path, is_dir)
         if decided is None or decided.pattern in _CATCH_ALL or handle in decided.owners:
