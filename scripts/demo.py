@@ -175,7 +175,7 @@ def main() -> int:
         print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)
         return 1
     print(f"\n{BOLD}Demo finished in {time.perf_counter() - started:.0f}s.{RESET} Look next at:")
-    rel = os.path.relpath(dest)
+    rel = args.dest
     for path, what in (("README.md", "the generated project's front page"),
                        ("reports/", "data quality, gate decision, monitoring report"),
                        ("docs/model-card.md", "the model card written from the run"),

@@ -149,7 +149,8 @@ def load_gold_features(src: Sources, contract: dict[str, Any]) -> pd.DataFrame:
 
 
 def target_summary(target: pd.Series, task: str) -> pd.DataFrame:
-    """Classification: rows and share per class; regression: count, mean, std and quantiles."""
+    """Classification: rows and share per class; regression: one row of rows, mean, std, min,
+    median and max."""
     values = target.dropna()
     if task == "classification":
         counts = values.value_counts().sort_index()
@@ -161,15 +162,16 @@ def target_summary(target: pd.Series, task: str) -> pd.DataFrame:
             }
         )
     numbers = pd.to_numeric(values, errors="coerce").dropna()
-    stats = {
-        "rows": float(len(numbers)),
-        "mean": float(numbers.mean()) if len(numbers) else math.nan,
-        "std": float(numbers.std()) if len(numbers) > 1 else math.nan,
-        "min": float(numbers.min()) if len(numbers) else math.nan,
-        "median": float(numbers.median()) if len(numbers) else math.nan,
-        "max": float(numbers.max()) if len(numbers) else math.nan,
-    }
-    return pd.DataFrame({"statistic": list(stats), "value": list(stats.values())})
+    return pd.DataFrame(
+        {
+            "rows": [len(numbers)],
+            "mean": [float(numbers.mean()) if len(numbers) else math.nan],
+            "std": [float(numbers.std()) if len(numbers) > 1 else math.nan],
+            "min": [float(numbers.min()) if len(numbers) else math.nan],
+            "median": [float(numbers.median()) if len(numbers) else math.nan],
+            "max": [float(numbers.max()) if len(numbers) else math.nan],
+        }
+    )
 
 
 def load_model(src: Sources) -> dict[str, Any] | None:
@@ -323,11 +325,12 @@ def _outcome_values(predictions: pd.Series, task: str, positive: Any) -> pd.Seri
 
 def prediction_distribution(predictions: pd.Series, task: str, bins: int = 10) -> pd.DataFrame:
     """Classification: count and share per predicted label. Regression: count and share per
-    equal-width bin of the predicted value (``bin`` is ``"[low, high)"``)."""
+    equal-width bin of the predicted value (``bin`` is ``"[low, high)"``, the last one closed)."""
     values = predictions.dropna()
+    empty = pd.DataFrame({"label" if task == "classification" else "bin": [], "count": [],
+                          "share": []})  # fmt: skip
     if values.empty:
-        return pd.DataFrame({"bin" if task == "regression" else "label": [], "count": [],
-                             "share": []})  # fmt: skip
+        return empty
     if task == "classification":
         counts = values.map(str).value_counts().sort_index()
         return pd.DataFrame(
@@ -338,6 +341,8 @@ def prediction_distribution(predictions: pd.Series, task: str, bins: int = 10) -
             }
         )
     numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype="float64")
+    if numbers.size == 0:
+        return empty
     low, high = float(numbers.min()), float(numbers.max())
     if low == high:
         high = low + 1.0
@@ -345,7 +350,11 @@ def prediction_distribution(predictions: pd.Series, task: str, bins: int = 10) -
     counts, _ = np.histogram(numbers, bins=edges)
     return pd.DataFrame(
         {
-            "bin": [f"[{edges[i]:.3g}, {edges[i + 1]:.3g})" for i in range(bins)],
+            # numpy's last bin includes its upper edge
+            "bin": [
+                f"[{edges[i]:.3g}, {edges[i + 1]:.3g}{']' if i == bins - 1 else ')'}"
+                for i in range(bins)
+            ],
             "count": counts.astype("int64"),
             "share": counts / len(numbers),
         }

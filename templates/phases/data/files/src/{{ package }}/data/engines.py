@@ -173,8 +173,13 @@ class PolarsEngine:
 
     def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
         columns = [c for c in frame.columns if c != "_row"]
-        # frames arrive in _row order; maintain_order keeps it
-        exact = frame.unique(subset=columns, keep="first", maintain_order=True)
+        # frames arrive in _row order. Only rows whose row hash repeats can be duplicates: the
+        # exact comparison runs on those few candidates instead of every row.
+        repeated = frame.select(columns).hash_rows().is_duplicated()
+        candidates = frame.filter(repeated)
+        first = candidates.unique(subset=columns, keep="first", maintain_order=True)
+        dropped = candidates.filter(~pl.col("_row").is_in(first.get_column("_row").implode()))
+        exact = frame.filter(~pl.col("_row").is_in(dropped.get_column("_row").implode()))
         by_id = exact
         if id_column:
             by_id = exact.unique(subset=[id_column], keep="last", maintain_order=True)
