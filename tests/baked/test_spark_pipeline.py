@@ -58,7 +58,9 @@ def test_pipeline_runs_on_spark(spark_project: tuple[Baked, Any]) -> None:
 
 def test_gold_keeps_its_contract(spark_project: tuple[Baked, Any]) -> None:
     project, _ = spark_project
-    problems = _json(project, """
+    problems = _json(
+        project,
+        """
 import polars as pl
 contract = json.load(open('data/gold/contract.json'))
 features = pl.read_parquet('data/gold/features.parquet')
@@ -85,13 +87,16 @@ if features[contract['id_column']].n_unique() != features.height:
 if 'lifetime_value' in features.columns:
     problems.append('the other target leaked into gold')
 print(json.dumps(problems))
-""")
+""",
+    )
     assert problems == []
 
 
 def test_pii_never_reaches_silver_or_gold(spark_project: tuple[Baked, Any]) -> None:
     project, _ = spark_project
-    leaks = _json(project, f"""
+    leaks = _json(
+        project,
+        f"""
 import glob
 import polars as pl
 pii = {list(PII)!r}
@@ -111,7 +116,8 @@ for c in pii:
     if not silver[c].drop_nulls().str.contains('^[0-9a-f]{{64}}$').all():
         leaks[c] = 'not a sha-256 digest in silver'
 print(json.dumps(leaks))
-""")
+""",
+    )
     assert leaks == {}
 
 
@@ -128,7 +134,9 @@ def test_polars_writes_the_same_gold_from_the_same_bronze(
         twin.run(python, "-m", f"{project.package}.data", step, "--engine", "polars")
     report = json.loads((copy / "reports/data-quality.json").read_text(encoding="utf-8"))
     assert report["engine"] == "polars"
-    diff = _json(project, f"""
+    diff = _json(
+        project,
+        f"""
 import polars as pl
 from polars.testing import assert_frame_equal
 problems = []
@@ -146,5 +154,6 @@ for name in ['gold/contract.json']:
     if json.load(open('data/' + name)) != json.load(open({str(copy)!r} + '/data/' + name)):
         problems.append(name)
 print(json.dumps(problems))
-""")
+""",
+    )
     assert diff == []

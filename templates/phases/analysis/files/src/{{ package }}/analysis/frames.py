@@ -76,6 +76,20 @@ class Sources:
         return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
 
 
+def fingerprint(src: Sources) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime in ns, size) of every input that exists: changes whenever an input does."""
+    inputs = [src.aggregates, src.features, src.contract, src.metadata, src.gate, src.requests,
+              src.predictions]  # fmt: skip
+    out = []
+    for path in inputs:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
 def sources(cfg: dict[str, Any]) -> Sources:
     return Sources(
         root=Path(cfg["root"]),
