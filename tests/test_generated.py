@@ -155,3 +155,37 @@ def test_golden_churn_composed_files() -> None:
         assert tree.text(name) == golden.read_text(encoding="utf-8"), (
             f"{name} changed: run `python scripts/update_golden.py`"
         )
+
+
+FORMAT_CASES = {
+    **{f"example-{p.parent.name}": p for p in sorted((REPO / "examples").glob("*/mlops.yaml"))},
+    "every-phase-regression-duckdb": (
+        "ml.task=regression", "ml.metric=rmse", "ml.min_score=50", "data.engine=duckdb",
+        "phases=[data, training, serving, monitoring, infra, analysis, experimentation]",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(FORMAT_CASES))
+def test_generated_python_passes_ruff_check_and_format(case: str, tmp_path: Path) -> None:
+    """Generated code is already formatted: the project's own `make lint` passes on day one."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = FORMAT_CASES[case]
+    if isinstance(source, Path):
+        tree = render(load_spec(source))
+    else:
+        sets = [s for s in source if not s.startswith("phases=")]
+        phases = [p.strip() for p in source[-1].removeprefix("phases=").strip("[]").split(",")]
+        tree = render(load_spec(name="Format Project", sets=sets, phases=phases))
+    for rel in tree:
+        if rel.endswith((".py", "pyproject.toml")):
+            target = tmp_path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(tree.text(rel), encoding="utf-8")
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
+    for args in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        done = subprocess.run([ruff, *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, f"ruff {args[0]}:\n{done.stdout}{done.stderr}"

@@ -71,11 +71,16 @@ def test_gitignore_covers_data_models_secrets_and_state(tmp_path: Path) -> None:
         ".venv/bin/python",
     ]
     proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", *must_ignore], cwd=dest, capture_output=True, text=True
+        ["git", "check-ignore", "--no-index", *must_ignore],
+        cwd=dest,
+        capture_output=True,
+        text=True,
     )
     ignored = set(proc.stdout.split())
     assert ignored == set(must_ignore), sorted(set(must_ignore) - ignored)
     kept = subprocess.run(
-        ["git", "check-ignore", "--no-index", "data/bronze/README.md"], cwd=dest, capture_output=True
+        ["git", "check-ignore", "--no-index", "data/bronze/README.md"],
+        cwd=dest,
+        capture_output=True,
     )
     assert kept.returncode == 1, "the layer READMEs must stay in git"

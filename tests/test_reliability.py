@@ -206,3 +206,26 @@ def test_symlink_leading_outside_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "symlink pointing outside" in result.stderr
     assert list(outside.iterdir()) == []
     assert sorted(p.name for p in dest.iterdir()) == ["docs"]
+
+
+def test_staging_left_by_a_dead_run_is_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """A run killed right after creating its staging folder (before writing anything into it)
+    still leaves a folder whose name says whose it is; the next run removes it, whatever project
+    it was for, and leaves alone the staging of a run that is still going."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_staging = tmp_path / f".other.{int(dead.stdout)}.abc123.mlops-new"
+    dead_staging.mkdir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live_staging = tmp_path / f".busy.{live.pid}.def456.mlops-new"
+        live_staging.mkdir()
+        unrelated = tmp_path / ".gitignore.mlops-new"
+        unrelated.write_text("a --force conflict file\n", encoding="utf-8")
+        result = runner.invoke(app, ["new", str(tmp_path / "next"), "--name", "Next Project"])
+        assert result.exit_code == 0, result.output
+        assert not dead_staging.exists()
+        assert live_staging.is_dir() and unrelated.is_file()
+    finally:
+        live.kill()
+        live.wait()

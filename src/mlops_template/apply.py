@@ -116,7 +116,7 @@ def _write_tree(tree: Tree, root: Path) -> None:
             ) from exc
 
 
-PID_FILE = ".mlops-staging-pid"
+STAGING_SUFFIX = ".mlops-new"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -129,26 +129,36 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_staging(dest: Path) -> list[Path]:
-    """Remove staging folders left by a killed run (their owning process is gone)."""
+def _staging_owner(candidate: Path) -> int | None:
+    """The pid in a staging folder's name ``.<dest>.<pid>.<random>.mlops-new``, else None."""
+    parts = candidate.name.removesuffix(STAGING_SUFFIX).rsplit(".", 2)
+    if len(parts) != 3 or not parts[0].startswith(".") or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def remove_stale_staging(parent: Path) -> list[Path]:
+    """Remove staging folders in ``parent`` left by killed runs (their owning process is gone).
+
+    The owner's pid is part of the folder's name, so a run killed at any instant, even right
+    after creating the folder, leaves something the next run can recognise and remove.
+    """
     removed = []
-    for candidate in dest.parent.glob(f".{dest.name}.*.mlops-new"):
-        try:
-            pid = int((candidate / PID_FILE).read_text(encoding="ascii").strip())
-        except (OSError, ValueError):
-            continue  # not ours, or still being set up: leave it
-        if not _pid_alive(pid):
-            shutil.rmtree(candidate, ignore_errors=True)
-            removed.append(candidate)
+    for candidate in parent.glob(f".*{STAGING_SUFFIX}"):
+        pid = _staging_owner(candidate)
+        if pid is None or pid == os.getpid() or _pid_alive(pid) or not candidate.is_dir():
+            continue  # not ours, or its run is still going
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
     return removed
 
 
 @contextlib.contextmanager
 def _staging(dest: Path) -> Iterator[Path]:
     parent = dest.parent
-    remove_stale_staging(dest)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".mlops-new", dir=parent))
-    (staging / PID_FILE).write_text(str(os.getpid()), encoding="ascii")
+    remove_stale_staging(parent)
+    prefix = f".{dest.name}.{os.getpid()}."
+    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=STAGING_SUFFIX, dir=parent))
     try:
         yield staging
     finally:
@@ -189,7 +199,6 @@ def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = Fa
             return report
         with _staging(dest) as staging:
             _write_tree(tree, staging)
-            (staging / PID_FILE).unlink()
             if dest.is_dir():
                 dest.rmdir()  # empty: replace it with the staged tree in one rename
             os.rename(staging, dest)

@@ -41,8 +41,47 @@ def yaml_str(value: Any) -> str:
 
 
 def py_str(value: Any) -> str:
-    """A Python literal (``repr``), valid in any Python source position that takes an expression."""
-    return repr(value)
+    """A Python literal, valid in any source position that takes an expression.
+
+    Strings are quoted the way ``ruff format`` writes them: double quotes unless single quotes
+    need fewer escapes, non-printable characters escaped, so generated code is formatted as is.
+    """
+    if not isinstance(value, str):
+        return repr(value)
+    quote = "'" if value.count('"') > value.count("'") else '"'
+    out = []
+    for ch in value:
+        if ch in ("\\", quote):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    return quote + "".join(out) + quote
+
+
+def py_doc(value: Any, width: int = 96) -> str:
+    """A module docstring: whitespace collapsed, wrapped to ``width``, escaped so that no quote,
+    backslash or control character can end it early; formatted the way ``ruff format`` keeps it."""
+    import textwrap
+
+    out = []
+    for ch in " ".join(str(value).split()):
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif not ch.isprintable():
+            out.append(ascii(ch)[1:-1])
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if len(text) + 6 <= width + 4:  # fits on one line of the generated ruff line-length (100)
+        return f'"""{text}"""'
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
+    # a wrapped line must not end inside an escape: textwrap only breaks at spaces, which are
+    # never escaped, so every line is a whole sequence of escapes
+    if len(lines) == 1:  # one word longer than a line: ruff keeps it on one line
+        return f'"""{text}"""'
+    return '"""' + "\n".join(lines) + '\n"""'
 
 
 def hcl_str(value: Any) -> str:
@@ -97,6 +136,7 @@ FILTERS = {
     "json_str": json_str,
     "yaml_str": yaml_str,
     "py_str": py_str,
+    "py_doc": py_doc,
     "hcl_str": hcl_str,
     "shell_quote": shell_quote,
     "md_text": md_text,

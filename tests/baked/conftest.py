@@ -84,4 +84,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "baked" in str(item.fspath):
             item.add_marker(pytest.mark.slow)
-

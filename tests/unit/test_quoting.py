@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import sys
+from pathlib import Path
 
 import hcl2
 import pytest
@@ -12,7 +13,16 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlops_template.quoting import hcl_str, json_str, md_text, py_str, tag_value, toml_str, yaml_str
+from mlops_template.quoting import (
+    hcl_str,
+    json_str,
+    md_text,
+    py_doc,
+    py_str,
+    tag_value,
+    toml_str,
+    yaml_str,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,6 +75,37 @@ def test_json_round_trip(value: str) -> None:
 @settings(max_examples=300, deadline=None)
 def test_python_round_trip(value: str) -> None:
     assert ast.literal_eval(py_str(value)) == value
+
+
+@given(TEXT)
+@settings(max_examples=300, deadline=None)
+def test_python_docstring_round_trip(value: str) -> None:
+    module = ast.parse(py_doc(value) + "\n")
+    assert ast.get_docstring(module, clean=False).replace("\n", " ").strip() == " ".join(
+        value.split()
+    )
+
+
+def test_python_strings_and_docstrings_are_ruff_formatted(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    for i, value in enumerate([*NASTY, "word " * 60, 'ends with "quote"', "x" * 150]):
+        (tmp_path / f"doc{i}.py").write_text(py_doc(value) + "\n", encoding="utf-8")
+        (tmp_path / f"str{i}.py").write_text(f"VALUE = {py_str(value)}\n", encoding="utf-8")
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
+    done = subprocess.run(
+        [ruff, "format", "--check", "--diff", "--no-cache", "--line-length", "100", "."],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(
+        [ruff, "check", "--no-cache", "--select", "E501", "--line-length", "100",
+         *(p.name for p in tmp_path.glob("doc*.py"))],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @given(st.one_of(st.sampled_from(NASTY), st.text(st.characters(codec="utf-8"), max_size=80)))

@@ -22,12 +22,20 @@ def code_version(root: Path) -> str:
     """The git commit of the project (with '-dirty' when modified), or 'unversioned'."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-            check=True, timeout=5,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True,
-            check=True, timeout=5,
+            ["git", "status", "--porcelain"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unversioned"
@@ -38,17 +46,29 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def record(lineage_file: Path, step: str, inputs: list[Path], outputs: list[Path],
-           root: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def record(
+    lineage_file: Path,
+    step: str,
+    inputs: list[Path],
+    outputs: list[Path],
+    root: Path,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Append one lineage entry (JSON lines) and return it."""
     entry = {
         "step": step,
         "at": utc_now(),
         "code_version": code_version(root),
-        "inputs": {str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
-                   for p in inputs if p.is_file()},
-        "outputs": {str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
-                    for p in outputs if p.is_file()},
+        "inputs": {
+            str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
+            for p in inputs
+            if p.is_file()
+        },
+        "outputs": {
+            str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
+            for p in outputs
+            if p.is_file()
+        },
         **(extra or {}),
     }
     lineage_file.parent.mkdir(parents=True, exist_ok=True)
