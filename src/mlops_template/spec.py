@@ -466,7 +466,8 @@ def parse_set(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise UsageError(f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set ml.metric=f1")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        value = yaml.load(raw, Loader=loader) if raw.strip() else ""  # noqa: S506 - a safe loader
     except yaml.YAMLError:
         value = raw
     if isinstance(value, (dict,)) or (value is None and raw.strip() not in ("null", "~")):
