@@ -263,7 +263,7 @@ def test_custom_phase_folder_is_rendered_merged_and_recorded(project: Path, tmp_
     assert code == 0, out
     package = load_spec(project / "mlops.yaml").package
     init = project / "src" / package / "hello" / "__init__.py"
-    assert init.read_text() == '"""Hello from \'Demo Project\'."""\nGREETING = "hello"\n'
+    assert init.read_text() == '"""Hello from "Demo Project"."""\nGREETING = "hello"\n'
     assert "\nhello: | $(STAMP) ## say hello\n" in (project / "Makefile").read_text()
     assert '"hello-lib>=1.0"' in (project / "pyproject.toml").read_text()
     assert f"/src/{package}/hello/" in (project / ".github" / "CODEOWNERS").read_text()

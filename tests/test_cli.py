@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -126,15 +127,15 @@ def test_force_never_overwrites_silently(tmp_path: Path) -> None:
 
 def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
-    original = apply.write_file
+    original = apply._write_new_file
 
-    def flaky(target: Path, entry: apply.File) -> None:
+    def flaky(target: Path, entry: apply.File, made: set[Path]) -> None:
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        original(target, entry)
+        original(target, entry, made)
 
-    monkeypatch.setattr(apply, "write_file", flaky)
+    monkeypatch.setattr(apply, "_write_new_file", flaky)
     code, _, err = invoke("new", str(tmp_path / "p"), "--name", "P")
     assert code == 130 and "nothing was written" in err
     assert list(tmp_path.iterdir()) == []
@@ -143,10 +144,10 @@ def test_interrupt_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_disk_full_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    def full(target: Path, entry: apply.File) -> None:
+    def full(target: Path, entry: apply.File, made: set[Path]) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(apply, "write_file", full)
+    monkeypatch.setattr(apply, "_write_new_file", full)
     code, _, err = invoke("new", str(tmp_path / "p"), "--name", "P")
     assert code == 2 and "No space left" in err
     assert list(tmp_path.iterdir()) == []
@@ -178,3 +179,12 @@ def test_completion_offers_spec_keys_and_choices() -> None:
         "data.engine=spark",
     ]
     assert _complete_phase("mon") == ["monitoring"]
+
+
+def test_new_project_folder_gets_the_umask_mode_not_the_staging_one(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    code, _, _ = invoke("new", str(tmp_path / "p"), "--name", "P")
+    assert code == 0
+    assert (tmp_path / "p").stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (tmp_path / "p" / "Makefile").stat().st_mode & 0o777 == 0o666 & ~mask

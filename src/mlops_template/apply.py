@@ -105,10 +105,23 @@ def write_file(target: Path, entry: File) -> None:
         raise
 
 
+def _write_new_file(target: Path, entry: File, made: set[Path]) -> None:
+    """Create one file in a private staging folder: no temp file needed, since the folder is only
+    renamed into place once every file in it is complete."""
+    if target.parent not in made:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        made.add(target.parent)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if entry.executable else 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(entry.content)
+
+
 def _write_tree(tree: Tree, root: Path) -> None:
+    """Write ``tree`` into the staging folder ``root`` (created by ``_staging``)."""
+    made: set[Path] = set()
     for rel in tree:
         try:
-            write_file(safe_target(root, rel), tree.files[rel])
+            _write_new_file(safe_target(root, rel), tree.files[rel], made)
         except OSError as exc:
             raise DestinationError(
                 f"cannot write {rel}: {exc.strerror or exc}; nothing was written",
@@ -159,6 +172,10 @@ def _staging(dest: Path) -> Iterator[Path]:
     remove_stale_staging(parent)
     prefix = f".{dest.name}.{os.getpid()}."
     staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=STAGING_SUFFIX, dir=parent))
+    # mkdtemp makes the folder private (0700); the project it becomes gets the usual umask mode
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(staging, 0o777 & ~mask)
     try:
         yield staging
     finally:
