@@ -132,7 +132,8 @@ def _write_tree(tree: Tree, root: Path) -> None:
 STAGING_SUFFIX = ".mlops-new"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -159,7 +160,7 @@ def remove_stale_staging(parent: Path) -> list[Path]:
     removed = []
     for candidate in parent.glob(f".*{STAGING_SUFFIX}"):
         pid = _staging_owner(candidate)
-        if pid is None or pid == os.getpid() or _pid_alive(pid) or not candidate.is_dir():
+        if pid is None or pid == os.getpid() or pid_alive(pid) or not candidate.is_dir():
             continue  # not ours, or its run is still going
         shutil.rmtree(candidate, ignore_errors=True)
         removed.append(candidate)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_template.apply import Entry, Report, safe_target, write_file
+from mlops_template.apply import Entry, Report, pid_alive, safe_target, write_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
 from mlops_template.merge import SIDE_SUFFIX, Decision, merge_trees
 from mlops_template.render import (
@@ -156,16 +156,6 @@ def custom_phases(state: Mapping[str, Any]) -> list[CustomPhase]:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def project_lock(root: Path) -> Iterator[None]:
     """``.mlops/lock`` created with O_EXCL so two runs cannot interleave; removed on exit."""
@@ -196,7 +186,7 @@ def _lock_error(path: Path) -> ProjectError:
             f"{path}: another mlops run holds the lock (unreadable lock file)",
             hint=f"if no mlops command is running on this project, delete {path}",
         )
-    if host == socket.gethostname() and not _pid_alive(pid):
+    if host == socket.gethostname() and not pid_alive(pid):
         return ProjectError(
             f"{path}: stale lock left by process {pid} (started {since}), which is no longer "
             "running; it was probably killed mid-run",

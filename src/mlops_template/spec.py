@@ -467,7 +467,7 @@ def parse_set(item: str) -> tuple[str, Any]:
         raise UsageError(f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set ml.metric=f1")
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        value = yaml.load(raw, Loader=loader) if raw.strip() else ""  # noqa: S506 - a safe loader
+        value = yaml.load(raw, Loader=loader) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     if isinstance(value, (dict,)) or (value is None and raw.strip() not in ("null", "~")):
