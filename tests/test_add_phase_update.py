@@ -698,3 +698,94 @@ def test_phase_listed_by_hand_but_never_rendered_is_rendered(project: Path) -> N
     assert "serving" in state(project)["phases"]  # type: ignore[operator]
     code, out = mlops("add-phase", "serving", "--project", str(project))
     assert code == 0 and "already enabled" in out
+
+
+# ------------------------------------------------------------------------------------------
+# faults while add-phase writes: a full disk, a kill at any moment
+# ------------------------------------------------------------------------------------------
+
+
+def _uninterrupted(project: Path, tmp_path: Path, *args: str) -> dict[str, str]:
+    twin = tmp_path / "twin"
+    shutil.copytree(project, twin, symlinks=True)
+    code, out = mlops(*args, "--project", str(twin))
+    assert code == 0, out
+    return snapshot(twin)
+
+
+def _each_file_whole(now: dict[str, str], before: dict[str, str], after: dict[str, str]) -> None:
+    """Every file is either as it was or as the finished run writes it: none half-written,
+    none lost, nothing else left behind."""
+    for rel, digest in now.items():
+        assert digest in (before.get(rel), after.get(rel)), f"{rel} is neither before nor after"
+    for rel in set(before) & set(after):
+        assert rel in now, f"{rel} lost"
+
+
+def test_disk_full_during_add_phase_loses_nothing_and_a_rerun_completes(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nA user's own paragraph.\n")
+    before = snapshot(project)
+    after = _uninterrupted(project, tmp_path, "add-phase", "serving")
+    calls = {"n": 0}
+    original = proj.write_file
+
+    def fills_up(target: Path, entry: proj.File) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(target, entry)
+
+    monkeypatch.setattr(proj, "write_file", fills_up)
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 2 and "No space left on device" in out and "3 of" in out, out
+    _each_file_whole(snapshot(project), before, after)
+    monkeypatch.undo()
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 0, out
+    assert snapshot(project) == after
+    assert "A user's own paragraph." in readme.read_text()
+
+
+@pytest.mark.slow
+def test_add_phase_killed_at_any_moment_keeps_every_file_whole(
+    project: Path, tmp_path: Path
+) -> None:
+    import random
+    import signal
+    import sys
+    import time
+
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nA user's own paragraph.\n")
+    before = snapshot(project)
+    after = _uninterrupted(project, tmp_path, "add-phase", "serving")
+    rng = random.Random(20261123)
+    for attempt in range(6):
+        work = tmp_path / f"killed{attempt}"
+        shutil.copytree(project, work, symlinks=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlops_template", "add-phase", "serving", "--project",
+             str(work), "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.2, 1.5))
+        proc.send_signal(signal.SIGKILL if attempt % 2 else signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert b"Traceback" not in err
+        now = snapshot(work)
+        leftovers = [r for r in now if r.endswith(".mlops-tmp") or r == ".mlops/lock"]
+        _each_file_whole({r: d for r, d in now.items() if r not in leftovers}, before, after)
+        # the next run explains a lock left by a killed run, and once it is removed as the
+        # message says, finishes the job: the same tree as a run that was never interrupted
+        code, out = mlops("add-phase", "serving", "--project", str(work))
+        if (work / ".mlops/lock").exists():
+            assert code == 2 and "stale lock" in out, out
+            (work / ".mlops/lock").unlink()
+            code, out = mlops("add-phase", "serving", "--project", str(work))
+        assert code == 0, out
+        assert snapshot(work) == after

@@ -640,6 +640,18 @@ def _remove(root: Path, rel: str) -> None:
         parent = parent.parent
 
 
+def _remove_leftover_temp_files(root: Path, paths: list[str]) -> None:
+    """Delete the temporary files (``.<name>.<random>.mlops-tmp``) a killed run left next to the
+    files it was replacing. Only called under the project lock, so no live run owns them."""
+    folders = {(root / rel).parent for rel in paths} | {root, (root / STATE_FILE).parent}
+    for folder in folders:
+        if folder.is_dir() and not folder.is_symlink():
+            for leftover in folder.glob(".*.mlops-tmp"):
+                if leftover.is_file() and not leftover.is_symlink():
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
+
+
 def plan_and_apply(
     root: Path,
     base: Tree,
@@ -683,6 +695,7 @@ def plan_and_apply(
     outcome.diff = "".join(diffs)
     if dry_run:
         return
+    _remove_leftover_temp_files(root, paths)
     done = 0
     current_path = ""
     try:
