@@ -1,7 +1,7 @@
 """Generated IaC and CI/CD pass the ecosystem's own validators, for every cloud x CI provider.
 
 For each combination a project is rendered and written with the library API, then checked with
-the tools its users will run: terraform fmt, python-hcl2, checkov (infra); actionlint, zizmor,
+the tools its users will run: terraform fmt, hcl2 (bc-python-hcl2, the parser checkov ships with), checkov (infra); actionlint, zizmor,
 check-jsonschema and yamllint (workflows); check-jsonschema for GitLab CI and Azure Pipelines.
 The validators come with the repo's dev extras (`make test` installs them); terraform is a
 system binary, and only the fmt check is skipped when it is missing.
@@ -119,7 +119,7 @@ def test_terraform_layout_and_hcl(generated: Generate, cloud: str) -> None:
 
 
 def _unwrap(value: Any) -> Any:
-    """python-hcl2 wraps attribute values in one-element lists (depending on its version)."""
+    """The hcl2 parser wraps attribute values in one-element lists (depending on its version)."""
     while isinstance(value, list) and len(value) == 1:
         value = value[0]
     return value

@@ -113,7 +113,7 @@ def test_python_strings_and_docstrings_are_ruff_formatted(tmp_path: Path) -> Non
 def test_hcl_string_parses_and_decodes_back(value: str) -> None:
     parsed = hcl2.loads(f"x = {hcl_str(value)}\n")["x"]
     raw = parsed[0] if isinstance(parsed, list) else parsed
-    # python-hcl2 returns the literal body with its escapes; decode them as Terraform would
+    # the hcl2 parser (bc-python-hcl2, checkov's) returns the literal body with its escapes; decode them as Terraform would
     assert _hcl_decode(raw) == value
     assert "${" not in hcl_str(value).replace("$${", "")
 
