@@ -1,6 +1,6 @@
 """`make demo`: the story in one command.
 
-Scaffold the churn example, run its pipeline, serve one prediction, show the monitoring result,
+Scaffold the churn example, run its pipeline, serve a prediction (then 200 shifted requests), show the monitoring result,
 add a phase, lint - each step with a one-line explanation, then a summary of where to look next.
 """
 
@@ -55,18 +55,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_one_prediction(project: Path, package: str) -> dict[str, object]:
-    """Start the generated API on a free localhost port, send one real record, stop it."""
+def _records(project: Path, count: int) -> tuple[list[dict[str, object]], str | None]:
+    """``count`` real records from gold (feature columns only) and the first numeric feature."""
     python = project / ".venv" / "bin" / "python"
     gold = project / "data" / "gold" / "features.parquet"
     contract = json.loads((project / "data" / "gold" / "contract.json").read_text())
     code = (
         "import json, polars as pl\n"
-        f"row = pl.read_parquet({str(gold)!r}).head(1).to_dicts()[0]\n"
+        f"rows = pl.read_parquet({str(gold)!r}).sample({count}, seed=7).to_dicts()\n"
         f"names = {[f['name'] for f in contract['features']]!r}\n"
-        "print(json.dumps({k: row[k] for k in names}, default=str))\n"
+        "print(json.dumps([{k: r[k] for k in names} for r in rows], default=str))\n"
     )
-    record = json.loads(subprocess.check_output([str(python), "-c", code], cwd=project, text=True))
+    records = json.loads(subprocess.check_output([str(python), "-c", code], cwd=project, text=True))
+    numeric = next((f["name"] for f in contract["features"] if f["kind"] == "numeric"), None)
+    return records, numeric
+
+
+def _post(port: int, record: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/predict",
+        data=json.dumps(record).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        answer: dict[str, object] = json.loads(resp.read())
+    return answer
+
+
+def serve_predictions(project: Path, package: str, shifted: int) -> None:
+    """Start the generated API on a free localhost port, send one real record and show the
+    answer, then ``shifted`` more records with one numeric feature 1.5x its training value (so
+    the monitoring step has traffic to judge), and stop the server."""
+    python = project / ".venv" / "bin" / "python"
+    records, numeric = _records(project, shifted + 1)
     port = free_port()
     server = subprocess.Popen(
         [str(python), "-m", "uvicorn", f"{package}.serving.app:create_app", "--factory",
@@ -84,16 +105,18 @@ def serve_one_prediction(project: Path, package: str) -> dict[str, object]:
                 time.sleep(0.3)
         else:
             raise StepFailed("the API did not become ready within 60 s")
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/predict",
-            data=json.dumps(record).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            answer: dict[str, object] = json.loads(resp.read())
-        print(f"  request : {json.dumps(record)[:160]}")
+        answer = _post(port, records[0])
+        print(f"  request : {json.dumps(records[0])[:160]}")
         print(f"  response: {json.dumps(answer)[:160]}")
-        return answer
+        if numeric is None or not shifted:
+            return
+        for record in records[1:]:
+            value = record.get(numeric)
+            if isinstance(value, (int, float)):
+                record[numeric] = value * 1.5
+            _post(port, record)
+        print(f"  then {shifted} more requests in which {numeric} is 1.5x its value in gold, "
+              "as if the population had changed")  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -143,14 +166,15 @@ def main() -> int:
         print(f"  {GREEN}done in {time.perf_counter() - t:.1f}s{RESET}")
 
         if (dest / "src" / package_name / "serving" / "app.py").is_file():
-            t = step(4, total, "Serve one prediction over REST",
-                     "FastAPI + onnxruntime load the blessed ONNX model; the request is logged.")  # fmt: skip
-            serve_one_prediction(dest, package_name)
+            t = step(4, total, "Serve predictions over REST",
+                     "FastAPI + onnxruntime load the blessed ONNX model; every request is logged.")  # fmt: skip
+            serve_predictions(dest, package_name, shifted=200)
             print(f"  {GREEN}done in {time.perf_counter() - t:.1f}s{RESET}")
 
         if (dest / "src" / package_name / "monitoring").is_dir():
             t = step(5, total, "Monitor drift and staleness",
-                     "Compares logged requests with the training reference; exit 3 means retrain.")  # fmt: skip
+                     "Compares logged requests with the training reference; the monitor exits 3 when "
+                     "retraining is due (make then says Error 3 and exits 2).")  # fmt: skip
             proc = run(["make", "--no-print-directory", "monitor"], dest, env=env, check=False)
             if proc.returncode not in (0, 2, 3):
                 raise StepFailed(f"make monitor exited {proc.returncode}")
