@@ -193,7 +193,7 @@ def main() -> int:
 
         t = step(7, total, "Lint the repository",
                  "mlops lint checks layout, ownership, layering and workflows, like CI does.")  # fmt: skip
-        run([*MLOPS, "lint", str(dest)], REPO, check=False, tail=40)
+        run([*MLOPS, "lint", str(dest)], REPO, tail=40)  # errors (exit 1) fail the demo
         print(f"  {GREEN}done in {time.perf_counter() - t:.1f}s{RESET}")
     except StepFailed as exc:
         print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)

@@ -189,3 +189,17 @@ def test_generated_python_passes_ruff_check_and_format(case: str, tmp_path: Path
     for args in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
         done = subprocess.run([ruff, *args], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0, f"ruff {args[0]}:\n{done.stdout}{done.stderr}"
+
+
+def test_spark_projects_say_java_17_in_their_readme() -> None:
+    spark = render(load_spec(REPO / "examples/spark/mlops.yaml")).text("README.md")
+    assert "Java 17 or newer" in spark and "(docs/spark.md)" in spark
+    assert "Java" not in render(load_spec(REPO / "examples/churn/mlops.yaml")).text("README.md")
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.parent.name for p in (REPO / "examples").glob("*/mlops.yaml"))
+)
+def test_every_example_has_a_readme_with_its_command(example: str) -> None:
+    readme = (REPO / "examples" / example / "README.md").read_text(encoding="utf-8")
+    assert f"--spec examples/{example}/mlops.yaml" in readme

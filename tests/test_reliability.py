@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from checks import check_parses
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -229,3 +229,51 @@ def test_staging_left_by_a_dead_run_is_removed_and_a_live_ones_kept(tmp_path: Pa
     finally:
         live.kill()
         live.wait()
+
+
+LIST_FIELDS = ["data.pii_columns", "infra.environments"]
+
+
+@pytest.mark.slow
+@given(
+    field=st.sampled_from(STRING_FIELDS + LIST_FIELDS),
+    value=VALUES,
+    ci=st.sampled_from(["github", "gitlab", "azure-devops"]),
+)
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+def test_fuzzed_values_leave_make_and_the_workflows_working(
+    tmp_path_factory: pytest.TempPathFactory, field: str, value: str, ci: str
+) -> None:
+    """Beyond parsing: a project rendered from an adversarial value still has a Makefile that
+    `make -n` accepts for its main targets, and GitHub workflows that actionlint accepts."""
+    import shutil
+
+    from mlops_template.apply import apply_new
+
+    sources = SpecSources({"project": {"name": "Fuzz"}, "ci": {"provider": ci}})
+    sources.set(field, [value] if field in LIST_FIELDS else value, f"--set {field}")
+    try:
+        spec = build_spec(sources)
+    except SpecError as exc:
+        assert exc.issues and all(i.message for i in exc.issues)
+        event("rejected with a clear error")
+        return
+    event("rendered, make -n and actionlint checked")
+    dest = tmp_path_factory.mktemp("fuzz") / "p"
+    apply_new(render(spec), dest)
+    for target in ("help", "setup", "pipeline", "test", "lint"):
+        done = subprocess.run(["make", "-n", target], cwd=dest, capture_output=True, text=True)
+        assert done.returncode == 0, f"make -n {target}: {done.stderr}"
+    workflows = sorted((dest / ".github" / "workflows").glob("*.yml"))
+    if workflows:
+        subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+        actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+        assert actionlint, "actionlint is not installed: run `make test`"
+        done = subprocess.run([actionlint, *map(str, workflows)], cwd=dest,
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    shutil.rmtree(dest.parent, ignore_errors=True)

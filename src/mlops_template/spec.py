@@ -293,6 +293,10 @@ def derive_package(name: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+#: the longest project.package accepted: it names folders, the wheel and the console scripts
+MAX_PACKAGE_LENGTH = 64
+
+
 def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, str]]:
     issues: list[tuple[str, str]] = []
     add = issues.append
@@ -300,7 +304,11 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
     package_path = (
         "project.package" if "package" in spec.project.model_fields_set else "project.name"
     )
-    if not pkg.isidentifier() or not pkg.isascii():
+    if len(pkg) > MAX_PACKAGE_LENGTH:
+        add((package_path, f"package {pkg[:24]!r}... is {len(pkg)} characters long; it names "
+             f"folders and the wheel; set project.package to {MAX_PACKAGE_LENGTH} characters or "
+             "fewer"))  # fmt: skip
+    elif not pkg.isidentifier() or not pkg.isascii():
         add((package_path, f"package {pkg!r} is not a valid Python identifier; set project.package "
              "to a snake_case name such as 'churn_prediction'"))  # fmt: skip
     elif keyword.iskeyword(pkg) or keyword.issoftkeyword(pkg):

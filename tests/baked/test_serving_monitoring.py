@@ -222,3 +222,13 @@ def test_serve_log_and_monitor_drift(churn: Baked) -> None:
     assert report["window"]["requests"] == 900
     page = (churn.path / "reports/monitoring.html").read_text()
     assert "retraining due" in page and "<svg" in page
+
+
+def test_the_default_phases_project_passes_its_own_tests_linters_and_types(churn: Baked) -> None:
+    """The churn example has every default phase (data, training, serving, monitoring, infra):
+    its own suite (the serving TestClient tests, the drift tests, ...), ruff and mypy pass."""
+    for target in ("test", "lint", "typecheck"):
+        done = churn.make(target, check=False)
+        assert done.returncode == 0, f"make {target}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
+        if target == "test":
+            assert " passed" in done.stdout and " failed" not in done.stdout

@@ -50,6 +50,7 @@ def test_minimal_spec_takes_every_default() -> None:
         (["project.package=polars"], "project.package", "shadow the dependency"),
         (["project.package=9lives"], "project.package", "not a valid Python identifier"),
         (["project.package=Churn"], "project.package", "lowercase"),
+        ([f"project.package={'a' * 65}"], "project.package", "64 characters or fewer"),
         (["phases=[serving]"], "phases.0", "requires 'training'"),
         (["phases=[data, data]"], "phases.1", "listed twice"),
         (["infra.environments=[dev, Dev]"], "infra.environments.1", "lowercase slug"),
