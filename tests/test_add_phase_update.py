@@ -789,3 +789,46 @@ def test_add_phase_killed_at_any_moment_keeps_every_file_whole(
             code, out = mlops("add-phase", "serving", "--project", str(work))
         assert code == 0, out
         assert snapshot(work) == after
+
+
+@pytest.mark.slow
+def test_update_killed_at_any_moment_keeps_every_file_whole(
+    project: Path, tmp_path: Path, upgraded_templates: Path
+) -> None:
+    """The same as for add-phase, for an update to a new template version. The run goes through
+    the library (the CLI has no switch for another templates folder), in its own process."""
+    import random
+    import signal
+    import sys
+    import time
+
+    readme = project / "README.md"  # an edit far from the end, where the new version appends
+    lines = readme.read_text().splitlines(keepends=True)
+    readme.write_text("".join([*lines[:2], "A user's own paragraph.\n\n", *lines[2:]]))
+    before = snapshot(project)
+    twin = tmp_path / "twin"
+    shutil.copytree(project, twin, symlinks=True)
+    assert not proj.update(project=twin, templates_root=upgraded_templates).report.conflicts
+    assert "A user's own paragraph." in (twin / "README.md").read_text()
+    after = snapshot(twin)
+    code = (
+        "import sys; from pathlib import Path; from mlops_template import project as p\n"
+        "p.update(project=Path(sys.argv[1]), templates_root=Path(sys.argv[2]))\n"
+    )
+    rng = random.Random(112326)
+    for attempt in range(6):
+        work = tmp_path / f"killed{attempt}"
+        shutil.copytree(project, work, symlinks=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(work), str(upgraded_templates)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.2, 1.5))
+        proc.send_signal(signal.SIGKILL if attempt % 2 else signal.SIGINT)
+        proc.communicate(timeout=60)
+        now = snapshot(work)
+        leftovers = [r for r in now if r.endswith(".mlops-tmp") or r == ".mlops/lock"]
+        _each_file_whole({r: d for r, d in now.items() if r not in leftovers}, before, after)
+        (work / ".mlops/lock").unlink(missing_ok=True)  # a stale lock: tested with add-phase
+        assert not proj.update(project=work, templates_root=upgraded_templates).report.conflicts
+        assert snapshot(work) == after
