@@ -204,11 +204,13 @@ VARIANTS = [
     ["serving.mode=batch", "infra.environments=[qa, prod-eu]", "infra.cloud=gcp"],
     # a single environment (no promotion chain)
     ["infra.environments=[prod]", "infra.cloud=aws"],
+    # the Spark engine: every pipeline that runs `make data` sets up Java 17 first
+    ["data.engine=spark", "infra.cloud=gcp"],
 ]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("sets", VARIANTS, ids=["batch-custom-envs", "single-env"])
+@pytest.mark.parametrize("sets", VARIANTS, ids=["batch-custom-envs", "single-env", "spark"])
 def test_ci_variants_pass_validators(tmp_path: Path, provider: str, sets: list[str]) -> None:
     spec = load_spec(name="Variant", sets=[*sets, f"ci.provider={provider}"])
     dest = tmp_path / "variant"
@@ -217,6 +219,13 @@ def test_ci_variants_pass_validators(tmp_path: Path, provider: str, sets: list[s
     validate_ci(dest, provider)
     envs = sorted(p.name for p in (dest / "infra" / "terraform" / "envs").iterdir())
     assert envs == sorted(spec.infra.environments)
+    ci_files = [*(dest / ".github" / "workflows").glob("*.yml"), dest / ".gitlab-ci.yml",
+                dest / "azure-pipelines.yml"]  # fmt: skip
+    text = "".join(p.read_text() for p in ci_files if p.is_file())
+    java = {"github": "actions/setup-java@", "gitlab": "openjdk-17-jre-headless",
+            "azure-devops": "JavaToolInstaller@0"}[provider]  # fmt: skip
+    # the data pipeline and the ML pipeline both run `make data`
+    assert text.count(java) == (2 if spec.data.engine == "spark" else 0), provider
 
 
 def validate_ci(project: Path, provider: str) -> None:
