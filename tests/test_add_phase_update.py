@@ -832,3 +832,41 @@ def test_update_killed_at_any_moment_keeps_every_file_whole(
         (work / ".mlops/lock").unlink(missing_ok=True)  # a stale lock: tested with add-phase
         assert not proj.update(project=work, templates_root=upgraded_templates).report.conflicts
         assert snapshot(work) == after
+
+
+def test_a_second_phase_never_clobbers_the_first(project: Path, tmp_path: Path) -> None:
+    """serving then monitoring: after both, every file equals a fresh render of the project with
+    both phases, except the user's own edit, which is still there."""
+    makefile = project / "Makefile"
+    makefile.write_text(makefile.read_text() + "\nmine: ## my own target\n\techo mine\n")
+    assert mlops("add-phase", "serving", "--project", str(project))[0] == 0
+    code, out = mlops("add-phase", "monitoring", "--project", str(project))
+    assert code == 0, out
+    assert state(project)["phases"] == ["data", "training", "serving", "monitoring"]
+    fresh = render(load_spec(project / "mlops.yaml"))
+    for path in fresh:
+        if path == "Makefile" or path.startswith(".mlops/"):
+            continue
+        assert (project / path).read_bytes() == fresh.files[path].content, path
+    merged = makefile.read_text()
+    assert "mine: ## my own target\n\techo mine\n" in merged
+    assert "serve:" in merged and "monitor:" in merged
+
+
+def test_update_records_the_versions_and_spec_it_rendered(
+    project: Path, upgraded_templates: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_template import render as render_module
+
+    old = state(project)
+    monkeypatch.setattr(render_module, "__version__", "9.9.9")
+    monkeypatch.setattr(render_module, "TEMPLATE_VERSION", "next")
+    outcome = proj.update(project=project, templates_root=upgraded_templates)
+    assert not outcome.report.conflicts
+    new = state(project)
+    assert (new["tool_version"], new["template_version"]) == ("9.9.9", "next")
+    assert (old["tool_version"], old["template_version"]) != ("9.9.9", "next")
+    assert new["spec_hash"] == old["spec_hash"]  # the spec did not change
+    assert (project / "docs" / "upgrade-notes.md").read_text() == "# New in v2\n"
+    recorded = read_pristine((project / PRISTINE_FILE).read_text())
+    assert recorded.text("docs/upgrade-notes.md") == "# New in v2\n"

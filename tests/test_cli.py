@@ -188,3 +188,33 @@ def test_new_project_folder_gets_the_umask_mode_not_the_staging_one(tmp_path: Pa
     assert code == 0
     assert (tmp_path / "p").stat().st_mode & 0o777 == 0o777 & ~mask
     assert (tmp_path / "p" / "Makefile").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_version_and_help_do_not_import_the_heavy_libraries() -> None:
+    """Start-up stays fast: `--version` imports no CLI framework, `--help` no pydantic, jinja2,
+    rich or PyYAML (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from mlops_template.entry import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ['pydantic', 'jinja2', 'rich', 'yaml', 'typer']\n"
+        "print('IMPORTED:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    for args, allowed in ((["--version"], ""), (["--help"], "typer")):
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        imported = done.stdout.rsplit("IMPORTED:", 1)[1].strip()
+        assert imported == allowed, f"mlops {args[0]} imported {imported}"
+
+
+def test_without_a_tty_new_never_prompts(tmp_path: Path) -> None:
+    """CliRunner's stdin is not a TTY: with no spec and no name, new explains instead of asking."""
+    code, out, err = invoke("new", str(tmp_path / "p"))
+    assert code == 2 and not (tmp_path / "p").exists()
+    assert "project.name" in out + err
