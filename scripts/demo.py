@@ -7,6 +7,7 @@ add a phase, lint - each step with a one-line explanation, then a summary of whe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -14,8 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,11 +39,40 @@ def step(number: int, total: int, title: str, why: str) -> float:
     return time.perf_counter()
 
 
+@contextlib.contextmanager
+def _progress(cmd: list[str]) -> Iterator[None]:
+    """On a terminal, a spinner with the elapsed time while a long command runs (rich, which the
+    tool already depends on); elsewhere (CI logs, pipes) nothing, the output follows at the end."""
+    if not sys.stdout.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    started = time.perf_counter()
+    label = f"make {cmd[-1]}" if cmd[0] == "make" else f"mlops {cmd[len(MLOPS)]}"
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")))
+    with console.status(f"{label} ...") as status:
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(1.0):
+                status.update(f"{label} ... {time.perf_counter() - started:.0f}s")
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+
+
 def run(cmd: list[str], cwd: Path, *, check: bool = True, tail: int = 25,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     print(f"{DIM}$ {' '.join(cmd)}{RESET}", flush=True)
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    with _progress(cmd):
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                              env={**os.environ, **(env or {})})  # fmt: skip
     lines = (proc.stdout + proc.stderr).rstrip().splitlines()
     for line in lines[-tail:]:
         print(f"  {line}")
