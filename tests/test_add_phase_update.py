@@ -870,3 +870,23 @@ def test_update_records_the_versions_and_spec_it_rendered(
     assert (project / "docs" / "upgrade-notes.md").read_text() == "# New in v2\n"
     recorded = read_pristine((project / PRISTINE_FILE).read_text())
     assert recorded.text("docs/upgrade-notes.md") == "# New in v2\n"
+
+
+def test_analysis_and_experimentation_added_to_a_project_without_them(project: Path) -> None:
+    """The two phases a data scientist adds later, on a data+training project: exactly the files
+    of a fresh render with them, the notebook hook in pre-commit, and the result lints clean."""
+    from mlops_template.lint import lint
+
+    for phase in ("experimentation", "analysis"):
+        code, out = mlops("add-phase", phase, "--project", str(project))
+        assert code == 0, out
+    fresh = render(load_spec(project / "mlops.yaml"))
+    assert {p for p in fresh if not p.startswith(".mlops/")} <= set(snapshot(project))
+    for path in fresh:
+        if not path.startswith(".mlops/"):
+            assert (project / path).read_bytes() == fresh.files[path].content, path
+    assert "nbstripout" in (project / ".pre-commit-config.yaml").read_text()
+    assert (project / "notebooks" / "01-eda.ipynb").is_file()
+    assert (project / "src" / "demo_project" / "analysis" / "report.py").is_file()
+    findings = [f for f in lint(project).findings if f.severity.value != "info"]
+    assert not findings, findings

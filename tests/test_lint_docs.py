@@ -60,10 +60,11 @@ def test_pre_commit_hook_manifest() -> None:
         assert hook["pass_filenames"] is False and hook["language"] == "python"
 
 
-@pytest.mark.parametrize("provider", ["github", "gitlab"])
+@pytest.mark.parametrize("provider", ["github", "gitlab", "azure-devops"])
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_every_example_lints_clean(example: str, provider: str, tmp_path: Path) -> None:
-    """The real templates against every rule (gitlab: every rule but the GitHub-workflow ones)."""
+    """The real templates against every rule (gitlab, azure-devops: all but the GitHub-workflow
+    ones)."""
     dest = tmp_path / example
     spec = load_spec(REPO / "examples" / example / "mlops.yaml", sets=[f"ci.provider={provider}"])
     apply_new(render(spec), dest)
