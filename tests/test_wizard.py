@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -81,3 +82,22 @@ def test_flags_preset_answers(tmp_path: Path) -> None:
     assert "project.name:" not in result.output
     spec = yaml.safe_load((tmp_path / "p" / "mlops.yaml").read_text(encoding="utf-8"))
     assert spec["project"]["name"] == "Preset" and spec["infra"]["cloud"] == "gcp"
+
+
+def test_ctrl_c_during_the_questions_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_template import cli
+
+    answers = iter(["Demo", ""])
+
+    def ask(prompt: str) -> str:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise KeyboardInterrupt from None  # the user presses Ctrl-C at the third question
+
+    monkeypatch.setattr(cli, "_ask", ask)
+    result = runner.invoke(app, ["new", str(tmp_path / "p"), "-i"])
+    assert result.exit_code == 130 and "nothing was written" in result.stderr
+    assert list(tmp_path.iterdir()) == []
