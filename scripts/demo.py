@@ -1,6 +1,7 @@
 """`make demo`: the story in one command.
 
-Scaffold the churn example, run its pipeline, serve a prediction (then 200 shifted requests), show the monitoring result,
+Scaffold the churn example, run its pipeline, serve a prediction (then 200 shifted requests),
+show the monitoring result,
 add a phase, lint - each step with a one-line explanation, then a summary of where to look next.
 """
 
@@ -94,7 +95,8 @@ def _records(project: Path, count: int) -> tuple[list[dict[str, object]], str | 
     contract = json.loads((project / "data" / "gold" / "contract.json").read_text())
     code = (
         "import json, polars as pl\n"
-        f"rows = pl.read_parquet({str(gold)!r}).sample({count}, seed=7).to_dicts()\n"
+        f"gold = pl.read_parquet({str(gold)!r})\n"
+        f"rows = gold.sample(min({count}, gold.height), seed=7).to_dicts()\n"
         f"names = {[f['name'] for f in contract['features']]!r}\n"
         "print(json.dumps([{k: r[k] for k in names} for r in rows], default=str))\n"
     )
@@ -140,14 +142,14 @@ def serve_predictions(project: Path, package: str, shifted: int) -> None:
         answer = _post(port, records[0])
         print(f"  request : {json.dumps(records[0])[:160]}")
         print(f"  response: {json.dumps(answer)[:160]}")
-        if numeric is None or not shifted:
+        if numeric is None or len(records) < 2:
             return
         for record in records[1:]:
             value = record.get(numeric)
             if isinstance(value, (int, float)):
                 record[numeric] = value * 1.5
             _post(port, record)
-        print(f"  then {shifted} more requests in which {numeric} is 1.5x its value in gold, "
+        print(f"  then {len(records) - 1} more requests in which {numeric} is 1.5x its value in gold, "
               "as if the population had changed")  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
