@@ -1,7 +1,8 @@
 """`make demo`: the story in one command.
 
 Scaffold the churn example, run its pipeline, serve a prediction (then 200 shifted requests),
-show the monitoring result, add a phase, lint - each step with a one-line explanation, then a summary of where to look next.
+show the monitoring result, add a phase, lint - each step with a one-line explanation, then a
+summary of where to look next.
 """
 
 from __future__ import annotations
