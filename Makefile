@@ -39,10 +39,10 @@ demo: $(VENV)/.installed ## scaffold examples/churn into ./demo-project and run 
 	$(BIN)/python scripts/demo.py --dest $(DEMO_DIR)
 
 test: $(VENV)/.installed-dev ## run the whole suite (unit, CLI, matrix, golden, baked projects)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed-dev ## the suite without the slow baked-project tests
-	$(BIN)/python -m pytest -n 2 -m 'not slow' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m 'not slow' $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev ## ruff and mypy on the tool itself
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -84,3 +84,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "baked" in str(item.fspath):
             item.add_marker(pytest.mark.slow)
+            # one worker per module (`--dist loadgroup`): its module-scoped projects are baked
+            # once, not once on every worker that happens to run one of its tests
+            item.add_marker(pytest.mark.xdist_group(Path(str(item.fspath)).stem))
