@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_template.errors import TemplateError
+from mlops_template.yamlsource import safe_loader
 
 ROLES = ("data_engineer", "data_scientist", "ml_engineer")
 
@@ -135,8 +136,7 @@ def load_phase(folder: Path) -> Phase:
 
     manifest = folder / "phase.yaml"
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        raw = yaml.load(manifest.read_text(encoding="utf-8"), Loader=loader)
+        raw = yaml.load(manifest.read_text(encoding="utf-8"), Loader=safe_loader())
     except FileNotFoundError:
         raise _fail(manifest, "missing phase.yaml") from None
     except yaml.YAMLError as exc:

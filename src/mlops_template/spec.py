@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlops_template.errors import SpecError, SpecIssue, UsageError
 from mlops_template.phases import ROLES, Phase, load_catalogue
-from mlops_template.yamlsource import Located, YamlSyntaxError, load_located
+from mlops_template.yamlsource import Located, YamlSyntaxError, load_located, safe_loader
 
 SPEC_VERSION = 1
 PhaseName = Literal[
@@ -474,8 +474,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise UsageError(f"--set {item!r}: expected KEY=VALUE", hint="e.g. --set ml.metric=f1")
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        value = yaml.load(raw, Loader=loader) if raw.strip() else ""
+        value = yaml.load(raw, Loader=safe_loader()) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     if isinstance(value, (dict,)) or (value is None and raw.strip() not in ("null", "~")):

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlops_template.lint.model import Example, Finding, Rule, Severity, rule
 from mlops_template.lint.project import Project
+from mlops_template.yamlsource import safe_loader
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _SECRET_KEY = re.compile(
@@ -121,9 +122,7 @@ def _load(project: Project, rel: str) -> Loaded:
         loaded = Loaded(None, ("not readable as UTF-8 text", None, None))
     else:
         try:
-            loaded = Loaded(
-                yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            )
+            loaded = Loaded(yaml.compose(text, Loader=safe_loader()))
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "invalid YAML"
