@@ -90,10 +90,14 @@ def safe_target(root: Path, rel: str) -> Path:
     return target
 
 
+#: the temporary file ``write_file`` replaces its target with (``.<name>.<random>.mlops-tmp``)
+TEMP_SUFFIX = ".mlops-tmp"
+
+
 def write_file(target: Path, entry: File) -> None:
     """Write one file atomically (temp file in the same folder + rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".mlops-tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(entry.content)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_template.apply import Entry, Report, pid_alive, safe_target, write_file
+from mlops_template.apply import TEMP_SUFFIX, Entry, Report, pid_alive, safe_target, write_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
 from mlops_template.merge import SIDE_SUFFIX, Decision, merge_trees
 from mlops_template.render import (
@@ -641,12 +641,12 @@ def _remove(root: Path, rel: str) -> None:
 
 
 def _remove_leftover_temp_files(root: Path, paths: list[str]) -> None:
-    """Delete the temporary files (``.<name>.<random>.mlops-tmp``) a killed run left next to the
+    """Delete the temporary files (``apply.TEMP_SUFFIX``) a killed run left next to the
     files it was replacing. Only called under the project lock, so no live run owns them."""
     folders = {(root / rel).parent for rel in paths} | {root, (root / STATE_FILE).parent}
     for folder in folders:
         if folder.is_dir() and not folder.is_symlink():
-            for leftover in folder.glob(".*.mlops-tmp"):
+            for leftover in folder.glob(f".*{TEMP_SUFFIX}"):
                 if leftover.is_file() and not leftover.is_symlink():
                     with contextlib.suppress(OSError):
                         leftover.unlink()

@@ -40,6 +40,24 @@ def yaml_str(value: Any) -> str:
     return text.strip().removesuffix("...").strip()
 
 
+#: the line length of the generated projects' ruff configuration
+GENERATED_LINE_LENGTH = 100
+
+
+def _py_escape(text: str, quote: str) -> str:
+    """``text`` for the inside of a Python string delimited by ``quote``: backslashes and that
+    quote escaped, non-printable characters as escape sequences."""
+    out = []
+    for ch in text:
+        if ch in ("\\", quote):
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)
+
+
 def py_str(value: Any) -> str:
     """A Python literal, valid in any source position that takes an expression.
 
@@ -49,32 +67,16 @@ def py_str(value: Any) -> str:
     if not isinstance(value, str):
         return repr(value)
     quote = "'" if value.count('"') > value.count("'") else '"'
-    out = []
-    for ch in value:
-        if ch in ("\\", quote):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(repr(ch)[1:-1])
-    return quote + "".join(out) + quote
+    return quote + _py_escape(value, quote) + quote
 
 
-def py_doc(value: Any, width: int = 96) -> str:
+def py_doc(value: Any, width: int = GENERATED_LINE_LENGTH - 4) -> str:
     """A module docstring: whitespace collapsed, wrapped to ``width``, escaped so that no quote,
     backslash or control character can end it early; formatted the way ``ruff format`` keeps it."""
     import textwrap
 
-    out = []
-    for ch in " ".join(str(value).split()):
-        if ch in '\\"':
-            out.append("\\" + ch)
-        elif not ch.isprintable():
-            out.append(ascii(ch)[1:-1])
-        else:
-            out.append(ch)
-    text = "".join(out)
-    if len(text) + 6 <= width + 4:  # fits on one line of the generated ruff line-length (100)
+    text = _py_escape(" ".join(str(value).split()), '"')
+    if len(text) + 6 <= GENERATED_LINE_LENGTH:  # """text""" fits on one line
         return f'"""{text}"""'
     lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
     # a wrapped line must not end inside an escape: textwrap only breaks at spaces, which are
