@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -751,35 +751,49 @@ def test_disk_full_during_add_phase_loses_nothing_and_a_rerun_completes(
     assert "A user's own paragraph." in readme.read_text()
 
 
+def _killed_runs(
+    project: Path,
+    tmp_path: Path,
+    expected: tuple[dict[str, str], dict[str, str]],
+    command: Callable[[Path], list[str]],
+    seed: int,
+) -> Iterator[tuple[Path, bytes]]:
+    """Six copies of ``project``, each with ``command(copy)`` started in its own process and
+    killed at a random moment (SIGINT and SIGKILL in turn); checks that every file of the copy is
+    whole (as before or as after the run) and yields the copy with the run's stderr."""
+    import random
+    import signal
+    import time
+
+    before, after = expected
+    rng = random.Random(seed)
+    for attempt in range(6):
+        work = tmp_path / f"killed{attempt}"
+        shutil.copytree(project, work, symlinks=True)
+        proc = subprocess.Popen(command(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.2, 1.5))
+        proc.send_signal(signal.SIGKILL if attempt % 2 else signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        now = snapshot(work)
+        leftovers = [r for r in now if r.endswith(".mlops-tmp") or r == ".mlops/lock"]
+        _each_file_whole({r: d for r, d in now.items() if r not in leftovers}, before, after)
+        yield work, err
+
+
 @pytest.mark.slow
 def test_add_phase_killed_at_any_moment_keeps_every_file_whole(
     project: Path, tmp_path: Path
 ) -> None:
-    import random
-    import signal
     import sys
-    import time
 
     readme = project / "README.md"
     readme.write_text(readme.read_text() + "\nA user's own paragraph.\n")
-    before = snapshot(project)
-    after = _uninterrupted(project, tmp_path, "add-phase", "serving")
-    rng = random.Random(20261123)
-    for attempt in range(6):
-        work = tmp_path / f"killed{attempt}"
-        shutil.copytree(project, work, symlinks=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_template", "add-phase", "serving", "--project",
-             str(work), "--quiet"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        time.sleep(rng.uniform(0.2, 1.5))
-        proc.send_signal(signal.SIGKILL if attempt % 2 else signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+    expected = snapshot(project), _uninterrupted(project, tmp_path, "add-phase", "serving")
+    command = [sys.executable, "-m", "mlops_template", "add-phase", "serving", "--quiet"]
+    for work, err in _killed_runs(
+        project, tmp_path, expected, lambda w: [*command, "--project", str(w)], seed=20261123
+    ):
         assert b"Traceback" not in err
-        now = snapshot(work)
-        leftovers = [r for r in now if r.endswith(".mlops-tmp") or r == ".mlops/lock"]
-        _each_file_whole({r: d for r, d in now.items() if r not in leftovers}, before, after)
         # the next run explains a lock left by a killed run, and once it is removed as the
         # message says, finishes the job: the same tree as a run that was never interrupted
         code, out = mlops("add-phase", "serving", "--project", str(work))
@@ -788,7 +802,7 @@ def test_add_phase_killed_at_any_moment_keeps_every_file_whole(
             (work / ".mlops/lock").unlink()
             code, out = mlops("add-phase", "serving", "--project", str(work))
         assert code == 0, out
-        assert snapshot(work) == after
+        assert snapshot(work) == expected[1]
 
 
 @pytest.mark.slow
@@ -797,10 +811,7 @@ def test_update_killed_at_any_moment_keeps_every_file_whole(
 ) -> None:
     """The same as for add-phase, for an update to a new template version. The run goes through
     the library (the CLI has no switch for another templates folder), in its own process."""
-    import random
-    import signal
     import sys
-    import time
 
     readme = project / "README.md"  # an edit far from the end, where the new version appends
     lines = readme.read_text().splitlines(keepends=True)
@@ -815,20 +826,10 @@ def test_update_killed_at_any_moment_keeps_every_file_whole(
         "import sys; from pathlib import Path; from mlops_template import project as p\n"
         "p.update(project=Path(sys.argv[1]), templates_root=Path(sys.argv[2]))\n"
     )
-    rng = random.Random(112326)
-    for attempt in range(6):
-        work = tmp_path / f"killed{attempt}"
-        shutil.copytree(project, work, symlinks=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(work), str(upgraded_templates)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        time.sleep(rng.uniform(0.2, 1.5))
-        proc.send_signal(signal.SIGKILL if attempt % 2 else signal.SIGINT)
-        proc.communicate(timeout=60)
-        now = snapshot(work)
-        leftovers = [r for r in now if r.endswith(".mlops-tmp") or r == ".mlops/lock"]
-        _each_file_whole({r: d for r, d in now.items() if r not in leftovers}, before, after)
+    for work, _ in _killed_runs(
+        project, tmp_path, (before, after),
+        lambda w: [sys.executable, "-c", code, str(w), str(upgraded_templates)], seed=112326,
+    ):  # fmt: skip
         (work / ".mlops/lock").unlink(missing_ok=True)  # a stale lock: tested with add-phase
         assert not proj.update(project=work, templates_root=upgraded_templates).report.conflicts
         assert snapshot(work) == after

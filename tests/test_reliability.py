@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from mlops_template.cli import app
 from mlops_template.errors import SpecError
 from mlops_template.render import render
-from mlops_template.spec import SpecSources, build_spec
+from mlops_template.spec import Spec, SpecSources, build_spec
 
 runner = CliRunner()
 ADVERSARIAL = [
@@ -72,6 +72,15 @@ STRING_FIELDS = [
 VALUES = st.one_of(st.sampled_from(ADVERSARIAL), st.text(max_size=300))
 
 
+def _spec_or_clear_error(sources: SpecSources) -> Spec | None:
+    """The spec, or None when it is refused with issues that each carry a message."""
+    try:
+        return build_spec(sources)
+    except SpecError as exc:
+        assert exc.issues and all(i.message for i in exc.issues)
+        return None
+
+
 @given(field=st.sampled_from(STRING_FIELDS), value=VALUES)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_any_string_value_is_rejected_clearly_or_renders_parsable_files(
@@ -79,12 +88,9 @@ def test_any_string_value_is_rejected_clearly_or_renders_parsable_files(
 ) -> None:
     sources = SpecSources({"project": {"name": "Fuzz"}})
     sources.set(field, value, f"--set {field}")
-    try:
-        spec = build_spec(sources)
-    except SpecError as exc:
-        assert exc.issues and all(i.message for i in exc.issues)
-        return
-    check_parses(render(spec), user_text=True)
+    spec = _spec_or_clear_error(sources)
+    if spec is not None:
+        check_parses(render(spec), user_text=True)
 
 
 yaml_leaf = st.one_of(
@@ -256,10 +262,8 @@ def test_fuzzed_values_leave_make_and_the_workflows_working(
 
     sources = SpecSources({"project": {"name": "Fuzz"}, "ci": {"provider": ci}})
     sources.set(field, [value] if field in LIST_FIELDS else value, f"--set {field}")
-    try:
-        spec = build_spec(sources)
-    except SpecError as exc:
-        assert exc.issues and all(i.message for i in exc.issues)
+    spec = _spec_or_clear_error(sources)
+    if spec is None:
         event("rejected with a clear error")
         return
     event("rendered, make -n and actionlint checked")
