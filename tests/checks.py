@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from mlops_template.render import Tree
@@ -15,6 +18,19 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+#: the dev environment's scripts (ruff, actionlint, checkov, ...): next to this interpreter
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    """A validator from the dev environment (next to this interpreter), else from PATH."""
+    local = BIN / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `make test` (it installs the dev extras)")
+    return found
+
 
 LEFTOVER = re.compile(r"(?<![$\\])\{\{|\{%|\{#")
 

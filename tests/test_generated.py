@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from checks import check_parses
+from checks import check_parses, tool
 
 from mlops_template.phases import load_catalogue, with_requirements
 from mlops_template.render import CODEOWNERS_DIR, Tree, render
@@ -169,9 +169,7 @@ FORMAT_CASES = {
 @pytest.mark.parametrize("case", sorted(FORMAT_CASES))
 def test_generated_python_passes_ruff_check_and_format(case: str, tmp_path: Path) -> None:
     """Generated code is already formatted: the project's own `make lint` passes on day one."""
-    import shutil
     import subprocess
-    import sys
 
     source = FORMAT_CASES[case]
     if isinstance(source, Path):
@@ -185,7 +183,7 @@ def test_generated_python_passes_ruff_check_and_format(case: str, tmp_path: Path
             target = tmp_path / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(tree.text(rel), encoding="utf-8")
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
+    ruff = tool("ruff")
     for args in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
         done = subprocess.run([ruff, *args], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0, f"ruff {args[0]}:\n{done.stdout}{done.stderr}"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checks import tool
 
 from mlops_template.apply import apply_new
 from mlops_template.errors import SpecError
@@ -31,7 +32,6 @@ from mlops_template.spec import load_spec
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 CLOUDS = ("azure", "aws", "gcp")
 PROVIDERS = ("github", "gitlab", "azure-devops")
 PHASE_WORKFLOWS = {
@@ -43,15 +43,6 @@ PHASE_WORKFLOWS = {
 }
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*\s*$")
 CHECKOV_SKIP = re.compile(r"#checkov:skip=(CKV2?_[A-Z]+_\d+)(?::(.*))?")
-
-
-def tool(name: str) -> str:
-    """A validator from the dev environment (next to this interpreter), else from PATH."""
-    local = BIN / name
-    found = str(local) if local.exists() else shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: run `make test` (it installs the dev extras)")
-    return found
 
 
 def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from checks import check_parses
+from checks import check_parses, tool
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -275,9 +275,7 @@ def test_fuzzed_values_leave_make_and_the_workflows_working(
     workflows = sorted((dest / ".github" / "workflows").glob("*.yml"))
     if workflows:
         subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-        actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent))
-        assert actionlint, "actionlint is not installed: run `make test`"
-        done = subprocess.run([actionlint, *map(str, workflows)], cwd=dest,
+        done = subprocess.run([tool("actionlint"), *map(str, workflows)], cwd=dest,
                               capture_output=True, text=True)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
     shutil.rmtree(dest.parent, ignore_errors=True)

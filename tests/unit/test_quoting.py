@@ -10,6 +10,7 @@ from pathlib import Path
 import hcl2
 import pytest
 import yaml
+from checks import tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,14 +88,12 @@ def test_python_docstring_round_trip(value: str) -> None:
 
 
 def test_python_strings_and_docstrings_are_ruff_formatted(tmp_path: Path) -> None:
-    import shutil
     import subprocess
-    import sys
 
     for i, value in enumerate([*NASTY, "word " * 60, 'ends with "quote"', "x" * 150]):
         (tmp_path / f"doc{i}.py").write_text(py_doc(value) + "\n", encoding="utf-8")
         (tmp_path / f"str{i}.py").write_text(f"VALUE = {py_str(value)}\n", encoding="utf-8")
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
+    ruff = tool("ruff")
     done = subprocess.run(
         [ruff, "format", "--check", "--diff", "--no-cache", "--line-length", "100", "."],
         cwd=tmp_path, capture_output=True, text=True,
