@@ -1,8 +1,11 @@
-"""Two engines, one pipeline: polars (lazy API) and duckdb (SQL over parquet).
+"""Engines, one pipeline: polars (lazy API), duckdb (SQL over parquet) and, in projects generated
+with ``data.engine: spark``, Spark (``spark_engine.py``).
 
-Each engine does the heavy lifting of a step and hands back a polars frame; the pipeline around
-them (contracts, quarantine, reports, writing) is shared, so both produce the same outputs. A
-generated test checks that they agree on the example data.
+Each engine does the heavy lifting of a step on its own frames: polars and duckdb hand polars
+frames to the pipeline, Spark keeps its DataFrames on the cluster and only hands back counts,
+statistics, the few rows that break the contract and the aggregates. The pipeline around them
+(contract rules, quarantine, reports, lineage) is shared, so every engine produces the same
+outputs. Generated tests check that they agree on the example data.
 
 Every method takes plain values decided by the pipeline (fill values, clip bounds, the salt), so
 both engines apply exactly the same rules; only the statistics are computed by the engine.
@@ -17,8 +20,10 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from . import contracts
 from .contracts import DTYPES, Contract
 from .errors import DataError
+from .storage import write_parquet
 
 try:  # optional accelerator for PII hashing: registers the ``.chash`` expression namespace
     import polars_hash as _plh
@@ -26,6 +31,9 @@ except ImportError:  # pragma: no cover - hashlib gives the same digests
     _plh = None  # type: ignore[assignment]
 
 ENGINES = ("polars", "duckdb", "spark")
+
+#: a frame of an engine: a polars DataFrame (polars, duckdb) or a Spark DataFrame (spark)
+Frame = Any
 
 
 @dataclass(frozen=True)
@@ -42,41 +50,111 @@ class Stats:
 class Engine(Protocol):
     name: str
 
-    def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
+    def load(self, parts: list[Path], contract: Contract) -> Frame:
         """Bronze partitions -> contract columns cast to their types, plus ``_row`` (bronze row
         number across partitions) and ``_cast_errors`` (columns whose value could not be cast)."""
         ...
 
-    def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
+    def violations(self, typed: Frame, contract: Contract) -> pl.DataFrame:
+        """``_row`` and ``_reason`` of every broken rule (:func:`contracts.violations`)."""
+        ...
+
+    def drop_rows(self, typed: Frame, rows: pl.Series) -> Frame:
+        """``typed`` without the rows whose ``_row`` is in ``rows`` and without ``_cast_errors``."""
+        ...
+
+    def height(self, frame: Frame) -> int: ...
+
+    def columns(self, frame: Frame) -> list[str]: ...
+
+    def dedupe(self, frame: Frame, id_column: str | None) -> tuple[Frame, int, int]:
         """Drop exact duplicate rows (keep the first), then repeated ids (keep the latest)."""
         ...
 
-    def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats: ...
+    def stats(self, frame: Frame, numeric: list[str], categorical: list[str]) -> Stats: ...
 
     def count_outside(
-        self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+        self, frame: Frame, bounds: dict[str, tuple[float, float]]
     ) -> dict[str, int]: ...
 
     def transform(
         self,
-        frame: pl.DataFrame,
+        frame: Frame,
         fills: dict[str, Any],
         bounds: dict[str, tuple[float, float]],
         pii: list[str],
         salt: str,
-    ) -> pl.DataFrame:
-        """Impute, clip and mask PII; rows stay in ``_row`` order."""
+    ) -> Frame:
+        """Impute, clip and mask PII; rows stay in ``_row`` order, ``_row`` is dropped."""
         ...
 
-    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
+    def check_silver(self, cleaned: Frame, contract: Contract) -> None:
+        """Raise :class:`DataError` when silver breaks its own contract (a pipeline bug)."""
+        ...
+
+    def features(self, silver: Path, contract: Contract) -> Frame:
         """Silver parquet -> gold columns: id, features (Float64 / String), derived, target."""
         ...
 
+    def distinct(self, frame: Frame, column: str) -> list[Any]:
+        """The sorted distinct non-null values of ``column``."""
+        ...
+
+    def check_gold(self, features: Frame, gold: dict[str, Any]) -> None:
+        """Raise :class:`DataError` when gold breaks the gold contract (a pipeline bug)."""
+        ...
+
     def aggregates(
-        self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
+        self, features: Frame, dimensions: list[str], numeric: list[str], target: str
     ) -> pl.DataFrame:
         """Rows, share and target mean per value of each dimension (long format)."""
         ...
+
+    def write_parquet(self, frame: Frame, path: Path) -> None:
+        """Write ``frame`` as one parquet file at ``path`` (rows in frame order)."""
+        ...
+
+
+class PolarsFrames:
+    """The frame side of the engines that hand polars frames to the pipeline (polars, duckdb):
+    contracts checked with pandera, files written by polars."""
+
+    def violations(self, typed: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+        return contracts.violations(typed, contract)
+
+    def drop_rows(self, typed: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+        return typed.filter(~pl.col("_row").is_in(rows.implode())).drop("_cast_errors")
+
+    def height(self, frame: pl.DataFrame) -> int:
+        return frame.height
+
+    def columns(self, frame: pl.DataFrame) -> list[str]:
+        return frame.columns
+
+    def check_silver(self, cleaned: pl.DataFrame, contract: Contract) -> None:
+        import pandera.polars as pa
+
+        try:
+            contracts.silver_schema(contract).validate(cleaned)
+        except pa.errors.SchemaError as exc:
+            raise DataError(
+                f"silver output breaks its own contract (a pipeline bug): {exc}"
+            ) from None
+
+    def distinct(self, frame: pl.DataFrame, column: str) -> list[Any]:
+        return frame.get_column(column).drop_nulls().unique().sort().to_list()
+
+    def check_gold(self, features: pl.DataFrame, gold: dict[str, Any]) -> None:
+        import pandera.polars as pa
+
+        target = features.schema[gold["target"]]
+        try:
+            contracts.gold_schema(gold, target).validate(features)
+        except pa.errors.SchemaError as exc:
+            raise DataError(f"gold features break their contract (a pipeline bug): {exc}") from None
+
+    def write_parquet(self, frame: pl.DataFrame, path: Path) -> None:
+        write_parquet(frame, path)
 
 
 def get_engine(name: str) -> Engine:
@@ -148,7 +226,7 @@ def mask(series: pl.Series, salt: str) -> pl.Series:
 # ------------------------------------------------------------------------------------------
 
 
-class PolarsEngine:
+class PolarsEngine(PolarsFrames):
     name = "polars"
 
     def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
@@ -253,7 +331,7 @@ class PolarsEngine:
                 else:
                     expr = expr.map_batches(lambda s: mask(s, salt), return_dtype=pl.Utf8)
             exprs.append(expr.alias(c))
-        return frame.lazy().select(exprs).sort("_row").collect()
+        return frame.lazy().select(exprs).sort("_row").drop("_row").collect()
 
     def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
         exprs: list[pl.Expr] = []
@@ -377,7 +455,7 @@ def lit(value: Any) -> str:
     return f"CAST({float(value)!r} AS DOUBLE)"
 
 
-class DuckDBEngine:
+class DuckDBEngine(PolarsFrames):
     name = "duckdb"
 
     def __init__(self) -> None:
@@ -505,7 +583,7 @@ class DuckDBEngine:
         sql = f"SELECT {', '.join(select)} FROM t ORDER BY _row"  # nosec B608
         out = self._query(sql, {"salt": salt} if pii else None, t=frame)
         # keep the contract's types (duckdb widens nothing here, but be explicit)
-        return out.cast({c: frame.schema[c] for c in frame.columns if c not in pii})
+        return out.cast({c: frame.schema[c] for c in frame.columns if c not in pii}).drop("_row")
 
     def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
         select = []

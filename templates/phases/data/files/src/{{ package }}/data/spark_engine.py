@@ -1,39 +1,41 @@
 """The Spark engine: the same steps and contracts as the polars and duckdb engines, on PySpark.
 
-Spark does the heavy work of every step (reading and casting bronze, deduplication, statistics,
-imputation, clipping, PII hashing, gold features and aggregates). The pipeline around the engines
-(contracts, quarantine, reports, writing) works on polars frames, so frames cross the engine
-boundary as Arrow tables; a frame this engine handed out is recognised when it comes back and its
-Spark twin is reused instead of being converted again.
+Rows stay in Spark from bronze to the parquet files: Spark reads and casts bronze, checks the
+contract, deduplicates, computes the statistics, imputes, clips, hashes PII, checks silver's and
+gold's contracts, builds the gold features and aggregates, and writes silver and gold from its
+executors. The driver only receives counts, statistics, the distinct categories, the aggregates
+and the rows that break the bronze contract (those get their exact reasons from the same pandera
+contract the other engines use, so the quarantine and the report are the same).
 
 The rules are the polars engine's, so both write equal silver and gold:
 
-- casts: text is trimmed then parsed (``try_cast``: a bad value becomes null and is reported in
+- casts: text is trimmed then parsed (a bad value becomes null and is reported in
   ``_cast_errors``); a float becomes an integer only when it is whole;
 - duplicates: exact duplicate rows keep the first (lowest bronze ``_row``), repeated ids the latest;
 - statistics: exact medians and quartiles with linear interpolation (``percentile``), the most
   frequent value with ties broken by the smallest;
 - PII: ``sha2(salt || value, 256)`` as lowercase hex, the digest of the polars engine.
 
-``data.versioning: delta`` also commits silver and gold to Delta tables (``data/<layer>/_delta/``)
-when delta-spark and its jars are available, and records the table version in
-``data/lineage.jsonl`` so a run can be reproduced with time travel (``versionAsOf``).
+Runs on Spark 3.5 (the managed runtimes: EMR 7, Dataproc Serverless 2.2, Databricks 14-16) and 4.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..common.config import load_config
-from ..common.lineage import record
 from ..common.spark import get_spark
-from .contracts import Contract
+from . import contracts
+from .contracts import HASH_PATTERN, Contract
 from .engines import Stats, _empty_aggregates
+from .errors import DataError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: contract dtype -> Spark SQL type
 SPARK_TYPES = {"Int64": "bigint", "Float64": "double", "String": "string"}
+#: Spark SQL type -> Arrow type (for frames the driver receives)
+ARROW_TYPES = {"bigint": pa.int64(), "double": pa.float64(), "string": pa.large_string()}
 
 
 class SparkEngine:
@@ -50,30 +54,44 @@ class SparkEngine:
     def __init__(self, cfg: dict[str, Any] | None = None) -> None:
         self.cfg = cfg if cfg is not None else load_config()
         self.spark: SparkSession = get_spark(self.cfg)
-        # the last polars frame handed out and the Spark frame it came from
-        self._twin: tuple[pl.DataFrame, DataFrame] | None = None
+        self._counts: dict[int, int] = {}
 
-    # -- crossing the boundary ------------------------------------------------------------
+    # -- frames -----------------------------------------------------------------------------
 
-    def _to_spark(self, frame: pl.DataFrame) -> DataFrame:
-        if self._twin is not None and self._twin[0] is frame:
-            return self._twin[1]
-        # the oldest Arrow layout (large_string, no views) is the one Spark reads
-        table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-        return self.spark.createDataFrame(table)
+    def height(self, frame: DataFrame) -> int:
+        key = id(frame)
+        if key not in self._counts:  # every frame handed out is persisted: counting is cheap
+            self._counts[key] = frame.count()
+        return self._counts[key]
 
-    def _to_polars(self, sdf: DataFrame, keep: bool = False) -> pl.DataFrame:
-        out = pl.from_arrow(sdf.toArrow())
-        assert isinstance(out, pl.DataFrame)
-        if keep:
-            if self._twin is not None:
-                self._twin[1].unpersist()
-            self._twin = (out, sdf)
-        return out
+    def columns(self, frame: DataFrame) -> list[str]:
+        return list(frame.columns)
+
+    def _keep(self, frame: DataFrame) -> DataFrame:
+        """``frame``, computed once and kept (memory, spilling to disk) for the next steps."""
+        from pyspark import StorageLevel
+
+        return frame.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def write_parquet(self, frame: DataFrame, path: Path) -> None:
+        """One parquet file at ``path``: the executors write the rows in frame order through one
+        task (no row passes through the driver), then the file is moved into place."""
+        parts = path.with_name(path.name + ".parts")
+        shutil.rmtree(parts, ignore_errors=True)
+        try:
+            frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(
+                str(parts)
+            )
+            files = sorted(parts.glob("part-*.parquet"))
+            if len(files) != 1:
+                raise DataError(f"Spark wrote {len(files)} files for {path.name}, expected 1")
+            files[0].replace(path)
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
 
     # -- silver -----------------------------------------------------------------------------
 
-    def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
+    def load(self, parts: list[Path], contract: Contract) -> DataFrame:
         from pyspark.sql import functions as F
 
         scans: list[DataFrame] = []
@@ -99,29 +117,43 @@ class SparkEngine:
         union = scans[0]
         for scan in scans[1:]:
             union = union.unionByName(scan)
-        return self._to_polars(union.orderBy("_row"))
+        return self._keep(union)
 
-    def dedupe(self, frame: pl.DataFrame, id_column: str | None) -> tuple[pl.DataFrame, int, int]:
+    def violations(self, typed: DataFrame, contract: Contract) -> pl.DataFrame:
+        """The rows any rule may reject are found in Spark; only those reach the driver, where
+        the pandera contract gives their exact reasons."""
         from pyspark.sql import functions as F
 
-        sdf = self._to_spark(frame)
+        suspects = typed.where(F.col("_cast_errors").isNotNull() | _any(_breaks(contract)))
+        return contracts.violations(_to_polars(suspects), contract)
+
+    def drop_rows(self, typed: DataFrame, rows: pl.Series) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        valid = typed.drop("_cast_errors")
+        if rows.len():
+            bad = self.spark.createDataFrame([(int(r),) for r in rows.to_list()], "_row bigint")
+            valid = valid.join(F.broadcast(bad), on="_row", how="left_anti")
+        return valid
+
+    def dedupe(self, frame: DataFrame, id_column: str | None) -> tuple[DataFrame, int, int]:
+        from pyspark.sql import functions as F
+
         columns = [c for c in frame.columns if c != "_row"]
         # exact duplicates: the grouping keys are the row itself; keep its first bronze row
-        exact = sdf.groupBy(*columns).agg(F.min("_row").alias("_row")).persist()
-        exact_rows = exact.count()
+        exact = self._keep(frame.groupBy(*columns).agg(F.min("_row").alias("_row")))
         by_id = exact
         if id_column:
             latest = exact.groupBy(id_column).agg(F.max("_row").alias("_row")).select("_row")
             by_id = exact.join(latest, on="_row", how="left_semi")
-        by_id = by_id.select(*frame.columns).orderBy("_row").persist()
-        out = self._to_polars(by_id, keep=True)
+        by_id = self._keep(by_id.select(*frame.columns))
+        rows, exact_rows, out = self.height(frame), self.height(exact), self.height(by_id)
         exact.unpersist()
-        return out, frame.height - exact_rows, exact_rows - out.height
+        return by_id, rows - exact_rows, exact_rows - out
 
-    def stats(self, frame: pl.DataFrame, numeric: list[str], categorical: list[str]) -> Stats:
+    def stats(self, frame: DataFrame, numeric: list[str], categorical: list[str]) -> Stats:
         from pyspark.sql import functions as F
 
-        sdf = self._to_spark(frame)
         aggs: list[Column] = []
         for c in numeric:
             x = F.col(c).cast("double")
@@ -130,11 +162,11 @@ class SparkEngine:
         aggs += [
             F.sum(F.col(c).isNull().cast("bigint")).alias(f"n:{c}") for c in numeric + categorical
         ]
-        row = sdf.agg(*aggs).first().asDict() if aggs else {}  # type: ignore[union-attr]
+        row = frame.agg(*aggs).first().asDict() if aggs else {}  # type: ignore[union-attr]
         modes: dict[str, str | None] = {}
         for c in categorical:
             top = (
-                sdf.where(F.col(c).isNotNull())
+                frame.where(F.col(c).isNotNull())
                 .groupBy(c)
                 .count()
                 .orderBy(F.col("count").desc(), F.col(c).asc())
@@ -151,34 +183,34 @@ class SparkEngine:
         )
 
     def count_outside(
-        self, frame: pl.DataFrame, bounds: dict[str, tuple[float, float]]
+        self, frame: DataFrame, bounds: dict[str, tuple[float, float]]
     ) -> dict[str, int]:
         from pyspark.sql import functions as F
 
         if not bounds:
             return {}
-        sdf = self._to_spark(frame)
         aggs = [
             F.sum(((F.col(c) < F.lit(lo)) | (F.col(c) > F.lit(hi))).cast("bigint")).alias(c)
             for c, (lo, hi) in bounds.items()
         ]
-        row = sdf.agg(*aggs).first().asDict()  # type: ignore[union-attr]
+        row = frame.agg(*aggs).first().asDict()  # type: ignore[union-attr]
         return {c: int(v or 0) for c, v in row.items()}
 
     def transform(
         self,
-        frame: pl.DataFrame,
+        frame: DataFrame,
         fills: dict[str, Any],
         bounds: dict[str, tuple[float, float]],
         pii: list[str],
         salt: str,
-    ) -> pl.DataFrame:
+    ) -> DataFrame:
         from pyspark.sql import functions as F
 
-        sdf = self._to_spark(frame)
-        types = {f.name: f.dataType.simpleString() for f in sdf.schema.fields}
+        types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         select: list[Column] = []
         for c in frame.columns:
+            if c == "_row":
+                continue
             expr = F.col(c)
             if c in fills:
                 expr = F.coalesce(expr, F.lit(fills[c]).cast(types[c]))
@@ -192,15 +224,34 @@ class SparkEngine:
             if c in pii:
                 expr = F.sha2(F.concat(F.lit(salt), expr.cast("string")), 256)
             select.append(expr.alias(c))
-        out = self._to_polars(sdf.select(*select).orderBy("_row"))
-        if self._twin is not None:
-            self._twin[1].unpersist()
-            self._twin = None
-        return out
+        return self._keep(frame.orderBy("_row").select(*select))
+
+    def check_silver(self, cleaned: DataFrame, contract: Contract) -> None:
+        """silver_schema's rules as one Spark aggregation."""
+        from pyspark.sql import functions as F
+
+        rules: dict[str, Column] = {}
+        for c in contract.columns:
+            x = F.col(c.name)
+            if c.role == "pii":
+                rules[f"{c.name}: not a salted SHA-256"] = x.isNotNull() & ~x.rlike(HASH_PATTERN)
+                continue
+            if c.role in ("feature", "id") or not c.nullable:
+                rules[f"{c.name}: missing"] = x.isNull()
+            if c.role != "feature" or c.kind == "categorical":
+                for reason, broken in _rules(c):
+                    rules[f"{c.name}: {reason}"] = broken
+        if list(cleaned.columns) != contract.names:
+            raise DataError(
+                "silver output breaks its own contract (a pipeline bug): columns "
+                f"{list(cleaned.columns)}, expected {contract.names}"
+            )
+        what = "silver output breaks its own contract"
+        _check(cleaned, rules, what, contract.id_column)
 
     # -- gold -------------------------------------------------------------------------------
 
-    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
+    def features(self, silver: Path, contract: Contract) -> DataFrame:
         from pyspark.sql import functions as F
 
         source = self.spark.read.parquet(str(silver))
@@ -217,21 +268,50 @@ class SparkEngine:
         if contract.task == "regression":
             target = target.cast("double").alias(contract.target)
         select.append(target)
-        # a plain file scan keeps the file's row order: gold rows are in silver order
-        gold = source.select(*select)
-        self._commit_delta("silver", source, silver)
-        out = self._to_polars(gold, keep=True)
-        return out
+        # a plain scan of one file keeps the file's row order: gold rows are in silver order
+        return self._keep(source.select(*select))
+
+    def distinct(self, frame: DataFrame, column: str) -> list[Any]:
+        from pyspark.sql import functions as F
+
+        values = frame.where(F.col(column).isNotNull()).select(column).distinct().collect()
+        return sorted(row[0] for row in values)
+
+    def check_gold(self, features: DataFrame, gold: dict[str, Any]) -> None:
+        """gold_schema's rules as one Spark aggregation."""
+        from pyspark.sql import functions as F
+
+        names: list[str] = []
+        rules: dict[str, Column] = {}
+        if gold["id_column"]:
+            names.append(gold["id_column"])
+            rules[f"{gold['id_column']}: missing"] = F.col(gold["id_column"]).isNull()
+        for f in gold["features"]:
+            x = F.col(f["name"])
+            names.append(f["name"])
+            rules[f"{f['name']}: missing"] = x.isNull()
+            if f["kind"] == "numeric":
+                inf = F.lit(float("inf"))
+                rules[f"{f['name']}: not finite"] = F.isnan(x) | (x == inf) | (x == -inf)
+            else:
+                rules[f"{f['name']}: not one of the categories"] = ~x.isin(*f["categories"])
+        names.append(gold["target"])
+        rules[f"{gold['target']}: missing"] = F.col(gold["target"]).isNull()
+        if list(features.columns) != names:
+            raise DataError(
+                f"gold features break their contract (a pipeline bug): columns "
+                f"{list(features.columns)}, expected {names}"
+            )
+        _check(features, rules, "gold features break their contract", gold["id_column"])
 
     def aggregates(
-        self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
+        self, features: DataFrame, dimensions: list[str], numeric: list[str], target: str
     ) -> pl.DataFrame:
         from pyspark.sql import functions as F
 
-        sdf = self._to_spark(features)
-        self._commit_delta("gold", sdf, None)
-        total = features.height
-        y = F.col(target).try_cast("double")
+        sdf = features
+        total = self.height(features)
+        y = F.col(target).cast("double")
         groups = dimensions
         if not dimensions and numeric:
             probes = F.array(*map(F.lit, (0.25, 0.5, 0.75)))
@@ -239,9 +319,8 @@ class SparkEngine:
             assert edges is not None
             buckets = []
             for c in numeric:
-                q = edges[c]
                 rank = F.lit(1)
-                for edge in q:
+                for edge in edges[c]:
                     rank = rank + (F.col(c) > F.lit(edge)).cast("int")
                 buckets.append(F.concat(F.lit("q"), rank.cast("string")).alias(f"{c}_quartile"))
             sdf = sdf.select("*", *buckets)
@@ -264,45 +343,91 @@ class SparkEngine:
         union = frames[0]
         for frame in frames[1:]:
             union = union.unionByName(frame)
-        out = self._to_polars(union.orderBy("dimension", "value"))
-        self._twin = None
-        return out
+        return _to_polars(union.orderBy("dimension", "value"))
 
-    # -- Delta tables (data.versioning: delta) ----------------------------------------------
 
-    def _commit_delta(self, layer: str, sdf: DataFrame, source: Path | None) -> None:
-        """Overwrite the layer's Delta table with ``sdf`` and log the new table version."""
-        if self.cfg["data"].get("versioning") != "delta":
-            return
-        root = Path(self.cfg["root"])
-        table = root / "data" / layer / "_delta" / ("features" if layer == "gold" else "silver")
-        try:
-            sdf.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-                str(table)
-            )
-            version = (
-                self.spark.sql(f"DESCRIBE HISTORY delta.`{table}`")
-                .selectExpr("max(version) AS v")
-                .first()
-            )
-        except Exception as exc:  # no delta jars in this session: parquet stays the store
-            log.warning(
-                "data.versioning is delta but the Delta table %s could not be written (%s); "
-                "silver and gold stay plain parquet. Add the delta-spark jars to the session "
-                "(spark.jars.packages in conf/<env>.yaml spark.config)",
-                table,
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            )
-            return
-        number = None if version is None else int(version["v"])
-        record(
-            root / "data" / "lineage.jsonl",
-            f"{layer}-delta",
-            [source] if source is not None else [],
-            [],
-            root,
-            {"engine": self.name, "delta_table": str(table.relative_to(root)), "version": number},
-        )
+def _to_polars(sdf: DataFrame) -> pl.DataFrame:
+    """A (small) Spark frame on the driver as polars, through Arrow (Spark 3.5 and 4)."""
+    schema = pa.schema(
+        [(f.name, ARROW_TYPES[f.dataType.simpleString()]) for f in sdf.schema.fields]
+    )
+    to_arrow: Any = getattr(type(sdf), "toArrow", None)  # the class: not a column named so
+    if to_arrow is not None:  # Spark 4
+        table = to_arrow(sdf)
+    else:  # Spark 3.5: the Arrow batches its toPandas() is built from
+        collect: Any = getattr(type(sdf), "_collect_as_arrow")  # noqa: B009
+        batches = collect(sdf)
+        table = pa.Table.from_batches(batches) if batches else schema.empty_table()
+    out = pl.from_arrow(table.cast(schema))
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def _pattern(pattern: str) -> str:
+    """pandera's ``str_matches``: the value must start with a match of ``pattern``."""
+    return pattern if pattern.startswith("^") else f"^{pattern}"
+
+
+def _rules(col: contracts.Column) -> list[tuple[str, Column]]:
+    """The value rules of ``col`` (range, categories, pattern) as ``(reason, broken)``, where
+    ``broken`` is true for a non-null value that breaks the rule (as pandera's checks)."""
+    from pyspark.sql import functions as F
+
+    x = F.col(col.name)
+    rules: list[tuple[str, Column]] = []
+    if col.ge is not None:
+        rules.append((f"below {col.ge}", x < F.lit(col.ge)))
+    if col.le is not None:
+        # NaN is above every number in Spark, as in polars: it breaks an upper bound
+        rules.append((f"above {col.le}", x > F.lit(col.le)))
+    if col.categories is not None:
+        rules.append(("not one of the categories", ~x.isin(*col.categories)))
+    if col.pattern:
+        rules.append((f"does not match {col.pattern}", ~x.rlike(_pattern(col.pattern))))
+    return [(reason, x.isNotNull() & broken) for reason, broken in rules]
+
+
+def _breaks(contract: Contract) -> list[Column]:
+    """bronze_schema's rules: a row is suspect when any of these is true."""
+    from pyspark.sql import functions as F
+
+    out: list[Column] = []
+    for c in contract.columns:
+        if not c.nullable:
+            out.append(F.col(c.name).isNull())
+        out += [broken for _, broken in _rules(c)]
+    return out
+
+
+def _any(conditions: list[Column]) -> Column:
+    from pyspark.sql import functions as F
+
+    out = F.lit(False)
+    for condition in conditions:
+        out = out | F.coalesce(condition, F.lit(False))
+    return out
+
+
+def _check(frame: DataFrame, rules: dict[str, Column], what: str, key: str | None) -> None:
+    """Count the rows breaking each rule (and repeated ``key`` values) in one pass; raise a
+    :class:`DataError` naming the first broken rule."""
+    from pyspark.sql import functions as F
+
+    aggs = [
+        F.sum(F.coalesce(c, F.lit(False)).cast("bigint")).alias(f"r{i}")
+        for i, c in enumerate(rules.values())
+    ]
+    if key:
+        aggs += [F.count(F.col(key)).alias("n"), F.countDistinct(F.col(key)).alias("d")]
+    if not aggs:
+        return
+    row = frame.agg(*aggs).first()
+    assert row is not None
+    for i, reason in enumerate(rules):
+        if row[f"r{i}"]:
+            raise DataError(f"{what} (a pipeline bug): {reason} in {row[f'r{i}']} row(s)")
+    if key and row["n"] != row["d"]:
+        raise DataError(f"{what} (a pipeline bug): {key}: {row['n'] - row['d']} repeated value(s)")
 
 
 def _cast(expr: Column, raw: str, want: str) -> Column:
@@ -314,11 +439,19 @@ def _cast(expr: Column, raw: str, want: str) -> Column:
     if raw == "string":
         stripped = F.regexp_replace(expr, r"^\s+|\s+$", "")
         if want == "bigint":
-            as_float = stripped.try_cast("double")
+            as_float = _try_cast(stripped, "double")
             whole = (as_float == F.round(as_float)) & ~F.isnan(as_float)
-            return F.when(whole, as_float.try_cast("bigint"))
-        return stripped.try_cast(want)
+            return F.when(whole, _try_cast(as_float, "bigint"))
+        return _try_cast(stripped, want)
     if raw in ("double", "float") and want == "bigint":
         whole = (expr == F.round(expr)) & ~F.isnan(expr)
-        return F.when(whole, expr.try_cast("bigint"))
-    return expr.try_cast(want)
+        return F.when(whole, _try_cast(expr, "bigint"))
+    return _try_cast(expr, want)
+
+
+def _try_cast(expr: Column, want: str) -> Column:
+    """``expr`` cast to ``want``, null where the value does not fit. Spark 4 has ``try_cast``;
+    Spark 3.5's ``cast`` gives null too as long as ANSI mode is off (its default)."""
+    if hasattr(type(expr), "try_cast"):  # on the class: a Column answers any attribute name
+        return expr.try_cast(want)  # type: ignore[no-any-return]
+    return expr.cast(want)
