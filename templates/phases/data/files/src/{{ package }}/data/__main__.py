@@ -1,5 +1,7 @@
 """``python -m <package>.data ingest|silver|gold|all|docs`` - the data pipeline's CLI.
 
+With ``data.versioning: delta``, ``delta-history [silver|gold]`` lists the Delta table versions.
+
 Exit codes: 0 done, 2 bad input or configuration (the message says what and where; nothing is
 written to silver or gold).
 """
@@ -7,6 +9,7 @@ written to silver or gold).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 import time
@@ -18,7 +21,9 @@ from . import gold, ingest, silver
 from .engines import ENGINES
 from .errors import DataError
 
-STEPS = ("ingest", "silver", "gold", "all", "docs")
+#: the Delta tables module ships only with data.versioning: delta
+DELTA = importlib.util.find_spec(f"{__package__}.delta") is not None
+STEPS = ("ingest", "silver", "gold", "all", "docs") + (("delta-history",) if DELTA else ())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="docs: rewrite the contract section of FILE instead of printing",
     )
+    if DELTA:
+        parser.add_argument(
+            "layer", nargs="?", choices=("silver", "gold"), help="delta-history: only this layer"
+        )
     return parser
 
 
@@ -84,11 +93,21 @@ def _docs(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"docs: contract tables of {target} rewritten from the silver contract")
 
 
+def _delta_history(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    from . import delta
+
+    print(delta.history_text(cfg, args.layer), end="")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "layer", None) and args.step != "delta-history":
+        parser.error("a layer is given only to delta-history")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     steps = ["ingest", "silver", "gold"] if args.step == "all" else [args.step]
     actions = {"ingest": _ingest, "silver": _silver, "gold": _gold, "docs": _docs}
+    actions["delta-history"] = _delta_history
     try:
         cfg = load_config()
         for step in steps:
