@@ -189,6 +189,27 @@ def test_generated_python_passes_ruff_check_and_format(case: str, tmp_path: Path
         assert done.returncode == 0, f"ruff {args[0]}:\n{done.stdout}{done.stderr}"
 
 
+SPARK_JOB_FILES = {"jobs/spark_data_job.py", "ci/submit-spark.sh"}
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_spark_job_host_only_with_the_spark_engine(cloud: str) -> None:
+    """The Spark job host (Terraform, entry file, submit script and jobs) comes with spark only."""
+    _, plain = rendered((f"infra.cloud={cloud}",))
+    assert not [f for f in plain if f in SPARK_JOB_FILES or f.endswith("/spark.tf")]
+    assert "spark" not in plain.text("infra/terraform/envs/prod/outputs.tf")
+    assert "submit-spark" not in plain.text(".github/workflows/data-pipeline.yml")
+    _, spark = rendered((f"infra.cloud={cloud}", "data.engine=spark"))
+    assert SPARK_JOB_FILES | {f"infra/terraform/modules/{cloud}/spark.tf"} <= set(spark)
+    assert "spark_lake_urls" in spark.text("infra/terraform/envs/prod/outputs.tf")
+    workflow = spark.text(".github/workflows/data-pipeline.yml")
+    assert "bash ci/submit-spark.sh staging" in workflow and "submit-spark.sh dev" not in workflow
+    # without the infra phase there is no job host to submit to: the entry file stays
+    _, no_infra = rendered((f"infra.cloud={cloud}", "data.engine=spark"), ("data",))
+    assert "jobs/spark_data_job.py" in no_infra and "ci/submit-spark.sh" not in no_infra
+    assert not [f for f in no_infra if f.startswith("infra/")]
+
+
 def test_spark_projects_say_java_17_in_their_readme() -> None:
     spark = render(load_spec(REPO / "examples/spark/mlops.yaml")).text("README.md")
     assert "Java 17 or newer" in spark and "(docs/spark.md)" in spark

@@ -56,23 +56,28 @@ def assert_ok(result: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 @cache
-def _generated(cloud: str, provider: str, root: Path) -> Path:
-    spec = load_spec(name="Churn Demo", sets=[f"infra.cloud={cloud}", f"ci.provider={provider}"])
-    dest = root / f"{cloud}-{provider}"
+def _generated(cloud: str, provider: str, root: Path, engine: str = "polars") -> Path:
+    spec = load_spec(
+        name="Churn Demo",
+        sets=[f"infra.cloud={cloud}", f"ci.provider={provider}", f"data.engine={engine}"],
+    )
+    dest = root / f"{cloud}-{provider}-{engine}"
     apply_new(render(spec), dest)
     # actionlint only runs inside a git repository
     assert_ok(run(["git", "init", "-q", "."], dest), "git init")
     return dest
 
 
-Generate = Callable[[str, str], Path]
+Generate = Callable[..., Path]
+#: the data engines whose Terraform differs: spark adds the Spark job host (modules/<cloud>/spark.tf)
+ENGINES = ("polars", "spark")
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Generate:
-    """Project for (cloud, CI provider), generated once per test module."""
+    """Project for (cloud, CI provider[, data engine]), generated once per test module."""
     root = tmp_path_factory.mktemp("validators")
-    return lambda cloud, provider: _generated(cloud, provider, root)
+    return lambda cloud, provider, engine="polars": _generated(cloud, provider, root, engine)
 
 
 # ------------------------------------------------------------------------------------------
@@ -80,14 +85,17 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generate:
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_terraform_layout_and_hcl(generated: Generate, cloud: str) -> None:
+def test_terraform_layout_and_hcl(generated: Generate, cloud: str, engine: str) -> None:
     from hcl2.api import load as load_hcl
 
-    project = generated(cloud, "github")
+    project = generated(cloud, "github", engine)
     tf = project / "infra" / "terraform"
     modules = sorted(p.name for p in (tf / "modules").iterdir())
     assert modules == [cloud], f"only the chosen cloud's module is rendered, got {modules}"
+    spark_tf = tf / "modules" / cloud / "spark.tf"
+    assert spark_tf.is_file() == (engine == "spark"), "the Spark job host comes with spark only"
     assert sorted(p.name for p in (tf / "envs").iterdir()) == ["dev", "prod", "staging"]
     backend = {"azure": "azurerm", "aws": "s3", "gcp": "gcs"}[cloud]
     files = sorted(tf.rglob("*.tf")) + sorted(tf.rglob("*.tfvars"))
@@ -116,19 +124,21 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_terraform_fmt(generated: Generate, cloud: str) -> None:
+def test_terraform_fmt(generated: Generate, cloud: str, engine: str) -> None:
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not on PATH: `terraform fmt -check` cannot run here")
-    project = generated(cloud, "github")
+    project = generated(cloud, "github", engine)
     result = run([terraform, "fmt", "-check", "-recursive", "-diff", "infra"], project)
     assert_ok(result, "terraform fmt -check -recursive")
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_checkov_has_no_failed_check(generated: Generate, cloud: str) -> None:
-    project = generated(cloud, "github")
+def test_checkov_has_no_failed_check(generated: Generate, cloud: str, engine: str) -> None:
+    project = generated(cloud, "github", engine)
     # --framework terraform: infra/ holds only Terraform, and checkov's other runners (secrets)
     # fail in this environment and can stall its parallel runner.
     result = run(
@@ -195,13 +205,17 @@ VARIANTS = [
     ["serving.mode=batch", "infra.environments=[qa, prod-eu]", "infra.cloud=gcp"],
     # a single environment (no promotion chain)
     ["infra.environments=[prod]", "infra.cloud=aws"],
-    # the Spark engine: every pipeline that runs `make data` sets up Java 17 first
+    # the Spark engine: every pipeline that runs `make data` sets up Java 17 first, and each
+    # deployed environment gets a job submitting the data pipeline to its Spark job host
     ["data.engine=spark", "infra.cloud=gcp"],
+    ["data.engine=spark", "infra.cloud=aws", "infra.environments=[dev, qa, prod-eu]"],
+    ["data.engine=spark", "infra.cloud=azure"],
 ]
+VARIANT_IDS = ["batch-custom-envs", "single-env", "spark-gcp", "spark-aws", "spark-azure"]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("sets", VARIANTS, ids=["batch-custom-envs", "single-env", "spark"])
+@pytest.mark.parametrize("sets", VARIANTS, ids=VARIANT_IDS)
 def test_ci_variants_pass_validators(tmp_path: Path, provider: str, sets: list[str]) -> None:
     spec = load_spec(name="Variant", sets=[*sets, f"ci.provider={provider}"])
     dest = tmp_path / "variant"
@@ -217,6 +231,11 @@ def test_ci_variants_pass_validators(tmp_path: Path, provider: str, sets: list[s
             "azure-devops": "JavaToolInstaller@0"}[provider]  # fmt: skip
     # the data pipeline and the ML pipeline both run `make data`
     assert text.count(java) == (2 if spec.data.engine == "spark" else 0), provider
+    # one job per deployed environment submits the pipeline to its Spark job host
+    deployed = spec.infra.environments[1:] if spec.data.engine == "spark" else []
+    submits = re.findall(r"bash ci/submit-spark\.sh ([\w-]+)", text)
+    assert submits == deployed, (provider, submits)
+    assert (dest / "ci" / "submit-spark.sh").is_file() == (spec.data.engine == "spark")
 
 
 def validate_ci(project: Path, provider: str) -> None:
@@ -245,9 +264,14 @@ def validate_ci(project: Path, provider: str) -> None:
         assert workflows == [], "no GitHub workflows for another CI provider"
         assert (project / "ci" / "oidc-credentials.sh").is_file()
         assert (project / "ci" / "deploy.sh").is_file()
-        for script in sorted((project / "ci").glob("*.sh")):
-            assert_ok(run(["bash", "-n", str(script)], project), f"bash -n {script.name}")
         check_deploy_script_refuses_bad_input(project)
+    scripts = sorted((project / "ci").glob("*.sh"))
+    for script in scripts:
+        assert_ok(run(["bash", "-n", str(script)], project), f"bash -n {script.name}")
+    if scripts:
+        assert_ok(run([tool("shellcheck"), *map(str, scripts)], project), "shellcheck")
+    if (project / "ci" / "submit-spark.sh").is_file():
+        check_submit_script_refuses_bad_input(project)
     if provider == "gitlab":
         assert gitlab.is_file() and not azure.exists()
         assert_ok(
@@ -283,6 +307,26 @@ def check_deploy_script_refuses_bad_input(project: Path) -> None:
     assert not (project / "pwned").exists()
     no_registry = deploy("dev", "0" * 40)
     assert no_registry.returncode != 0 and "set REGISTRY for dev" in no_registry.stderr
+
+
+def check_submit_script_refuses_bad_input(project: Path) -> None:
+    """ci/submit-spark.sh checks its argument and variables before building or touching a cloud."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(project)}
+
+    def submit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "ci/submit-spark.sh", *args], cwd=project, capture_output=True, text=True,
+            env=env, timeout=60,
+        )  # fmt: skip
+
+    usage = submit()
+    assert usage.returncode != 0 and "usage: submit-spark.sh ENVIRONMENT" in usage.stderr
+    bad = submit("$(touch pwned)")
+    assert bad.returncode == 2 and "must be an environment name" in bad.stderr
+    assert not (project / "pwned").exists()
+    unset = submit("prod")
+    assert unset.returncode != 0 and "set SPARK_ARTIFACTS for prod" in unset.stderr
+    assert not (project / "build").exists(), "nothing is built before the variables are checked"
 
 
 def check_workflow_hygiene(workflows: list[Path]) -> None:

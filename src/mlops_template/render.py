@@ -148,6 +148,8 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
 
     dependencies: list[str] = []
     dev_dependencies: list[str] = []
+    #: each enabled phase's own runtime dependencies (e.g. what the data pipeline alone needs)
+    phase_dependencies: dict[str, list[str]] = {}
     targets: list[dict[str, Any]] = []
     codeowners: list[tuple[str, str]] = []
     workflows: list[str] = []
@@ -155,7 +157,8 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
     gitignore: list[str] = []
     for phase in phases:
         where = f"phases/{phase.name}/phase.yaml"
-        for dep in conditionals(phase.dependencies, where):
+        phase_dependencies[phase.name] = conditionals(phase.dependencies, where)
+        for dep in phase_dependencies[phase.name]:
             if dep not in dependencies:
                 dependencies.append(dep)
         for dep in conditionals(phase.dev_dependencies, where):
@@ -179,6 +182,7 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
     context.update(
         dependencies=dependencies,
         dev_dependencies=dev_dependencies,
+        phase_dependencies=phase_dependencies,
         make_targets=targets,
         codeowners=codeowners,
         workflows=workflows,
