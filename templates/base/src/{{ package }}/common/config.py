@@ -6,7 +6,7 @@ import os
 from copy import deepcopy
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -71,7 +71,24 @@ def load_config(env: str | None = None, root: Path | None = None) -> dict[str, A
     return deepcopy(_load(str(root or project_root()), env))
 
 
-def resolve(config: dict[str, Any], key: str) -> Path:
-    """An entry of `paths:` as an absolute path (relative paths are taken from the project root)."""
-    path = Path(config["paths"][key])
+def resolve(config: dict[str, Any], key: str, default: str | None = None) -> Path:
+    """An entry of `paths:` as an absolute path (relative paths are taken from the project root).
+
+    A storage URL (``s3://bucket/bronze``, ``gs://...``, ``abfss://container@account.dfs...``,
+    ``file:///...``) is returned as a ``upath.UPath``: the pathlib interface over fsspec, so the
+    data pipeline reads and writes the cloud lake with the same code (the cloud's fsspec package,
+    s3fs, gcsfs or adlfs, must be installed: the project's ``cloud`` extra).
+    """
+    value = str(config["paths"].get(key, default) if default else config["paths"][key])
+    if "://" in value:
+        try:
+            from upath import UPath
+        except ImportError:  # pragma: no cover - a dependency of the project
+            raise ConfigError(
+                f"paths.{key} is a storage URL ({value}) but universal-pathlib is not installed; "
+                "run `make setup`"
+            ) from None
+        # UPath offers the pathlib methods the pipeline uses (/, name, glob, open, ...)
+        return cast(Path, UPath(value))
+    path = Path(value)
     return path if path.is_absolute() else Path(config["root"]) / path

@@ -71,7 +71,12 @@ def record(
         },
         **(extra or {}),
     }
+    line = json.dumps(entry, sort_keys=True) + "\n"
     lineage_file.parent.mkdir(parents=True, exist_ok=True)
-    with lineage_file.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    if isinstance(lineage_file, Path):
+        with lineage_file.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+    else:  # object stores cannot append: rewrite the log (one writer: the data pipeline)
+        before = lineage_file.read_text(encoding="utf-8") if lineage_file.exists() else ""
+        lineage_file.write_text(before + line, encoding="utf-8")
     return entry

@@ -35,7 +35,7 @@ import polars as pl
 
 from ..common.lineage import record
 from .errors import DataError
-from .storage import relative
+from .storage import is_local, on_this_machine, relative
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -99,7 +99,8 @@ def commit(
 ) -> int | None:
     """Overwrite the Delta table ``table`` with the parquet data at ``source`` (a file or a
     folder of parts) as a new table version, log it in ``lineage`` and return the version."""
-    source, table = Path(source), Path(table)
+    source = Path(source) if isinstance(source, str) else source
+    table = Path(table) if isinstance(table, str) else table
     inputs = parquet_files(source)
     choice = choose_writer(spark)
     writer: Writer = "delta-rs"
@@ -113,6 +114,13 @@ def commit(
                 raise
             log.info("the Spark session has no Delta data source: delta-rs writes %s", table)
     if writer == "delta-rs":
+        source, table = on_this_machine(source) or source, on_this_machine(table) or table
+        if not is_local(table):
+            raise DataError(
+                f"{table}: the delta-rs writer writes tables on this machine only; in the lake "
+                "the Spark session must provide Delta (Databricks, Synapse and EMR sessions do; "
+                "elsewhere add delta-spark's jars to spark.config in conf/<env>.yaml)"
+            )
         version = _write_delta_rs(source, table)
     log.info(
         "%s: %s committed to Delta table %s as version %s (writer: %s)",

@@ -23,7 +23,7 @@ import polars as pl
 from . import contracts
 from .contracts import DTYPES, Contract
 from .errors import DataError
-from .storage import write_parquet
+from .storage import is_local, relative, write_parquet
 
 try:  # optional accelerator for PII hashing: registers the ``.chash`` expression namespace
     import polars_hash as _plh
@@ -92,6 +92,12 @@ class Engine(Protocol):
         """Raise :class:`DataError` when silver breaks its own contract (a pipeline bug)."""
         ...
 
+    def quarantine(
+        self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
+    ) -> Frame:
+        """The raw bronze rows of ``bad`` (PII masked) with ``_row``, ``_source``, ``_reason``."""
+        ...
+
     def features(self, silver: Path, contract: Contract) -> Frame:
         """Silver parquet -> gold columns: id, features (Float64 / String), derived, target."""
         ...
@@ -141,6 +147,20 @@ class PolarsFrames:
                 f"silver output breaks its own contract (a pipeline bug): {exc}"
             ) from None
 
+    def quarantine(
+        self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
+    ) -> pl.DataFrame:
+        scans = [
+            pl.scan_parquet(str(p)).with_columns(pl.lit(relative(p, root)).alias("_source"))
+            for p in parts
+        ]
+        raw = (
+            pl.concat(scans, how="vertical_relaxed")
+            .with_row_index("_row")
+            .with_columns(pl.col("_row").cast(pl.Int64))
+        )
+        return quarantine_rows(raw, bad, contract, salt)
+
     def distinct(self, frame: pl.DataFrame, column: str) -> list[Any]:
         return frame.get_column(column).drop_nulls().unique().sort().to_list()
 
@@ -182,6 +202,22 @@ def get_engine(name: str) -> Engine:
         f"data.engine {name!r} is not supported by this pipeline; use one of {', '.join(ENGINES)} "
         "(conf/base.yaml data.engine or --engine)"
     )
+
+
+def quarantine_rows(
+    raw: pl.LazyFrame, bad: pl.DataFrame, contract: Contract, salt: str
+) -> pl.DataFrame:
+    """Bronze rows (``_row``, the bronze columns, ``_source``) that ``bad`` names, as text with
+    PII masked and their reasons joined in ``_reason``."""
+    reasons = bad.group_by("_row").agg(pl.col("_reason").sort().str.join("; ")).sort("_row")
+    rows = (
+        raw.join(reasons.lazy(), on="_row", how="inner")
+        .sort("_row")
+        .with_columns(pl.exclude("_row").cast(pl.Utf8))
+        .collect()
+    )
+    masked = [mask(rows.get_column(c), salt).alias(c) for c in contract.pii if c in rows.columns]
+    return rows.with_columns(masked)
 
 
 def mask_expr(expr: pl.Expr, salt: str) -> pl.Expr | None:
@@ -230,7 +266,7 @@ class PolarsEngine(PolarsFrames):
     name = "polars"
 
     def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
-        scans = [pl.scan_parquet(p).select(contract.names) for p in parts]
+        scans = [pl.scan_parquet(str(p)).select(contract.names) for p in parts]
         lazy = pl.concat(scans, how="vertical_relaxed").with_row_index("_row")
         schema = lazy.collect_schema()
         typed: list[pl.Expr] = [pl.col("_row").cast(pl.Int64)]
@@ -348,7 +384,7 @@ class PolarsEngine(PolarsFrames):
         if contract.task == "regression":
             target = target.cast(pl.Float64)
         exprs.append(target)
-        return pl.scan_parquet(silver).select(exprs).collect()
+        return pl.scan_parquet(str(silver)).select(exprs).collect()
 
     def aggregates(
         self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
@@ -477,6 +513,8 @@ class DuckDBEngine(PolarsFrames):
     def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
         import pyarrow.parquet as pq
 
+        _local_only(parts)
+
         offsets, start = [], 0
         for part in parts:
             offsets.append((str(part), start))
@@ -586,6 +624,7 @@ class DuckDBEngine(PolarsFrames):
         return out.cast({c: frame.schema[c] for c in frame.columns if c not in pii}).drop("_row")
 
     def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
+        _local_only([silver])
         select = []
         if contract.id_column:
             select.append(q(contract.id_column))
@@ -629,6 +668,15 @@ class DuckDBEngine(PolarsFrames):
             return _empty_aggregates()
         sql = " UNION ALL ".join(selects) + " ORDER BY dimension, value"
         return self._query(sql, t=features)
+
+
+def _local_only(paths: list[Path]) -> None:
+    for path in paths:
+        if not is_local(path):
+            raise DataError(
+                f"{path}: the duckdb engine reads files of this machine only; use the polars "
+                "or spark engine (data.engine, or --engine) for storage URLs in paths:"
+            )
 
 
 def _sql_cast(column: str, raw: str, want: str) -> str:

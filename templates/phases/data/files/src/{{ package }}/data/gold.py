@@ -18,7 +18,14 @@ from ..common.lineage import record
 from . import contracts
 from .engines import get_engine
 from .errors import DataError
-from .storage import relative, staged, write_json, write_parquet
+from .storage import (
+    commit_version,
+    lineage_file,
+    relative,
+    staged,
+    write_json,
+    write_parquet,
+)
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
@@ -65,13 +72,14 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
         write_json(gold, temps[outputs[1]])
         write_parquet(aggregates, temps[outputs[2]])
     record(
-        root / "data" / "lineage.jsonl",
+        lineage_file(cfg),
         "gold",
         [silver_file, silver_dir / "contract.json"],
         outputs,
         root,
         {"engine": engine.name, "rows": rows},
     )
+    commit_version(cfg, getattr(engine, "spark", None), "gold", outputs[0], "features")
     return {
         "rows": rows,
         "features": len(gold["features"]),

@@ -24,7 +24,15 @@ from ..common.lineage import record
 from . import synthetic
 from .contracts import normalize_name
 from .errors import DataError
-from .storage import bronze_partitions, manifest_path, read_manifest, relative, staged, write_json
+from .storage import (
+    bronze_partitions,
+    lineage_file,
+    manifest_path,
+    read_manifest,
+    relative,
+    staged,
+    write_json,
+)
 
 URL_ENV = "MLOPS_SOURCE_URL"
 
@@ -225,7 +233,7 @@ def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
         write_json(manifest, temps[manifest_path(partition)])
     inputs = [root / f for f in origin.get("files", [])]
     record(
-        root / "data" / "lineage.jsonl",
+        lineage_file(cfg),
         "ingest",
         inputs,
         [partition],

@@ -16,9 +16,16 @@ import polars as pl
 from ..common.config import resolve
 from ..common.lineage import record, utc_now
 from . import contracts
-from .engines import get_engine, mask
+from .engines import get_engine
 from .errors import DataError
-from .storage import bronze_partitions, relative, staged, write_json, write_parquet
+from .storage import (
+    bronze_partitions,
+    commit_version,
+    lineage_file,
+    relative,
+    staged,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +67,9 @@ def load_bronze(cfg: dict[str, Any]) -> tuple[list[Path], pl.DataFrame]:
             f"no bronze partitions in {relative(bronze, root)}; run "
             "`python -m <package>.data ingest` (or `make data`) first"
         )
-    first_cols = pl.read_parquet_schema(parts[0])
+    first_cols = pl.read_parquet_schema(str(parts[0]))
     for part in parts[1:]:
-        cols = pl.read_parquet_schema(part)
+        cols = pl.read_parquet_schema(str(part))
         if list(cols) != list(first_cols):
             raise DataError(
                 f"{relative(part, root)}: columns {list(cols)} differ from "
@@ -70,7 +77,7 @@ def load_bronze(cfg: dict[str, Any]) -> tuple[list[Path], pl.DataFrame]:
             )
     if cfg["data"]["source"]["kind"] == "synthetic":
         return parts, pl.DataFrame(schema=first_cols)  # declared contract: names are enough
-    scans = [pl.scan_parquet(p) for p in parts]
+    scans = [pl.scan_parquet(str(p)) for p in parts]
     return parts, pl.concat(scans, how="vertical_relaxed").head(SAMPLE_ROWS).collect()
 
 
@@ -156,7 +163,7 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     engine.check_silver(cleaned, contract)
     silver_rows = engine.height(cleaned)
 
-    quarantine = _quarantine(parts, bad, contract, salt, root)
+    quarantine = engine.quarantine(parts, bad, contract, salt, root)
     report.update(
         duplicates={"exact_rows_removed": exact, "repeated_ids_removed": repeated},
         imputed={
@@ -178,39 +185,19 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     quarantine_file = silver_dir / "quarantine.parquet"
     with staged([silver_file, quarantine_file, contract_file]) as temps:
         engine.write_parquet(cleaned, temps[silver_file])
-        write_parquet(quarantine, temps[quarantine_file])
+        engine.write_parquet(quarantine, temps[quarantine_file])
         contract.save(temps[contract_file])
     _write_report(report, reports)
     record(
-        root / "data" / "lineage.jsonl",
+        lineage_file(cfg),
         "silver",
         parts,
         [silver_file, quarantine_file, contract_file],
         root,
         {"engine": engine.name, "rows": silver_rows, "quarantined": bad_rows.len()},
     )
+    commit_version(cfg, getattr(engine, "spark", None), "silver", silver_file, contract.dataset)
     return report
-
-
-def _quarantine(
-    parts: list[Path], bad: pl.DataFrame, contract: contracts.Contract, salt: str, root: Path
-) -> pl.DataFrame:
-    """The raw bronze rows that broke the contract (PII masked), with ``_reason``."""
-    reasons = bad.group_by("_row").agg(pl.col("_reason").sort().str.join("; ")).sort("_row")
-    scans = [
-        pl.scan_parquet(p).with_columns(pl.lit(relative(p, root)).alias("_source")) for p in parts
-    ]
-    raw = (
-        pl.concat(scans, how="vertical_relaxed")
-        .with_row_index("_row")
-        .with_columns(pl.col("_row").cast(pl.Int64))
-        .join(reasons.lazy(), on="_row", how="inner")
-        .sort("_row")
-        .with_columns(pl.exclude("_row").cast(pl.Utf8))
-        .collect()
-    )
-    masked = [mask(raw.get_column(c), salt).alias(c) for c in contract.pii if c in raw.columns]
-    return raw.with_columns(masked)
 
 
 def _write_report(report: dict[str, Any], reports: Path) -> None:

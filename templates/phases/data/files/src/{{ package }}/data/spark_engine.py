@@ -22,20 +22,18 @@ Runs on Spark 3.5 (the managed runtimes: EMR 7, Dataproc Serverless 2.2, Databri
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..common.config import load_config
 from ..common.spark import get_spark
 from . import contracts
 from .contracts import HASH_PATTERN, Contract
-from .engines import Stats, _empty_aggregates
+from .engines import Stats, _empty_aggregates, quarantine_rows
 from .errors import DataError
+from .storage import move, parquet_rows, relative, remove_tree, write_parquet
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -44,8 +42,6 @@ log = logging.getLogger(__name__)
 
 #: contract dtype -> Spark SQL type
 SPARK_TYPES = {"Int64": "bigint", "Float64": "double", "String": "string"}
-#: Spark SQL type -> Arrow type (for frames the driver receives)
-ARROW_TYPES = {"bigint": pa.int64(), "double": pa.float64(), "string": pa.large_string()}
 
 
 class SparkEngine:
@@ -73,11 +69,11 @@ class SparkEngine:
 
         return frame.persist(StorageLevel.MEMORY_AND_DISK)
 
-    def write_parquet(self, frame: DataFrame, path: Path) -> None:
+    def _write_spark(self, frame: DataFrame, path: Path) -> None:
         """One parquet file at ``path``: the executors write the rows in frame order through one
         task (no row passes through the driver), then the file is moved into place."""
         parts = path.with_name(path.name + ".parts")
-        shutil.rmtree(parts, ignore_errors=True)
+        remove_tree(parts)
         try:
             frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(
                 str(parts)
@@ -85,9 +81,9 @@ class SparkEngine:
             files = sorted(parts.glob("part-*.parquet"))
             if len(files) != 1:
                 raise DataError(f"Spark wrote {len(files)} files for {path.name}, expected 1")
-            files[0].replace(path)
+            move(files[0], path)
         finally:
-            shutil.rmtree(parts, ignore_errors=True)
+            remove_tree(parts)
 
     # -- silver -----------------------------------------------------------------------------
 
@@ -113,7 +109,7 @@ class SparkEngine:
             joined = F.concat_ws(",", *errors) if errors else F.lit(None).cast("string")
             cast_errors = F.when(joined != "", joined).otherwise(F.lit(None).cast("string"))
             scans.append(raw.select(*typed, cast_errors.alias("_cast_errors")))
-            offset += pq.ParquetFile(part).metadata.num_rows
+            offset += parquet_rows(part)
         union = scans[0]
         for scan in scans[1:]:
             union = union.unionByName(scan)
@@ -249,6 +245,35 @@ class SparkEngine:
         what = "silver output breaks its own contract"
         _check(cleaned, rules, what, contract.id_column)
 
+    def quarantine(
+        self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
+    ) -> pl.DataFrame:
+        """The bronze rows of ``bad`` are picked in Spark; only they reach the driver."""
+        from pyspark.sql import functions as F
+
+        wanted = self.spark.createDataFrame(
+            [(int(r),) for r in bad.get_column("_row").unique().to_list()], "_row bigint"
+        )
+        scans: list[DataFrame] = []
+        offset = 0
+        for part in parts:
+            raw = self.spark.read.parquet(str(part))
+            row = (F.col("_metadata.row_index") + F.lit(offset)).cast("bigint").alias("_row")
+            source = F.lit(relative(part, root)).alias("_source")
+            scans.append(raw.select(row, *raw.columns, source))
+            offset += parquet_rows(part)
+        union = scans[0]
+        for scan in scans[1:]:
+            union = union.unionByName(scan, allowMissingColumns=True)
+        picked = _to_polars(union.join(F.broadcast(wanted), on="_row", how="left_semi"))
+        return quarantine_rows(picked.lazy(), bad, contract, salt)
+
+    def write_parquet(self, frame: DataFrame | pl.DataFrame, path: Path) -> None:
+        if isinstance(frame, pl.DataFrame):  # the quarantine, already on the driver
+            write_parquet(frame, path)
+            return
+        self._write_spark(frame, path)
+
     # -- gold -------------------------------------------------------------------------------
 
     def features(self, silver: Path, contract: Contract) -> DataFrame:
@@ -348,17 +373,18 @@ class SparkEngine:
 
 def _to_polars(sdf: DataFrame) -> pl.DataFrame:
     """A (small) Spark frame on the driver as polars, through Arrow (Spark 3.5 and 4)."""
-    schema = pa.schema(
-        [(f.name, ARROW_TYPES[f.dataType.simpleString()]) for f in sdf.schema.fields]
-    )
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
     to_arrow: Any = getattr(type(sdf), "toArrow", None)  # the class: not a column named so
     if to_arrow is not None:  # Spark 4
         table = to_arrow(sdf)
     else:  # Spark 3.5: the Arrow batches its toPandas() is built from
         collect: Any = getattr(type(sdf), "_collect_as_arrow")  # noqa: B009
         batches = collect(sdf)
+        schema = to_arrow_schema(sdf.schema)
         table = pa.Table.from_batches(batches) if batches else schema.empty_table()
-    out = pl.from_arrow(table.cast(schema))
+    out = pl.from_arrow(table)
     assert isinstance(out, pl.DataFrame)
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from ..common.config import resolve
 from .errors import DataError
 
 PARTITION_GLOB = "ingest_date=*/part-*.parquet"
@@ -48,29 +50,93 @@ def relative(path: Path, root: Path) -> str:
 def staged(targets: Iterable[Path]) -> Iterator[dict[Path, Path]]:
     """Stage several outputs and publish them together: all of them, or none on an error.
 
-    Yields ``{target: temporary path}``; write each temporary file, and on a clean exit every
-    one is renamed over its target (``os.replace`` is atomic on one filesystem).
+    Yields ``{target: path to write}``. Here each is a temporary file, renamed over its target on
+    a clean exit (atomic on one filesystem). In the lake (storage URLs) each is the target itself:
+    an object appears whole when its upload completes, so the outputs appear one after the other,
+    and nothing needs a copy or the right to delete (the bronze layer is append-only).
     """
-    temps = {t: t.with_name(f".{t.name}.tmp-{os.getpid()}") for t in targets}
+    targets = list(targets)
+    temps = {t: t.with_name(f".{t.name}.tmp-{os.getpid()}") if is_local(t) else t for t in targets}
     for target in temps:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
         yield temps
     except BaseException:
-        for temp in temps.values():
-            temp.unlink(missing_ok=True)
+        for target, temp in temps.items():
+            if temp is not target:
+                temp.unlink(missing_ok=True)
         raise
     for target, temp in temps.items():
         if not temp.exists():
             raise DataError(f"internal error: {target.name} was staged but never written")
     for target, temp in temps.items():
-        os.replace(temp, target)
+        if temp is not target:
+            move(temp, target)
+
+
+def is_local(path: Path) -> bool:
+    """True for a path of this machine, False for a storage URL (see ``common.config.resolve``)."""
+    return isinstance(path, Path)
+
+
+def on_this_machine(path: Path) -> Path | None:
+    """``path`` as a pathlib path when it is on this machine (a ``file://`` URL too), else None."""
+    if is_local(path):
+        return path
+    if getattr(path, "protocol", None) in ("file", "local"):
+        return Path(path.path)  # type: ignore[attr-defined]
+    return None
+
+
+def move(source: Path, target: Path) -> None:
+    """Move a file over ``target``: an atomic rename here, fsspec's move in the lake."""
+    if is_local(source):
+        source.replace(target)
+    else:
+        source.rename(target)
+
+
+def lineage_file(cfg: dict[str, Any]) -> Path:
+    """The lineage log: ``paths.lineage`` (default ``data/lineage.jsonl``)."""
+    return resolve(cfg, "lineage", default="data/lineage.jsonl")
+
+
+def parquet_rows(path: Path) -> int:
+    """The row count of a parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as handle:
+        return int(pq.ParquetFile(handle).metadata.num_rows)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder and its content, if it exists (local or in the lake)."""
+    if is_local(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.fs.rm(path.path, recursive=True)  # type: ignore[attr-defined]
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     """Silver and gold files: zstd at a low level (hashes do not compress; speed matters)."""
-    frame.write_parquet(path, compression="zstd", compression_level=1, statistics=True)
+    if is_local(path):
+        frame.write_parquet(path, compression="zstd", compression_level=1, statistics=True)
+        return
+    with path.open("wb") as handle:
+        frame.write_parquet(handle, compression="zstd", compression_level=1, statistics=True)
 
 
 def write_json(payload: Any, path: Path) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def commit_version(cfg: dict[str, Any], spark: Any, layer: str, source: Path, name: str) -> None:
+    """With ``data.versioning: delta``, commit ``source`` (just written) as the next version of
+    the Delta table ``<layer folder>/_delta/<name>`` (``delta.py``); otherwise nothing."""
+    if cfg["data"].get("versioning") != "delta":
+        return
+    import importlib
+
+    delta = importlib.import_module(f"{__package__}.delta")  # shipped with versioning: delta
+    table = source.parent / "_delta" / name
+    delta.commit(layer, source, table, spark, Path(cfg["root"]), lineage_file(cfg))
