@@ -157,3 +157,39 @@ print(json.dumps(problems))
 """,
     )
     assert diff == []
+
+
+def test_every_run_is_a_delta_version_that_reads_back(spark_project: tuple[Baked, Any]) -> None:
+    """data.versioning: delta: silver and gold are Delta tables too; the version of a run reads
+    back equal to the parquet that run wrote (time travel)."""
+    project, _ = spark_project
+    history = project.run(
+        str(project.path / ".venv" / "bin" / "python"), "-m", f"{project.package}.data",
+        "delta-history",
+    )  # fmt: skip
+    assert "silver: data/silver/_delta/customers" in history.stdout
+    assert "gold: data/gold/_delta/features" in history.stdout
+    same = _json(
+        project,
+        f"""
+import polars as pl
+from {project.package}.data import delta
+table = 'data/gold/_delta/features'
+version = delta.versions(table)[-1]
+print(json.dumps(delta.read_version(table, version).equals(pl.read_parquet(
+    'data/gold/features.parquet'))))
+""",
+    )
+    assert same is True
+
+
+def test_the_spark_projects_own_spark_tests_pass(spark_project: tuple[Baked, Any]) -> None:
+    """Spark vs polars layers, lake URLs through fsspec, the cluster job's entry file on a lake,
+    Delta commits and time travel: the generated project's tests of its Spark parts."""
+    project, _ = spark_project
+    files = ["test_spark_engine.py", "test_spark_job.py", "test_lake_urls.py", "test_delta.py"]
+    proc = project.run(
+        str(project.path / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-rs",
+        "-p", "no:cacheprovider", *[f"tests/data/{f}" for f in files],
+    )  # fmt: skip
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
