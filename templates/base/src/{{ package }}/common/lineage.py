@@ -18,6 +18,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def fingerprint(path: Path) -> str:
+    """The file's SHA-256 here; in the lake (storage URLs) the store's own checksum (ETag, MD5)
+    when it has one, so a run does not download the whole lake to hash it."""
+    if not isinstance(path, Path):
+        info = path.fs.info(path.path)  # type: ignore[attr-defined]
+        for key in ("ETag", "etag", "md5Hash"):
+            if info.get(key):
+                return f"{key.lower()}:{str(info[key]).strip(chr(34))}"
+    return sha256_file(path)
+
+
 def code_version(root: Path) -> str:
     """The git commit of the project (with '-dirty' when modified), or 'unversioned'."""
     try:
@@ -60,12 +71,12 @@ def record(
         "at": utc_now(),
         "code_version": code_version(root),
         "inputs": {
-            str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
+            str(p.relative_to(root)) if p.is_relative_to(root) else str(p): fingerprint(p)
             for p in inputs
             if p.is_file()
         },
         "outputs": {
-            str(p.relative_to(root)) if p.is_relative_to(root) else str(p): sha256_file(p)
+            str(p.relative_to(root)) if p.is_relative_to(root) else str(p): fingerprint(p)
             for p in outputs
             if p.is_file()
         },

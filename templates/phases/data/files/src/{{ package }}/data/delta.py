@@ -35,7 +35,7 @@ import polars as pl
 
 from ..common.lineage import record
 from .errors import DataError
-from .storage import is_local, on_this_machine, relative
+from .storage import is_local, lineage_file, on_this_machine, relative
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -70,6 +70,19 @@ def choose_writer(spark: Any) -> Literal["spark", "try-spark", "delta-rs"]:
     if spark is None:
         return "delta-rs"
     return "spark" if spark_has_delta(spark) else "try-spark"
+
+
+def check_writer(table: Path, spark: Any) -> None:
+    """Raise :class:`DataError` unless a writer can commit ``table``: delta-rs on this machine,
+    in the lake only a Spark session with Delta (checked before a step writes anything)."""
+    if on_this_machine(table) is not None or (spark is not None and spark_has_delta(spark)):
+        return
+    raise DataError(
+        f"{table.parent}: data.versioning is delta, but in the lake only a Spark session with "
+        "Delta can commit tables (Databricks, Synapse and EMR sessions have it; elsewhere add "
+        "delta-spark's jars and spark.sql.extensions: io.delta.sql.DeltaSparkSessionExtension to "
+        "spark.config in conf/<env>.yaml), and this one has none"
+    )
 
 
 def parquet_files(source: Path) -> list[Path]:
@@ -149,8 +162,9 @@ def commit(
 def _write_spark(spark: SparkSession, source: Path, table: Path) -> int | None:
     frame = spark.read.parquet(str(source))
     frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(str(table))
-    quoted = str(table).replace("`", "``")
-    row = spark.sql(f"DESCRIBE HISTORY delta.`{quoted}` LIMIT 1").select("version").first()
+    from delta.tables import DeltaTable as SparkDeltaTable  # delta-spark: no SQL extension needed
+
+    row = SparkDeltaTable.forPath(spark, str(table)).history(1).select("version").first()
     return None if row is None else int(row["version"])
 
 
@@ -213,10 +227,10 @@ def versions(table: str | Path) -> list[int]:
     """The versions of the Delta table that can still be read, oldest first."""
     from deltalake import DeltaTable
 
-    path = Path(table)
-    if not DeltaTable.is_deltatable(str(path)):
+    path = str(table)  # a local path or a storage URL, as delta-rs takes them
+    if not DeltaTable.is_deltatable(path):
         raise DataError(f"{path} is not a Delta table (no _delta_log); run the pipeline first")
-    return sorted(int(entry["version"]) for entry in DeltaTable(str(path)).history())
+    return sorted(int(entry["version"]) for entry in DeltaTable(path).history())
 
 
 def read_version(table: str | Path, version: int) -> pl.DataFrame:
@@ -284,7 +298,7 @@ def history_text(cfg: dict[str, Any], layer: str | None = None) -> str:
     from ..common.config import resolve
 
     root = Path(cfg["root"])
-    lineage = root / "data" / "lineage.jsonl"
+    lineage = lineage_file(cfg)
     lines = []
     for name in [layer] if layer else LAYERS:
         found = tables(resolve(cfg, name))

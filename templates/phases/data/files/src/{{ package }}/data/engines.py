@@ -120,6 +120,10 @@ class Engine(Protocol):
         """Write ``frame`` as one parquet file at ``path`` (rows in frame order)."""
         ...
 
+    def release(self) -> None:
+        """Free what the engine kept for the step's frames (the end of a step, or its failure)."""
+        ...
+
 
 class PolarsFrames:
     """The frame side of the engines that hand polars frames to the pipeline (polars, duckdb):
@@ -175,6 +179,9 @@ class PolarsFrames:
 
     def write_parquet(self, frame: pl.DataFrame, path: Path) -> None:
         write_parquet(frame, path)
+
+    def release(self) -> None:
+        """Nothing is kept: polars frames are freed with their last reference."""
 
 
 def get_engine(name: str) -> Engine:
@@ -443,12 +450,17 @@ def _polars_cast(expr: pl.Expr, raw: pl.DataType, want: pl.DataType) -> pl.Expr:
     if raw == pl.Utf8 and want != pl.Utf8:
         stripped = expr.str.strip_chars()
         if want == pl.Int64:
-            as_float = stripped.cast(pl.Float64, strict=False)
-            return pl.when(as_float == as_float.round()).then(as_float.cast(pl.Int64))
+            return _polars_whole(stripped.cast(pl.Float64, strict=False))
         return stripped.cast(want, strict=False)
     if raw.is_float() and want == pl.Int64:
-        return pl.when(expr == expr.round()).then(expr.cast(pl.Int64, strict=False))
+        return _polars_whole(expr)
     return expr.cast(want, strict=False)
+
+
+def _polars_whole(x: pl.Expr) -> pl.Expr:
+    """A float as Int64 when it is a whole number an Int64 holds (not inf, NaN, 1e20), else null."""
+    fits = x.is_not_nan() & (x.abs() < 2.0**63) & (x == x.round())
+    return pl.when(fits).then(x.cast(pl.Int64, strict=False))
 
 
 def _empty_aggregates() -> pl.DataFrame:
@@ -683,13 +695,18 @@ def _sql_cast(column: str, raw: str, want: str) -> str:
     if _same_sql_type(raw, want):
         return column
     if raw == "VARCHAR" and want == "BIGINT":
-        as_float = f"TRY_CAST(trim({column}) AS DOUBLE)"
-        return f"CASE WHEN {as_float} = round({as_float}) THEN CAST({as_float} AS BIGINT) END"
+        return _sql_whole(f"TRY_CAST(trim({column}) AS DOUBLE)")
     if raw == "VARCHAR":
         return f"TRY_CAST(trim({column}) AS {want})"
     if raw in ("DOUBLE", "FLOAT") and want == "BIGINT":
-        return f"CASE WHEN {column} = round({column}) THEN TRY_CAST({column} AS BIGINT) END"
+        return _sql_whole(column)
     return f"TRY_CAST({column} AS {want})"
+
+
+def _sql_whole(x: str) -> str:
+    """A float as BIGINT when it is a whole number a BIGINT holds (not inf, NaN, 1e20)."""
+    fits = f"isfinite({x}) AND abs({x}) < {2.0**63!r} AND {x} = round({x})"
+    return f"CASE WHEN {fits} THEN TRY_CAST({x} AS BIGINT) END"
 
 
 def _same_sql_type(raw: str, want: str) -> bool:

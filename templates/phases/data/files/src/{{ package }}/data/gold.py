@@ -16,9 +16,10 @@ from typing import Any
 from ..common.config import resolve
 from ..common.lineage import record
 from . import contracts
-from .engines import get_engine
+from .engines import Engine, get_engine
 from .errors import DataError
 from .storage import (
+    check_versioning,
     commit_version,
     lineage_file,
     relative,
@@ -29,8 +30,15 @@ from .storage import (
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
-    root = Path(cfg["root"])
     engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
+    try:
+        return _run(cfg, engine)
+    finally:
+        engine.release()
+
+
+def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    root = Path(cfg["root"])
     silver_dir, gold_dir = resolve(cfg, "silver"), resolve(cfg, "gold")
     contract = contracts.Contract.load(silver_dir / "contract.json")
     if contract.target != cfg["ml"]["target"] or contract.task != cfg["ml"]["task"]:
@@ -42,6 +50,7 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
     silver_file = silver_dir / f"{contract.dataset}.parquet"
     if not silver_file.is_file():
         raise DataError(f"{relative(silver_file, root)} not found; run `silver` first")
+    check_versioning(cfg, getattr(engine, "spark", None), gold_dir / "features.parquet")
 
     features = engine.features(silver_file, contract)
     present = {c: engine.distinct(features, c) for c in contract.categorical_features}

@@ -16,10 +16,11 @@ import polars as pl
 from ..common.config import resolve
 from ..common.lineage import record, utc_now
 from . import contracts
-from .engines import get_engine
+from .engines import Engine, get_engine
 from .errors import DataError
 from .storage import (
     bronze_partitions,
+    check_versioning,
     commit_version,
     lineage_file,
     relative,
@@ -116,8 +117,15 @@ def plan(
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
-    root = Path(cfg["root"])
     engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
+    try:
+        return _run(cfg, engine)
+    finally:
+        engine.release()
+
+
+def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    root = Path(cfg["root"])
     parts, sample = load_bronze(cfg)
     where = f"bronze ({relative(parts[0].parents[1], root)}, {len(parts)} partition(s))"
     contract = contracts.build(cfg, sample, where)
@@ -137,6 +145,7 @@ def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
 
     silver_dir, reports = resolve(cfg, "silver"), resolve(cfg, "reports")
     silver_file = silver_dir / f"{contract.dataset}.parquet"
+    check_versioning(cfg, getattr(engine, "spark", None), silver_file)
     report: dict[str, Any] = {
         "generated_at": utc_now(),
         "dataset": contract.dataset,

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 #: contract dtype -> Spark SQL type
 SPARK_TYPES = {"Int64": "bigint", "Float64": "double", "String": "string"}
+#: at most this many bronze rows may break the contract (they are collected to the driver)
+MAX_SUSPECT_ROWS = 1_000_000
+#: text that parses as a number the way polars parses it (Java also takes "12d", "0x1p3", ...)
+NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
+#: the largest magnitude an Int64 holds, as a float bound
+INT64_LIMIT = 2.0**63
 
 
 class SparkEngine:
@@ -50,15 +56,17 @@ class SparkEngine:
     def __init__(self, cfg: dict[str, Any] | None = None) -> None:
         self.cfg = cfg if cfg is not None else load_config()
         self.spark: SparkSession = get_spark(self.cfg)
-        self._counts: dict[int, int] = {}
+        # row counts of the frames handed out (kept with the frame: an id alone may be reused)
+        self._counts: dict[int, tuple[DataFrame, int]] = {}
+        self._kept: list[DataFrame] = []
 
     # -- frames -----------------------------------------------------------------------------
 
     def height(self, frame: DataFrame) -> int:
-        key = id(frame)
-        if key not in self._counts:  # every frame handed out is persisted: counting is cheap
-            self._counts[key] = frame.count()
-        return self._counts[key]
+        known = self._counts.get(id(frame))
+        if known is None or known[0] is not frame:  # frames handed out are kept: counting is cheap
+            known = self._counts[id(frame)] = (frame, frame.count())
+        return known[1]
 
     def columns(self, frame: DataFrame) -> list[str]:
         return list(frame.columns)
@@ -67,7 +75,16 @@ class SparkEngine:
         """``frame``, computed once and kept (memory, spilling to disk) for the next steps."""
         from pyspark import StorageLevel
 
-        return frame.persist(StorageLevel.MEMORY_AND_DISK)
+        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._kept.append(kept)
+        return kept
+
+    def release(self) -> None:
+        """Drop the frames this engine kept (the end of a step, or its failure)."""
+        for frame in self._kept:
+            frame.unpersist()
+        self._kept.clear()
+        self._counts.clear()
 
     def _write_spark(self, frame: DataFrame, path: Path) -> None:
         """One parquet file at ``path``: the executors write the rows in frame order through one
@@ -120,7 +137,16 @@ class SparkEngine:
         the pandera contract gives their exact reasons."""
         from pyspark.sql import functions as F
 
-        suspects = typed.where(F.col("_cast_errors").isNotNull() | _any(_breaks(contract)))
+        suspects = self._keep(
+            typed.where(F.col("_cast_errors").isNotNull() | _any(_breaks(contract)))
+        )
+        count = self.height(suspects)
+        if count > MAX_SUSPECT_ROWS:
+            raise DataError(
+                f"{count} of the {self.height(typed)} bronze rows break the {contract.dataset} "
+                f"contract (more than {MAX_SUSPECT_ROWS} to quarantine): the source or the "
+                "contract is wrong; check a sample with the polars engine (--engine polars)"
+            )
         return contracts.violations(_to_polars(suspects), contract)
 
     def drop_rows(self, typed: DataFrame, rows: pl.Series) -> DataFrame:
@@ -233,7 +259,7 @@ class SparkEngine:
                 rules[f"{c.name}: not a salted SHA-256"] = x.isNotNull() & ~x.rlike(HASH_PATTERN)
                 continue
             if c.role in ("feature", "id") or not c.nullable:
-                rules[f"{c.name}: missing"] = x.isNull()
+                rules[f"{c.name}: missing"] = _missing(x, c.dtype == "Float64")
             if c.role != "feature" or c.kind == "categorical":
                 for reason, broken in _rules(c):
                     rules[f"{c.name}: {reason}"] = broken
@@ -314,14 +340,15 @@ class SparkEngine:
         for f in gold["features"]:
             x = F.col(f["name"])
             names.append(f["name"])
-            rules[f"{f['name']}: missing"] = x.isNull()
+            rules[f"{f['name']}: missing"] = _missing(x, f["kind"] == "numeric")
             if f["kind"] == "numeric":
                 inf = F.lit(float("inf"))
                 rules[f"{f['name']}: not finite"] = F.isnan(x) | (x == inf) | (x == -inf)
             else:
                 rules[f"{f['name']}: not one of the categories"] = ~x.isin(*f["categories"])
         names.append(gold["target"])
-        rules[f"{gold['target']}: missing"] = F.col(gold["target"]).isNull()
+        target = dict(features.dtypes)[gold["target"]]
+        rules[f"{gold['target']}: missing"] = _missing(F.col(gold["target"]), target == "double")
         if list(features.columns) != names:
             raise DataError(
                 f"gold features break their contract (a pipeline bug): columns "
@@ -390,8 +417,16 @@ def _to_polars(sdf: DataFrame) -> pl.DataFrame:
 
 
 def _pattern(pattern: str) -> str:
-    """pandera's ``str_matches``: the value must start with a match of ``pattern``."""
-    return pattern if pattern.startswith("^") else f"^{pattern}"
+    """pandera's ``str_matches``: the value must start with a match of ``pattern``. ``(?U)``
+    gives Java's ``\\d``, ``\\w`` and ``\\s`` the Unicode meaning they have in Rust's regex."""
+    return "(?U)" + (pattern if pattern.startswith("^") else f"^{pattern}")
+
+
+def _missing(x: Column, is_float: bool) -> Column:
+    """Null, and NaN in a float column: what pandera counts as missing."""
+    from pyspark.sql import functions as F
+
+    return (x.isNull() | F.isnan(x)) if is_float else x.isNull()
 
 
 def _rules(col: contracts.Column) -> list[tuple[str, Column]]:
@@ -409,7 +444,10 @@ def _rules(col: contracts.Column) -> list[tuple[str, Column]]:
     if col.categories is not None:
         rules.append(("not one of the categories", ~x.isin(*col.categories)))
     if col.pattern:
-        rules.append((f"does not match {col.pattern}", ~x.rlike(_pattern(col.pattern))))
+        # Java's `$` also matches before a final line break, Rust's does not: any line break in
+        # the value makes the row a suspect, and pandera decides
+        broken = ~x.rlike(_pattern(col.pattern)) | x.rlike("[\\r\\n\\u0085\\u2028\\u2029]")
+        rules.append((f"does not match {col.pattern}", broken))
     return [(reason, x.isNotNull() & broken) for reason, broken in rules]
 
 
@@ -420,7 +458,7 @@ def _breaks(contract: Contract) -> list[Column]:
     out: list[Column] = []
     for c in contract.columns:
         if not c.nullable:
-            out.append(F.col(c.name).isNull())
+            out.append(_missing(F.col(c.name), c.dtype == "Float64"))
         out += [broken for _, broken in _rules(c)]
     return out
 
@@ -463,16 +501,22 @@ def _cast(expr: Column, raw: str, want: str) -> Column:
     if raw == want:
         return expr
     if raw == "string":
-        stripped = F.regexp_replace(expr, r"^\s+|\s+$", "")
+        stripped = F.regexp_replace(expr, r"(?U)^\s+|\s+$", "")  # Unicode spaces, as polars
+        number = F.when(stripped.rlike(NUMBER), stripped)
         if want == "bigint":
-            as_float = _try_cast(stripped, "double")
-            whole = (as_float == F.round(as_float)) & ~F.isnan(as_float)
-            return F.when(whole, _try_cast(as_float, "bigint"))
-        return _try_cast(stripped, want)
+            return _whole(_try_cast(number, "double"))
+        return _try_cast(number, want) if want == "double" else _try_cast(stripped, want)
     if raw in ("double", "float") and want == "bigint":
-        whole = (expr == F.round(expr)) & ~F.isnan(expr)
-        return F.when(whole, _try_cast(expr, "bigint"))
+        return _whole(expr)
     return _try_cast(expr, want)
+
+
+def _whole(x: Column) -> Column:
+    """A float as bigint when it is a whole number an Int64 holds, else null (never saturated)."""
+    from pyspark.sql import functions as F
+
+    fits = ~F.isnan(x) & (F.abs(x) < F.lit(INT64_LIMIT)) & (x == F.round(x))
+    return F.when(fits, _try_cast(x, "bigint"))
 
 
 def _try_cast(expr: Column, want: str) -> Column:

@@ -130,6 +130,17 @@ def write_json(payload: Any, path: Path) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
+def check_versioning(cfg: dict[str, Any], spark: Any, source: Path) -> None:
+    """With ``data.versioning: delta``, fail before anything is written when no writer can
+    commit the Delta table of ``source`` (see :func:`commit_version`)."""
+    if cfg["data"].get("versioning") != "delta":
+        return
+    import importlib
+
+    delta = importlib.import_module(f"{__package__}.delta")
+    delta.check_writer(source.parent / "_delta" / "x", spark)
+
+
 def commit_version(cfg: dict[str, Any], spark: Any, layer: str, source: Path, name: str) -> None:
     """With ``data.versioning: delta``, commit ``source`` (just written) as the next version of
     the Delta table ``<layer folder>/_delta/<name>`` (``delta.py``); otherwise nothing."""
