@@ -21,7 +21,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def fingerprint(path: Path) -> str:
     """The file's SHA-256 here; in the lake (storage URLs) the store's own checksum (ETag, MD5)
     when it has one, so a run does not download the whole lake to hash it."""
-    if not isinstance(path, Path):
+    if hasattr(path, "protocol"):  # a upath.UPath: a storage URL
         info = path.fs.info(path.path)  # type: ignore[attr-defined]
         for key in ("ETag", "etag", "md5Hash"):
             if info.get(key):
@@ -84,7 +84,7 @@ def record(
     }
     line = json.dumps(entry, sort_keys=True) + "\n"
     lineage_file.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(lineage_file, Path):
+    if not hasattr(lineage_file, "protocol"):  # a file of this machine: append
         with lineage_file.open("a", encoding="utf-8") as handle:
             handle.write(line)
     else:  # object stores cannot append: rewrite the log (one writer: the data pipeline)

@@ -75,8 +75,9 @@ def staged(targets: Iterable[Path]) -> Iterator[dict[Path, Path]]:
 
 
 def is_local(path: Path) -> bool:
-    """True for a path of this machine, False for a storage URL (see ``common.config.resolve``)."""
-    return isinstance(path, Path)
+    """True for a path of this machine, False for a storage URL (see ``common.config.resolve``):
+    a ``upath.UPath`` has a ``protocol``, a pathlib path has not."""
+    return isinstance(path, Path) and not hasattr(path, "protocol")
 
 
 def on_this_machine(path: Path) -> Path | None:
