@@ -73,9 +73,7 @@ class SparkEngine:
 
     def _keep(self, frame: DataFrame) -> DataFrame:
         """``frame``, computed once and kept (memory, spilling to disk) for the next steps."""
-        from pyspark import StorageLevel
-
-        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        kept = frame.persist()  # MEMORY_AND_DISK_DESER: rows kept as objects, spilled when short
         self._kept.append(kept)
         return kept
 
@@ -354,7 +352,8 @@ class SparkEngine:
                 f"gold features break their contract (a pipeline bug): columns "
                 f"{list(features.columns)}, expected {names}"
             )
-        _check(features, rules, "gold features break their contract", gold["id_column"])
+        # ids: gold is a row-for-row select of silver, whose ids were checked unique
+        _check(features, rules, "gold features break their contract", None)
 
     def aggregates(
         self, features: DataFrame, dimensions: list[str], numeric: list[str], target: str
