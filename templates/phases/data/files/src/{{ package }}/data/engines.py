@@ -14,6 +14,7 @@ both engines apply exactly the same rules; only the statistics are computed by t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -225,6 +226,20 @@ def quarantine_rows(
     )
     masked = [mask(rows.get_column(c), salt).alias(c) for c in contract.pii if c in rows.columns]
     return rows.with_columns(masked)
+
+
+def run_step(
+    step: Callable[[dict[str, Any], Engine], dict[str, Any]],
+    cfg: dict[str, Any],
+    engine_name: str | None = None,
+) -> dict[str, Any]:
+    """Run a layer's ``step`` on the configured engine (or ``engine_name``), then let the engine
+    free what it kept, whether the step succeeded or not."""
+    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
+    try:
+        return step(cfg, engine)
+    finally:
+        engine.release()
 
 
 def mask_expr(expr: pl.Expr, salt: str) -> pl.Expr | None:

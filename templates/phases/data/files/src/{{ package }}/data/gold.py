@@ -16,7 +16,7 @@ from typing import Any
 from ..common.config import resolve
 from ..common.lineage import record
 from . import contracts
-from .engines import Engine, get_engine
+from .engines import Engine, run_step
 from .errors import DataError
 from .storage import (
     check_versioning,
@@ -30,11 +30,7 @@ from .storage import (
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
-    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
-    try:
-        return _run(cfg, engine)
-    finally:
-        engine.release()
+    return run_step(_run, cfg, engine_name)
 
 
 def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import polars as pl
 from ..common.config import resolve
 from ..common.lineage import record, utc_now
 from . import contracts
-from .engines import Engine, get_engine
+from .engines import Engine, run_step
 from .errors import DataError
 from .storage import (
     bronze_partitions,
@@ -117,11 +117,7 @@ def plan(
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
-    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
-    try:
-        return _run(cfg, engine)
-    finally:
-        engine.release()
+    return run_step(_run, cfg, engine_name)
 
 
 def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
