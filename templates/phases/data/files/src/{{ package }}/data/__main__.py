@@ -94,7 +94,7 @@ def _docs(cfg: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def _delta_history(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    from . import delta
+    delta = importlib.import_module(f"{__package__}.delta")  # shipped with versioning: delta
 
     print(delta.history_text(cfg, args.layer), end="")
 
