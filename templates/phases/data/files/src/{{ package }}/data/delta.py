@@ -35,7 +35,7 @@ import polars as pl
 
 from ..common.lineage import record
 from .errors import DataError
-from .storage import is_local, lineage_file, on_this_machine, relative
+from .storage import lineage_file, on_this_machine, relative
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -72,13 +72,13 @@ def choose_writer(spark: Any) -> Literal["spark", "try-spark", "delta-rs"]:
     return "spark" if spark_has_delta(spark) else "try-spark"
 
 
-def check_writer(table: Path, spark: Any) -> None:
-    """Raise :class:`DataError` unless a writer can commit ``table``: delta-rs on this machine,
-    in the lake only a Spark session with Delta (checked before a step writes anything)."""
-    if on_this_machine(table) is not None or (spark is not None and spark_has_delta(spark)):
+def check_writer(folder: Path, spark: Any) -> None:
+    """Raise :class:`DataError` unless a writer can commit the tables of ``folder``: delta-rs on
+    this machine, in the lake only a Spark session with Delta (checked before a step writes)."""
+    if on_this_machine(folder) is not None or (spark is not None and spark_has_delta(spark)):
         return
     raise DataError(
-        f"{table.parent}: data.versioning is delta, but in the lake only a Spark session with "
+        f"{folder}: data.versioning is delta, but in the lake only a Spark session with "
         "Delta can commit tables (Databricks, Synapse and EMR sessions have it; elsewhere add "
         "delta-spark's jars and spark.sql.extensions: io.delta.sql.DeltaSparkSessionExtension to "
         "spark.config in conf/<env>.yaml), and this one has none"
@@ -127,13 +127,8 @@ def commit(
                 raise
             log.info("the Spark session has no Delta data source: delta-rs writes %s", table)
     if writer == "delta-rs":
+        check_writer(table.parent, None)  # delta-rs writes on this machine only
         source, table = on_this_machine(source) or source, on_this_machine(table) or table
-        if not is_local(table):
-            raise DataError(
-                f"{table}: the delta-rs writer writes tables on this machine only; in the lake "
-                "the Spark session must provide Delta (Databricks, Synapse and EMR sessions do; "
-                "elsewhere add delta-spark's jars to spark.config in conf/<env>.yaml)"
-            )
         version = _write_delta_rs(source, table)
     log.info(
         "%s: %s committed to Delta table %s as version %s (writer: %s)",

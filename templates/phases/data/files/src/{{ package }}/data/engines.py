@@ -95,8 +95,9 @@ class Engine(Protocol):
 
     def quarantine(
         self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
-    ) -> Frame:
-        """The raw bronze rows of ``bad`` (PII masked) with ``_row``, ``_source``, ``_reason``."""
+    ) -> pl.DataFrame:
+        """The raw bronze rows of ``bad`` (PII masked) with ``_row``, ``_source``, ``_reason``:
+        few rows, on the driver for every engine."""
         ...
 
     def features(self, silver: Path, contract: Contract) -> Frame:

@@ -26,6 +26,7 @@ from .storage import (
     relative,
     staged,
     write_json,
+    write_parquet,
 )
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     quarantine_file = silver_dir / "quarantine.parquet"
     with staged([silver_file, quarantine_file, contract_file]) as temps:
         engine.write_parquet(cleaned, temps[silver_file])
-        engine.write_parquet(quarantine, temps[quarantine_file])
+        write_parquet(quarantine, temps[quarantine_file])
         contract.save(temps[contract_file])
     _write_report(report, reports)
     record(

@@ -33,7 +33,7 @@ from . import contracts
 from .contracts import HASH_PATTERN, Contract
 from .engines import Stats, _empty_aggregates, quarantine_rows
 from .errors import DataError
-from .storage import move, parquet_rows, relative, remove_tree, write_parquet
+from .storage import move, parquet_rows, relative, remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -59,6 +59,9 @@ class SparkEngine:
         # row counts of the frames handed out (kept with the frame: an id alone may be reused)
         self._counts: dict[int, tuple[DataFrame, int]] = {}
         self._kept: list[DataFrame] = []
+        # the first bronze row number of each partition, per list of partitions (footers are
+        # read once, for load and quarantine alike)
+        self._offsets: dict[tuple[str, ...], list[int]] = {}
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -84,7 +87,7 @@ class SparkEngine:
         self._kept.clear()
         self._counts.clear()
 
-    def _write_spark(self, frame: DataFrame, path: Path) -> None:
+    def write_parquet(self, frame: DataFrame, path: Path) -> None:
         """One parquet file at ``path``: the executors write the rows in frame order through one
         task (no row passes through the driver), then the file is moved into place."""
         parts = path.with_name(path.name + ".parts")
@@ -100,19 +103,37 @@ class SparkEngine:
         finally:
             remove_tree(parts)
 
+    def _numbered(self, parts: list[Path]) -> list[tuple[Path, DataFrame, Column]]:
+        """Each bronze partition as read, with the expression of ``_row``: the row's number
+        across the partitions in order, as the polars engine counts them."""
+        from pyspark.sql import functions as F
+
+        key = tuple(str(p) for p in parts)
+        if key not in self._offsets:
+            sizes = [parquet_rows(p) for p in parts]
+            self._offsets[key] = [sum(sizes[:i]) for i in range(len(parts))]
+        return [
+            (
+                part,
+                self.spark.read.parquet(str(part)),
+                (F.col("_metadata.row_index") + F.lit(offset)).cast("bigint").alias("_row"),
+            )
+            for part, offset in zip(parts, self._offsets[key], strict=True)
+        ]
+
+    def _rows(self, rows: list[Any]) -> DataFrame:
+        """A one-column frame of bronze row numbers, to join against."""
+        return self.spark.createDataFrame([(int(r),) for r in rows], "_row bigint")
+
     # -- silver -----------------------------------------------------------------------------
 
     def load(self, parts: list[Path], contract: Contract) -> DataFrame:
         from pyspark.sql import functions as F
 
         scans: list[DataFrame] = []
-        offset = 0
-        for part in parts:
-            raw = self.spark.read.parquet(str(part))
+        for _, raw, row in self._numbered(parts):
             kinds = {f.name: f.dataType.simpleString() for f in raw.schema.fields}
-            typed: list[Column] = [
-                (F.col("_metadata.row_index") + F.lit(offset)).cast("bigint").alias("_row")
-            ]
+            typed: list[Column] = [row]
             errors: list[Column] = []
             for col in contract.columns:
                 want = SPARK_TYPES[col.dtype]
@@ -124,7 +145,6 @@ class SparkEngine:
             joined = F.concat_ws(",", *errors) if errors else F.lit(None).cast("string")
             cast_errors = F.when(joined != "", joined).otherwise(F.lit(None).cast("string"))
             scans.append(raw.select(*typed, cast_errors.alias("_cast_errors")))
-            offset += parquet_rows(part)
         union = scans[0]
         for scan in scans[1:]:
             union = union.unionByName(scan)
@@ -152,8 +172,7 @@ class SparkEngine:
 
         valid = typed.drop("_cast_errors")
         if rows.len():
-            bad = self.spark.createDataFrame([(int(r),) for r in rows.to_list()], "_row bigint")
-            valid = valid.join(F.broadcast(bad), on="_row", how="left_anti")
+            valid = valid.join(F.broadcast(self._rows(rows.to_list())), on="_row", how="left_anti")
         return valid
 
     def dedupe(self, frame: DataFrame, id_column: str | None) -> tuple[DataFrame, int, int]:
@@ -261,13 +280,8 @@ class SparkEngine:
             if c.role != "feature" or c.kind == "categorical":
                 for reason, broken in _rules(c):
                     rules[f"{c.name}: {reason}"] = broken
-        if list(cleaned.columns) != contract.names:
-            raise DataError(
-                "silver output breaks its own contract (a pipeline bug): columns "
-                f"{list(cleaned.columns)}, expected {contract.names}"
-            )
         what = "silver output breaks its own contract"
-        _check(cleaned, rules, what, contract.id_column)
+        _check(cleaned, contract.names, rules, what, contract.id_column)
 
     def quarantine(
         self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
@@ -275,28 +289,16 @@ class SparkEngine:
         """The bronze rows of ``bad`` are picked in Spark; only they reach the driver."""
         from pyspark.sql import functions as F
 
-        wanted = self.spark.createDataFrame(
-            [(int(r),) for r in bad.get_column("_row").unique().to_list()], "_row bigint"
-        )
-        scans: list[DataFrame] = []
-        offset = 0
-        for part in parts:
-            raw = self.spark.read.parquet(str(part))
-            row = (F.col("_metadata.row_index") + F.lit(offset)).cast("bigint").alias("_row")
-            source = F.lit(relative(part, root)).alias("_source")
-            scans.append(raw.select(row, *raw.columns, source))
-            offset += parquet_rows(part)
+        wanted = self._rows(bad.get_column("_row").unique().to_list())
+        scans = [
+            raw.select(row, *raw.columns, F.lit(relative(part, root)).alias("_source"))
+            for part, raw, row in self._numbered(parts)
+        ]
         union = scans[0]
         for scan in scans[1:]:
             union = union.unionByName(scan, allowMissingColumns=True)
         picked = _to_polars(union.join(F.broadcast(wanted), on="_row", how="left_semi"))
         return quarantine_rows(picked.lazy(), bad, contract, salt)
-
-    def write_parquet(self, frame: DataFrame | pl.DataFrame, path: Path) -> None:
-        if isinstance(frame, pl.DataFrame):  # the quarantine, already on the driver
-            write_parquet(frame, path)
-            return
-        self._write_spark(frame, path)
 
     # -- gold -------------------------------------------------------------------------------
 
@@ -347,13 +349,8 @@ class SparkEngine:
         names.append(gold["target"])
         target = dict(features.dtypes)[gold["target"]]
         rules[f"{gold['target']}: missing"] = _missing(F.col(gold["target"]), target == "double")
-        if list(features.columns) != names:
-            raise DataError(
-                f"gold features break their contract (a pipeline bug): columns "
-                f"{list(features.columns)}, expected {names}"
-            )
         # ids: gold is a row-for-row select of silver, whose ids were checked unique
-        _check(features, rules, "gold features break their contract", None)
+        _check(features, names, rules, "gold features break their contract", None)
 
     def aggregates(
         self, features: DataFrame, dimensions: list[str], numeric: list[str], target: str
@@ -471,10 +468,16 @@ def _any(conditions: list[Column]) -> Column:
     return out
 
 
-def _check(frame: DataFrame, rules: dict[str, Column], what: str, key: str | None) -> None:
-    """Count the rows breaking each rule (and repeated ``key`` values) in one pass; raise a
-    :class:`DataError` naming the first broken rule."""
+def _check(
+    frame: DataFrame, names: list[str], rules: dict[str, Column], what: str, key: str | None
+) -> None:
+    """Check that ``frame`` has exactly the columns ``names`` in order, then count the rows
+    breaking each rule (and repeated ``key`` values) in one pass; raise a :class:`DataError`
+    naming the first broken rule."""
     from pyspark.sql import functions as F
+
+    if list(frame.columns) != names:
+        raise DataError(f"{what} (a pipeline bug): columns {list(frame.columns)}, expected {names}")
 
     aggs = [
         F.sum(F.coalesce(c, F.lit(False)).cast("bigint")).alias(f"r{i}")

@@ -131,24 +131,27 @@ def write_json(payload: Any, path: Path) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def check_versioning(cfg: dict[str, Any], spark: Any, source: Path) -> None:
-    """With ``data.versioning: delta``, fail before anything is written when no writer can
-    commit the Delta table of ``source`` (see :func:`commit_version`)."""
+def _delta(cfg: dict[str, Any]) -> Any:
+    """``delta.py`` with ``data.versioning: delta`` (the only projects that ship it), else None."""
     if cfg["data"].get("versioning") != "delta":
-        return
+        return None
     import importlib
 
-    delta = importlib.import_module(f"{__package__}.delta")
-    delta.check_writer(source.parent / "_delta" / "x", spark)
+    return importlib.import_module(f"{__package__}.delta")
+
+
+def check_versioning(cfg: dict[str, Any], spark: Any, source: Path) -> None:
+    """With ``data.versioning: delta``, fail before anything is written when no writer can
+    commit the Delta tables next to ``source`` (see :func:`commit_version`)."""
+    delta = _delta(cfg)
+    if delta is not None:
+        delta.check_writer(source.parent / "_delta", spark)
 
 
 def commit_version(cfg: dict[str, Any], spark: Any, layer: str, source: Path, name: str) -> None:
     """With ``data.versioning: delta``, commit ``source`` (just written) as the next version of
     the Delta table ``<layer folder>/_delta/<name>`` (``delta.py``); otherwise nothing."""
-    if cfg["data"].get("versioning") != "delta":
-        return
-    import importlib
-
-    delta = importlib.import_module(f"{__package__}.delta")  # shipped with versioning: delta
-    table = source.parent / "_delta" / name
-    delta.commit(layer, source, table, spark, Path(cfg["root"]), lineage_file(cfg))
+    delta = _delta(cfg)
+    if delta is not None:
+        table = source.parent / "_delta" / name
+        delta.commit(layer, source, table, spark, Path(cfg["root"]), lineage_file(cfg))
