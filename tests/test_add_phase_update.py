@@ -891,3 +891,110 @@ def test_analysis_and_experimentation_added_to_a_project_without_them(project: P
     assert (project / "src" / "demo_project" / "analysis" / "report.py").is_file()
     findings = [f for f in lint(project).findings if f.severity.value != "info"]
     assert not findings, findings
+
+
+# ------------------------------------------------------------------------------------------
+# issue 19: no merge goes wrong quietly (each test: an older render, user edits, update)
+# ------------------------------------------------------------------------------------------
+
+
+def committed(root: Path, message: str = "generated") -> None:
+    if not (root / ".git").exists():
+        git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+
+
+def test_update_refuses_a_file_with_committed_conflict_markers(
+    project: Path, upgraded_templates: Path
+) -> None:
+    makefile = project / "Makefile"
+    lines = makefile.read_text().splitlines(keepends=True)
+    lines[3:3] = ["<<<<<<< yours\n", "mine:\n", "=======\n", "theirs:\n", ">>>>>>> template\n"]
+    makefile.write_text("".join(lines))
+    committed(project)
+    before = snapshot(project)
+    with pytest.raises(ProjectError) as caught:
+        proj.update(project=project, templates_root=upgraded_templates)
+    assert "Makefile:4" in str(caught.value) and "conflict markers" in str(caught.value)
+    assert snapshot(project) == before
+    code, out = mlops("update", "--project", str(project))  # the CLI: exit 2, file:line
+    assert code == 2 and "Makefile:4" in out, out
+    assert snapshot(project) == before
+    code, out = mlops("lint", str(project), "--select", "MLO604")
+    assert code == 1 and "Makefile:4" in out and "MLO604" in out, out
+
+
+def test_update_of_a_crlf_checkout_conflicts_only_where_both_changed(
+    project: Path, upgraded_templates: Path
+) -> None:
+    """A Windows checkout (core.autocrlf=true): files untouched by the user take the new
+    template, the user's edit merges, and every file keeps its CRLF line ends."""
+    committed(project)
+    git(project, "config", "core.autocrlf", "true")
+    for path in project.rglob("*"):  # what a checkout with autocrlf writes
+        rel = path.relative_to(project).as_posix()
+        if path.is_file() and not rel.startswith((".git/", ".mlops/")):
+            data = path.read_bytes()
+            if b"\0" not in data:
+                path.write_bytes(data.replace(b"\n", b"\r\n"))
+    readme = project / "README.md"
+    readme.write_bytes(b"Our intro line.\r\n" + readme.read_bytes())
+    committed(project, "our intro")
+    outcome = proj.update(project=project, templates_root=upgraded_templates)
+    assert not outcome.report.conflicts, outcome.report.conflicts
+    actions = {e.path: e.action for e in outcome.report.entries}
+    assert actions["README.md"] == "merged" and actions["Makefile"] == "updated"
+    text = readme.read_bytes()
+    assert text.startswith(b"Our intro line.\r\n") and text.endswith(b"# template v2\r\n")
+    for rel in ("README.md", "Makefile", "pyproject.toml"):
+        data = (project / rel).read_bytes()
+        assert data.count(b"\r\n") == data.count(b"\n"), f"{rel} has mixed line ends"
+
+
+def test_template_version_moves_whenever_a_template_changes(tmp_path: Path) -> None:
+    from mlops_template import TEMPLATE_RELEASE, TEMPLATE_VERSION, template_version
+
+    copy = tmp_path / "templates"
+    shutil.copytree(templates_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    # (computed afresh: TEMPLATE_VERSION is computed once per process, and the templates of
+    # this working tree may have changed since)
+    same = template_version(copy)
+    assert same == template_version() and same.startswith(TEMPLATE_RELEASE + "+")
+    assert TEMPLATE_VERSION.startswith(TEMPLATE_RELEASE + "+")
+    makefile = copy / "base" / "Makefile.jinja"
+    original = makefile.read_bytes()
+    makefile.write_bytes(original + b"# one more line\n")
+    assert template_version(copy) != same
+    makefile.write_bytes(original)
+    assert template_version(copy) == same
+    (copy / "base" / "docs" / "new.md").write_text("# a new template file\n")
+    assert template_version(copy) != same
+    # a project records the version it was rendered from; README and state agree
+    tree = render(load_spec(name="Versioned", phases=["data"]))
+    recorded = json.loads(tree.text(STATE_FILE))["template_version"]
+    assert recorded.startswith(TEMPLATE_RELEASE + "+")
+    assert f"(template {recorded})" in tree.text("README.md")
+
+
+def test_update_records_the_new_template_version_of_an_old_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_template import TEMPLATE_VERSION
+    from mlops_template import render as render_module
+
+    project = tmp_path / "old"
+    with monkeypatch.context() as patch:  # rendered by the tool whose version never moved
+        patch.setattr(render_module, "TEMPLATE_VERSION", "2026.11.1")
+        apply_new(render(load_spec(name="Old", phases=["data"])), project)
+    readme = project / "README.md"
+    assert "(template 2026.11.1)" in readme.read_text()
+    committed(project)
+    code, out = mlops("lint", str(project), "--select", "MLO602")
+    assert "2026.11.1" in out and TEMPLATE_VERSION in out, out
+    code, out = mlops("update", "--project", str(project))
+    assert code == 0 and f"template 2026.11.1 -> {TEMPLATE_VERSION}" in out, out
+    assert state(project)["template_version"] == TEMPLATE_VERSION
+    assert f"(template {TEMPLATE_VERSION})" in readme.read_text()
+    code, out = mlops("lint", str(project), "--select", "MLO602")
+    assert "MLO602" not in out, out

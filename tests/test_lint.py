@@ -579,3 +579,25 @@ def test_phase_added_to_the_spec_but_not_rendered(repo: Path) -> None:
     assert any("serving" in f.file for f in missing)
     [changed] = [f for f in result.findings if f.file == "mlops.yaml"]
     assert changed.rule == "MLO603" and "spec changed" in changed.message
+
+
+def test_conflict_markers_in_every_output_format(repo: Path) -> None:
+    """Issue 19: a file committed with leftover merge markers is an error (MLO604) at the line
+    where the region starts, in every format; a Markdown heading underline is not a marker."""
+    makefile = repo / "Makefile"
+    lines = makefile.read_text().splitlines(keepends=True)
+    lines[2:2] = ["<<<<<<< HEAD\n", "a: b\n", "=======\n", "a: c\n", ">>>>>>> template\n"]
+    makefile.write_text("".join(lines))
+    (repo / "docs/runbook.md").write_text("Runbook\n=======\n\ntext\n")
+    code, out, _ = cli(str(repo), "--select", "MLO604")
+    assert code == 1 and "Makefile:3" in out and "MLO604" in out and "runbook" not in out, out
+    code, out, _ = cli(str(repo), "--format", "json", "--select", "MLO604")
+    [finding] = json.loads(out)["findings"]
+    assert (finding["rule"], finding["file"], finding["line"]) == ("MLO604", "Makefile", 3)
+    assert finding["severity"] == "error"
+    code, out, _ = cli(str(repo), "--format", "github", "--select", "MLO604")
+    assert "::error file=Makefile,line=3,title=MLO604 conflict-markers::" in out
+    code, out, _ = cli(str(repo), "--format", "sarif", "--select", "MLO604")
+    [result] = json.loads(out)["runs"][0]["results"]
+    assert result["ruleId"] == "MLO604" and result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 3

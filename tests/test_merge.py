@@ -405,3 +405,88 @@ def test_clean_line_merge_that_breaks_the_document_becomes_a_conflict() -> None:
     result = merge_text(".github/workflows/ci.yml", wf,
                         wf.replace("  a:\n", "  c:\n    z: 1\n  a:\n"), wf + "  c:\n    z: 2\n")  # fmt: skip
     assert result.conflicts == 1 and has_markers(result.text)
+
+
+# ------------------------------------------------------------------------------------------
+# issue 19: CRLF working trees, leftover markers, requirement lists as sets
+# ------------------------------------------------------------------------------------------
+
+
+def crlf(text: str) -> File:
+    return File(text.replace("\n", "\r\n").encode())
+
+
+def test_crlf_file_the_user_never_edited_takes_the_template_in_crlf() -> None:
+    base, theirs = "a\nb\nc\n", "a\nb\nc\nd\n"
+    (decision,) = merge_file("docs/x.md", f(base), crlf(base), f(theirs))
+    assert decision.action == "updated" and decision.content == crlf(theirs)
+    # unchanged by the template: nothing to write, whatever the line ends
+    (same,) = merge_file("docs/x.md", f(base), crlf(base), f(base))
+    assert same.action == "unchanged" and same.content is None
+    # a template file removed while the user's CRLF copy is untouched: removed
+    (gone,) = merge_file("docs/x.md", f(base), crlf(base), None)
+    assert gone.action == "removed" and gone.delete
+
+
+def test_crlf_user_edit_merges_with_only_the_real_clash_marked_and_endings_kept() -> None:
+    base = "".join(f"line {n}\n" for n in range(1, 11))
+    ours = base.replace("line 2\n", "line 2 (mine)\n").replace("line 9\n", "line 9 (mine)\n")
+    theirs = base.replace("line 5\n", "line 5 (template)\n").replace("line 9\n", "line 9 (new)\n")
+    (decision,) = merge_file("notes.txt", f(base), crlf(ours), f(theirs))
+    assert decision.action == "conflict" and decision.detail == "1 conflict marked in the file"
+    assert decision.content is not None
+    data = decision.content.content
+    assert data.count(b"\r\n") == data.count(b"\n")  # every line ends with CRLF, markers too
+    text = data.decode().replace("\r\n", "\n")
+    assert "line 2 (mine)\n" in text and "line 5 (template)\n" in text
+    assert text.count(MARK_OURS) == 1
+    clean = merge_file("notes.txt", f(base), crlf(ours), f(base.replace("line 5", "five")))
+    assert clean[0].action == "merged" and clean[0].content is not None
+    assert clean[0].content == crlf(ours.replace("line 5", "five"))
+
+
+def test_conflict_regions_are_found_in_every_marker_style() -> None:
+    from mlops_template.merge import conflict_regions
+
+    ours_style = f"a\n{MARK_OURS}\nmine\n{MARK_SEP}\ntheirs\n{MARK_THEIRS}\nb\n"
+    git_style = "x\n<<<<<<< HEAD\nmine\n||||||| base\nold\n=======\nnew\n>>>>>>> branch\n"
+    assert conflict_regions(ours_style) == [2]
+    assert conflict_regions(git_style) == [2]
+    assert conflict_regions(git_style.replace("\n", "\r\n")) == [2]
+    # a Markdown heading underline or a half region is not a conflict
+    assert conflict_regions("Title\n=======\n\ntext\n") == []
+    assert conflict_regions("<<<<<<< HEAD\nmine\n") == []
+
+
+def test_one_added_dependency_merges_over_a_base_duplicate_and_a_dropped_comment() -> None:
+    base = (
+        '[project]\nname = "demo"\ndependencies = [\n  # data\n  "polars>=1.0",\n'
+        '  "pyyaml>=6.0",\n  "PyYAML>=6.0",\n]\n'
+    )
+    theirs = (
+        '[project]\nname = "demo"\ndependencies = [\n  "polars>=1.0",\n  "pyyaml>=6.0",\n'
+        '  "scikit-learn>=1.5",\n]\n'
+    )
+    ours = base.replace('  "PyYAML>=6.0",\n', '  "PyYAML>=6.0",\n  "rich>=13",  # for the CLI\n')
+    result = merge_text("pyproject.toml", base, ours, theirs)
+    assert result.conflicts == 0, result.text
+    deps = tomlkit.parse(result.text).unwrap()["project"]["dependencies"]
+    assert deps == ["polars>=1.0", "pyyaml>=6.0", "rich>=13", "scikit-learn>=1.5"]
+    assert "# for the CLI" in result.text and "# data" in result.text
+
+
+def test_requirements_are_keyed_by_pep503_name_and_never_duplicated() -> None:
+    # both add the same package, spelled differently: one entry, the user's
+    ours = PYPROJECT.replace(
+        '  "pyyaml>=6.0",\n', '  "Scikit_Learn>=1.4",  # ours\n  "pyyaml>=6.0",\n'
+    )
+    theirs = PYPROJECT.replace('  "polars>=1.0",\n', '  "polars>=1.0",\n  "scikit-learn>=1.5",\n')
+    result = merge_text("pyproject.toml", PYPROJECT, ours, theirs)
+    deps = tomlkit.parse(result.text).unwrap()["project"]["dependencies"]
+    assert result.conflicts == 0 and deps == ["Scikit_Learn>=1.4", "pyyaml>=6.0", "polars>=1.0"]
+    assert "# ours" in result.text
+    # the template changes a pin the user kept, next to a user line: the new pin, once
+    ours = PYPROJECT.replace('  "polars>=1.0",\n', '  "polars>=1.0",\n  "rich>=13",\n')
+    theirs = PYPROJECT.replace("polars>=1.0", "polars>=1.2")
+    deps = tomlkit.parse(merge_text("pyproject.toml", PYPROJECT, ours, theirs).text).unwrap()
+    assert deps["project"]["dependencies"] == ["pyyaml>=6.0", "polars>=1.2", "rich>=13"]

@@ -141,6 +141,37 @@ def has_markers(text: str) -> bool:
     )
 
 
+_OPEN = re.compile(r"^<{7}(?: |$)")
+_BASE = re.compile(r"^\|{7}(?: |$)")
+_SEP = re.compile(r"^={7}$")
+_CLOSE = re.compile(r"^>{7}(?: |$)")
+
+
+def conflict_regions(text: str) -> list[int]:
+    """The 1-based line numbers where an unresolved conflict region starts.
+
+    A region is a ``<<<<<<<`` line, then (after an optional diff3 ``|||||||`` base part) a
+    ``=======`` line, then a ``>>>>>>>`` line, as written by this tool, git, diff3 or copier.
+    A lone ``=======`` (a Markdown heading underline) is not a region.
+    """
+    out: list[int] = []
+    start: int | None = None
+    state = ""  # "" outside, "ours" after <<<, "base" after |||, "theirs" after ===
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r")
+        if _OPEN.match(line):
+            start, state = number, "ours"
+        elif state == "ours" and _BASE.match(line):
+            state = "base"
+        elif state in ("ours", "base") and _SEP.match(line):
+            state = "theirs"
+        elif state == "theirs" and _CLOSE.match(line):
+            assert start is not None
+            out.append(start)
+            start, state = None, ""
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # keyed blocks: Makefile targets, CODEOWNERS / .gitignore entries, Markdown sections
 # ------------------------------------------------------------------------------------------
@@ -324,24 +355,83 @@ def _is_requirement_list(path: tuple[str, ...]) -> bool:
 
 
 def _merge_requirements(base: list[Any], ours: Any, theirs: list[Any]) -> None:
-    """Apply the template's change of a requirement list (``base`` -> ``theirs``) to ``ours``."""
-    b = {_dep_name(x): str(x) for x in base}
-    t = {_dep_name(x): str(x) for x in theirs}
+    """Apply the template's change of a requirement list (``base`` -> ``theirs``) to ``ours``.
+
+    The lists are sets keyed by the PEP 503 normalised package name: an entry the template
+    added is appended, one it dropped goes (if the user kept it), a changed pin follows where
+    the user kept the old one. A name listed twice (in any spelling) is kept once, the user's
+    own version winning over one that came from the template. Edits happen in place, so the
+    user's comments stay.
+    """
+    b: dict[str, set[str]] = {}
+    for item in base:
+        b.setdefault(_dep_name(item), set()).add(str(item))
+    t: dict[str, str] = {}
+    for item in theirs:
+        t.setdefault(_dep_name(item), str(item))
+    # one entry per name: the user's own version if there is one, else the first
+    seen: dict[str, int] = {}
+    for index in range(len(ours)):
+        name = _dep_name(ours[index])
+        known = b.get(name, set())
+        seen.setdefault(name, index)
+        if str(ours[seen[name]]) in known and str(ours[index]) not in known:
+            seen[name] = index
     for index in range(len(ours) - 1, -1, -1):
         name = _dep_name(ours[index])
-        if name in b and name not in t and str(ours[index]) == b[name]:
-            del ours[index]  # the template dropped it; the user never changed it
-        elif name in b and name in t and b[name] != t[name] and str(ours[index]) == b[name]:
+        if seen[name] != index and (
+            str(ours[index]) in b.get(name, set())
+            or str(ours[index]) == t.get(name)
+            or str(ours[index]) == str(ours[seen[name]])
+        ):
+            del ours[index]  # a duplicate that came from the template (or repeats another)
+            seen = {k: (v - 1 if v > index else v) for k, v in seen.items()}
+    for index in range(len(ours) - 1, -1, -1):
+        name = _dep_name(ours[index])
+        current = str(ours[index])
+        specs = b.get(name)
+        if specs is None:
+            continue  # the user's own entry
+        if name not in t:
+            if current in specs:
+                del ours[index]  # the template dropped it; the user never changed it
+            continue
+        if t[name] in specs or current == t[name]:
+            continue  # the template did not change it, or the user already has its version
+        if current in specs:
             ours[index] = t[name]  # the template changed the pin; the user kept the old one
-        elif name in b and name in t and b[name] != t[name] and str(ours[index]) != t[name]:
-            raise _Unmergeable(name)
+        else:
+            raise _Unmergeable(name)  # both changed the pin differently
     present = {_dep_name(x) for x in ours}
-    for name in b:
-        if name not in present and name in t and t[name] != b[name]:
+    for name, specs in b.items():
+        if name not in present and name in t and t[name] not in specs:
             raise _Unmergeable(name)  # removed by the user, changed by the template
     for name, requirement in t.items():
         if name not in b and name not in present:
             ours.append(requirement)
+
+
+def _requirement_duplicates(text: str) -> set[tuple[str, str]]:
+    """(list, name) pairs listed more than once in a TOML file's requirement lists."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    out: set[tuple[str, str]] = set()
+
+    def walk(table: Any, path: tuple[str, ...]) -> None:
+        for key, value in table.items():
+            here = (*path, str(key))
+            if isinstance(value, dict):
+                walk(value, here)
+            elif isinstance(value, list) and _is_requirement_list(here):
+                names = [_dep_name(x) for x in value if isinstance(x, str)]
+                out.update((".".join(here), n) for n in names if names.count(n) > 1)
+
+    try:
+        walk(tomlkit.parse(text).unwrap(), ())
+    except TOMLKitError:
+        return set()
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -577,7 +667,21 @@ def _keeps_template_changes(base: str, theirs: str, merged: TextMerge | None) ->
     if merged is None:
         return None
     have = {x.strip().rstrip(",") for x in merged.text.splitlines()}
-    return merged if _added_lines(base, theirs) <= have else None
+    missing = _added_lines(base, theirs) - have
+    if merged.method == "toml":
+        # a requirement the template added is there when the user lists the same package
+        # (PEP 503 name) with their own pin or spelling: the user's entry wins
+        names = {_dep_name(_unquote(x)) for x in have if _unquote(x) is not None}
+        missing = {x for x in missing if _unquote(x) is None or _dep_name(_unquote(x)) not in names}
+    return merged if not missing else None
+
+
+def _unquote(line: str) -> str | None:
+    """The string of a line that is one quoted TOML string (a list item), else None."""
+    text = line.split("#", 1)[0].strip().rstrip(",").strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return None
 
 
 def merge_text(path: str, base: str, ours: str, theirs: str) -> TextMerge:
@@ -591,7 +695,17 @@ def merge_text(path: str, base: str, ours: str, theirs: str) -> TextMerge:
     kind = _kind(path)
     if kind == "text":
         return by_lines
-    valid = {"toml": _toml_ok, "workflow": _yaml_ok}.get(kind, lambda _: True)
+
+    def toml_ok(text: str) -> bool:
+        if not _toml_ok(text):
+            return False
+        # a merge never adds a duplicate requirement: only the user's own may stay
+        allowed = _requirement_duplicates(ours) - (
+            _requirement_duplicates(base) - _requirement_duplicates(theirs)
+        )
+        return _requirement_duplicates(text) <= allowed
+
+    valid = {"toml": toml_ok, "workflow": _yaml_ok}.get(kind, lambda _: True)
     if by_lines.conflicts == 0 and valid(by_lines.text):
         return by_lines
     try:
@@ -629,10 +743,53 @@ class Decision:
     detail: str = ""
 
 
+def uses_crlf(data: bytes) -> bool:
+    """Whether every line of ``data`` ends with CRLF (a Windows checkout, ``core.autocrlf``)."""
+    lf = data.count(b"\n")
+    return lf > 0 and data.count(b"\r\n") == lf
+
+
+def _to_lf(entry: File | None) -> File | None:
+    if entry is None or b"\r\n" not in entry.content or not entry.is_text():
+        return entry
+    return File(entry.content.replace(b"\r\n", b"\n"), entry.executable)
+
+
+def _to_crlf(entry: File) -> File:
+    if not entry.is_text():
+        return entry
+    lf = entry.content.replace(b"\r\n", b"\n")
+    return File(lf.replace(b"\n", b"\r\n"), entry.executable)
+
+
 def merge_file(
     path: str, base: File | None, ours: File | None, theirs: File | None, *, blocked: bool = False
 ) -> list[Decision]:
-    """The decision for one path (plus a side file holding the template's version, if any)."""
+    """The decision for one path (plus a side file holding the template's version, if any).
+
+    A working file whose lines all end with CRLF (a Windows checkout with
+    ``core.autocrlf=true``, where the template's render has LF) is compared and merged on LF
+    line ends and written back with CRLF: line ends alone are never a change or a conflict.
+    """
+    if ours is None or not uses_crlf(ours.content) or not ours.is_text():
+        return _merge_file(path, base, ours, theirs, blocked=blocked)
+    out: list[Decision] = []
+    for decision in _merge_file(path, _to_lf(base), _to_lf(ours), _to_lf(theirs),
+                                blocked=blocked):  # fmt: skip
+        content = decision.content
+        if content is not None:
+            content = _to_crlf(content)
+            if decision.path == path and content == ours:
+                decision = Decision(path, "unchanged", detail="only line ends differ")
+                content = None
+        out.append(Decision(decision.path, decision.action, content, decision.delete,
+                            decision.detail))  # fmt: skip
+    return out
+
+
+def _merge_file(
+    path: str, base: File | None, ours: File | None, theirs: File | None, *, blocked: bool = False
+) -> list[Decision]:
     if blocked:
         return [Decision(path, "conflict", detail="a folder is where the template has a file; "
                          "move it and run again")]  # fmt: skip

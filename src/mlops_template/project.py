@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_template.apply import TEMP_SUFFIX, Entry, Report, pid_alive, safe_target, write_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
-from mlops_template.merge import SIDE_SUFFIX, Decision, merge_trees
+from mlops_template.merge import SIDE_SUFFIX, Decision, conflict_regions, merge_trees
 from mlops_template.render import (
     PRISTINE_FILE,
     SPEC_FILE,
@@ -238,6 +238,27 @@ def check_clean(root: Path, allow_dirty: bool, notes: list[str]) -> None:
             f"{root}: the git tree has uncommitted changes ({shown}{more})",
             hint="commit or stash them first so the merge can be reviewed and undone with git, "
             "or pass --allow-dirty",
+        )
+
+
+def refuse_conflict_markers(root: Path, ours: Mapping[str, File], theirs: Tree) -> None:
+    """Refuse to merge while a working file still holds unresolved conflict markers (from a
+    previous merge, committed by mistake): merging into them would bury them deeper."""
+    found: list[str] = []
+    for rel in sorted(ours):
+        entry = ours[rel]
+        if not entry.is_text() or (rel in theirs.files and theirs.files[rel] == entry):
+            continue
+        lines = conflict_regions(entry.content.decode("utf-8"))
+        if lines and not (rel in theirs.files and theirs.files[rel].is_text()
+                          and conflict_regions(theirs.text(rel))):  # fmt: skip
+            found.extend(f"{rel}:{line}" for line in lines)
+    if found:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise ProjectError(
+            f"{root}: unresolved conflict markers in {shown}; nothing was written",
+            hint="resolve each conflict (keep the right lines, delete the <<<<<<< ======= "
+            ">>>>>>> lines), commit, and run the command again",
         )
 
 
@@ -664,6 +685,7 @@ def plan_and_apply(
     """Merge ``theirs`` into the working tree at ``root`` and (unless ``dry_run``) write it."""
     paths = sorted((set(base.files) | set(theirs.files)) - UNMERGED)
     ours, blocked = read_ours(root, paths)
+    refuse_conflict_markers(root, ours, theirs)
     decisions = merge_trees(base, ours, theirs, skip=UNMERGED, blocked=frozenset(blocked))
     report = outcome.report
     diffs: list[str] = []

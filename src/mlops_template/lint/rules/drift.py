@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 
-from mlops_template import TEMPLATE_VERSION
+from mlops_template import TEMPLATE_RELEASE, TEMPLATE_VERSION
 from mlops_template.lint.model import Example, Finding, Replace, Rule, Severity, rule
 from mlops_template.lint.project import STATE_FILE, Project
 
@@ -31,7 +31,8 @@ def state_invalid(project: Project, rule: Rule) -> Iterator[Finding]:
 
 
 def _version_tuple(version: str) -> tuple[int, ...] | None:
-    parts = version.split(".")
+    """The release part of ``<release>+<content hash>`` as numbers (None if not numeric)."""
+    parts = version.split("+", 1)[0].split(".")
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
 
 
@@ -41,13 +42,15 @@ def _version_tuple(version: str) -> tuple[int, ...] | None:
     Severity.warning,
     summary="The project was generated from an older (or newer) template than the installed one.",
     why="Template fixes (security pins, bug fixes, new checks) reach a project only through "
-    "`mlops update`; a project from a newer template may use features this tool does not know.",
+    "`mlops update`; a project from a newer template may use features this tool does not know. "
+    "The version is `<release>+<hash of the templates' content>`, so it changes with any "
+    "template change, not only with a release.",
     fix="Run `mlops update` (it merges the new template with your edits), or upgrade "
     "mlops-template when the project is newer.",
     bad=Example(
         {
             STATE_FILE: Replace(
-                f'"template_version": "{TEMPLATE_VERSION}"', '"template_version": "2025.1.0"'
+                f'"template_version": "{TEMPLATE_RELEASE}+', '"template_version": "2025.1.0+'
             )
         },
         file=STATE_FILE,
@@ -132,3 +135,46 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
                 if spec
                 else None,
             )
+
+
+@rule(
+    "MLO604",
+    "conflict-markers",
+    Severity.error,
+    summary="A file the template manages still holds unresolved conflict markers.",
+    why="`mlops update` and `mlops add-phase` mark the regions they could not merge with "
+    "`<<<<<<<`, `=======` and `>>>>>>>` lines; a file committed with them is broken (a Makefile "
+    "or TOML file no longer parses, code no longer runs) and the next merge would bury them. "
+    "`mlops update` refuses to merge into such a file.",
+    fix="Resolve the conflict: keep the lines you want from both sides and delete the "
+    "`<<<<<<<`, `=======` and `>>>>>>>` lines, then commit.",
+    bad=Example(
+        {
+            ".editorconfig": Replace(
+                "charset = utf-8",
+                "<<<<<<< yours\ncharset = latin1\n=======\ncharset = utf-8\n>>>>>>> template",
+            )
+        },
+        file=".editorconfig",
+        line=4,
+    ),
+    good=Example({}, note="the generated project as it is"),
+    needs_spec=False,
+)
+def conflict_markers(project: Project, rule: Rule) -> Iterator[Finding]:
+    from mlops_template.merge import conflict_regions
+
+    pristine = project.state_load.pristine
+    paths = {"mlops.yaml"} | (set(pristine.files) if pristine is not None else set())
+    for rel in sorted(paths):
+        if rel.startswith(".mlops/"):
+            continue
+        text = project.text(rel)
+        if text is None:
+            continue
+        if pristine is not None and rel in pristine.files:
+            original = pristine.files[rel]
+            if original.is_text() and conflict_regions(original.content.decode("utf-8")):
+                continue  # the template itself ships these lines (documentation of markers)
+        for line in conflict_regions(text):
+            yield rule.finding(rel, f"{rel} has an unresolved merge conflict", line=line)
