@@ -34,9 +34,10 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,32 +157,114 @@ def custom_phases(state: Mapping[str, Any]) -> list[CustomPhase]:
     return out
 
 
-@contextlib.contextmanager
-def project_lock(root: Path) -> Iterator[None]:
-    """``.mlops/lock`` created with O_EXCL so two runs cannot interleave; removed on exit."""
-    path = root / LOCK_FILE
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+def _read_lock(path: Path) -> dict[str, Any] | None:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise _lock_error(path) from None
-    except OSError as exc:
-        raise ProjectError(f"{path}: cannot take the lock ({exc.strerror})") from None
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(holder, dict):
+            return None
+        int(holder["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return holder
+
+
+def _create_lock(path: Path, info: Mapping[str, Any]) -> None:
+    """Create ``path`` holding ``info``, atomically: the content is written to a temporary file
+    first and hard-linked into place, so a lock file is never seen empty or half-written (a run
+    killed at any instant leaves either no lock or a complete one). FileExistsError if held."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(info, handle)
-        yield
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system: exclusive create, then write
+            lock_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(lock_fd, "w", encoding="utf-8") as handle:
+                json.dump(info, handle)
     finally:
         with contextlib.suppress(OSError):
-            path.unlink()
+            os.unlink(tmp)
+
+
+def _since(holder: Mapping[str, Any]) -> str:
+    try:
+        stamp = float(holder.get("since", 0))
+    except (TypeError, ValueError):
+        stamp = 0.0
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _take_over_stale_lock(path: Path) -> str | None:
+    """Remove a lock whose owner process is gone (same host); the note to show, or None when
+    the lock is not provably stale (held, on another host, or unreadable)."""
+    holder = _read_lock(path)
+    if holder is None or str(holder.get("host", "")) != socket.gethostname():
+        return None
+    pid = int(holder["pid"])
+    if pid == os.getpid() or pid_alive(pid):
+        return None
+    moved = path.with_name(f".{path.name}.{os.getpid()}.stale{TEMP_SUFFIX}")
+    try:
+        os.rename(path, moved)  # atomic: of two runs taking over, one gets it
+    except FileNotFoundError:
+        return ""  # another run removed it first: just try again
+    except OSError:
+        return None
+    if _read_lock(moved) != holder:
+        # a live run took the lock between our read and the rename: give it back
+        with contextlib.suppress(OSError):
+            os.link(moved, path)
+        with contextlib.suppress(OSError):
+            moved.unlink()
+        return None
+    with contextlib.suppress(OSError):
+        moved.unlink()
+    return (
+        f"took over {path}: it was left by process {pid} (started {_since(holder)}), which is "
+        "no longer running"
+    )
+
+
+@contextlib.contextmanager
+def project_lock(root: Path, notes: list[str] | None = None) -> Iterator[None]:
+    """``.mlops/lock``, created atomically so two runs cannot interleave; removed on exit.
+
+    A lock left by a process that no longer runs on this machine (a killed run) is taken over,
+    with a note; any other held lock is an error naming its owner.
+    """
+    path = root / LOCK_FILE
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    for _attempt in range(3):
+        try:
+            _create_lock(path, info)
+            break
+        except FileExistsError:
+            note = _take_over_stale_lock(path)
+            if note is None:
+                raise _lock_error(path) from None
+            if note and notes is not None:
+                notes.append(note)
+        except OSError as exc:
+            raise ProjectError(f"{path}: cannot take the lock ({exc.strerror})") from None
+    else:
+        raise _lock_error(path)
+    try:
+        yield
+    finally:
+        if _read_lock(path) == info:  # never remove a lock another run holds
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _lock_error(path: Path) -> ProjectError:
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
         pid, host = int(holder["pid"]), str(holder.get("host", ""))
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder.get("since", 0))))
-    except (OSError, ValueError, KeyError, TypeError):
+        since = _since(holder)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ProjectError(
             f"{path}: another mlops run holds the lock (unreadable lock file)",
             hint=f"if no mlops command is running on this project, delete {path}",
@@ -226,11 +309,73 @@ def git_status(root: Path) -> list[str] | None:
     return [line for line in status.stdout.splitlines() if not line.endswith(LOCK_FILE)]
 
 
-def check_clean(root: Path, allow_dirty: bool, notes: list[str]) -> None:
+def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        raise ProjectError(f"{root}: `git {' '.join(args[:2])}` failed: {message}")
+    return done.stdout
+
+
+def changed_paths(root: Path) -> list[str]:
+    """The paths (relative to ``root``, POSIX) that ``git status`` reports under ``root``:
+    modified, deleted, added, untracked, and both sides of a rename."""
+    prefix = _git(root, "rev-parse", "--show-prefix").decode("utf-8").strip()
+    raw = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    fields = raw.decode("utf-8", "surrogateescape").split("\0")
+    out: list[str] = []
+    index = 0
+    while index < len(fields):
+        entry = fields[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        names = [entry[3:]]
+        if entry[0] in "RC":  # a rename is followed by its source path
+            names.append(fields[index])
+            index += 1
+        out.extend(n[len(prefix) :] if n.startswith(prefix) else n for n in names)
+    return out
+
+
+def committed_files(root: Path, paths: Sequence[str]) -> dict[str, bytes]:
+    """The content of ``paths`` (relative to ``root``) at ``HEAD``; paths not there are absent."""
+    if not paths:
+        return {}
+    prefix = _git(root, "rev-parse", "--show-prefix").decode("utf-8").strip()
+    request = "".join(f"HEAD:{prefix}{rel}\n" for rel in paths).encode("utf-8")
+    data = _git(root, "cat-file", "--batch", stdin=request)
+    out: dict[str, bytes] = {}
+    at = 0
+    for rel in paths:
+        end = data.index(b"\n", at)
+        header = data[at:end].split()
+        at = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue  # "<name> missing" (not committed) or a folder
+        size = int(header[2])
+        out[rel] = data[at : at + size]
+        at += size + 1
+    return out
+
+
+def check_clean(
+    root: Path,
+    allow_dirty: bool,
+    notes: list[str],
+    own: Callable[[list[str]], str | None] | None = None,
+) -> None:
+    """Refuse uncommitted changes unless ``allow_dirty``. ``own`` may recognise them as the
+    writes of an interrupted run of the same command (it returns a note, or None)."""
     changes = git_status(root)
     if changes is None:
         notes.append(f"{root} is not a git repository: cannot check for uncommitted changes")
         return
+    if changes and not allow_dirty and own is not None:
+        note = own(changed_paths(root))
+        if note is not None:
+            notes.append(note)
+            return
     if changes and not allow_dirty:
         shown = ", ".join(line.strip() for line in changes[:5])
         more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
@@ -239,6 +384,55 @@ def check_clean(root: Path, allow_dirty: bool, notes: list[str]) -> None:
             hint="commit or stash them first so the merge can be reviewed and undone with git, "
             "or pass --allow-dirty",
         )
+
+
+def _lf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n")
+
+
+def interrupted_update(root: Path, theirs: Tree) -> Callable[[list[str]], str | None]:
+    """For :func:`check_clean`: recognise the uncommitted changes an interrupted ``update`` to
+    ``theirs`` left, i.e. every changed path holds exactly what that update, started from the
+    committed tree, writes there (or its temporary file, or the new ``.mlops/`` record)."""
+    from mlops_template.render import read_pristine
+
+    def own(changed: list[str]) -> str | None:
+        pending = [p for p in changed if p != LOCK_FILE]
+        record = committed_files(root, [PRISTINE_FILE]).get(PRISTINE_FILE)
+        if not pending or record is None:
+            return None
+        try:
+            base = read_pristine(record.decode("utf-8"))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return None
+        paths = sorted((set(base.files) | set(theirs.files)) - UNMERGED)
+        ours = {rel: File(data) for rel, data in committed_files(root, paths).items()}
+        expected: dict[str, bytes | None] = {}
+        for decision in merge_trees(base, ours, theirs, skip=UNMERGED):
+            if decision.delete:
+                expected[decision.path] = None
+            elif decision.content is not None:
+                expected[decision.path] = decision.content.content
+        for rel in (PRISTINE_FILE, STATE_FILE):
+            expected[rel] = theirs.files[rel].content
+        written = 0
+        for rel in pending:
+            name = rel.rsplit("/", 1)[-1]
+            if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                continue  # the temporary file of a write that was killed: removed by this run
+            if rel not in expected:
+                return None
+            target = root / rel
+            now, want = (target.read_bytes() if target.is_file() else None), expected[rel]
+            if now != want and (now is None or want is None or _lf(now) != _lf(want)):
+                return None  # (line ends alone: a CRLF checkout of the same content)
+            written += 1
+        return (
+            f"finishing an interrupted update: the {written} uncommitted change"
+            f"{'s are' if written != 1 else ' is'} what it had written"
+        )
+
+    return own
 
 
 def refuse_conflict_markers(root: Path, ours: Mapping[str, File], theirs: Tree) -> None:
@@ -774,9 +968,11 @@ def identify_custom(folder: Path, catalogue: Mapping[str, Phase]) -> _Identified
     return _Identified(phase.name, "phase", phase.requires)
 
 
-def _lock_unless(dry_run: bool, root: Path) -> contextlib.AbstractContextManager[None]:
+def _lock_unless(
+    dry_run: bool, root: Path, notes: list[str] | None = None
+) -> contextlib.AbstractContextManager[None]:
     """A dry run writes nothing, so it takes no lock (and works in a read-only checkout)."""
-    return contextlib.nullcontext() if dry_run else project_lock(root)
+    return contextlib.nullcontext() if dry_run else project_lock(root, notes)
 
 
 def _looks_like_path(phase: str) -> bool:
@@ -809,7 +1005,7 @@ def add_phase(
 
     root = find_project(project)
     outcome = Outcome(Report(root, dry_run=dry_run))
-    with _lock_unless(dry_run, root):
+    with _lock_unless(dry_run, root, outcome.notes):
         state = read_state(root)
         customs = custom_phases(state)
         spec_path = root / SPEC_FILE
@@ -895,18 +1091,17 @@ def update(
 
     root = find_project(project)
     outcome = Outcome(Report(root, dry_run=dry_run))
-    with _lock_unless(dry_run, root):
-        if not dry_run:
-            check_clean(root, allow_dirty, outcome.notes)
+    with _lock_unless(dry_run, root, outcome.notes):
         state = read_state(root)
         spec = load_spec(root / SPEC_FILE)
         base = read_base(root)
         theirs = render_project(spec, custom_phases(state), root, templates_root=templates_root,
                                 trust=trust, notes=outcome.notes)  # fmt: skip
+        if not dry_run:  # after the render: the changes of an interrupted update are allowed
+            check_clean(root, allow_dirty, outcome.notes, interrupted_update(root, theirs))
         plan_and_apply(root, base, theirs, spec_text=None, dry_run=dry_run, outcome=outcome)
-        from mlops_template import TEMPLATE_VERSION
-
         old = state.get("template_version")
-        if old != TEMPLATE_VERSION:
-            outcome.notes.append(f"template {old} -> {TEMPLATE_VERSION}")
+        new = json.loads(theirs.files[STATE_FILE].content).get("template_version")
+        if old != new:
+            outcome.notes.append(f"template {old} -> {new}")
     return outcome
