@@ -150,11 +150,10 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
     "`<<<<<<<`, `=======` and `>>>>>>>` lines, then commit.",
     bad=Example(
         {
-            ".editorconfig": Replace(
-                "charset = utf-8",
-                "<<<<<<< yours\ncharset = latin1\n=======\ncharset = utf-8\n>>>>>>> template",
-            )
+            ".editorconfig": "root = true\n\n[*]\n<<<<<<< yours\ncharset = latin1\n=======\n"
+            "charset = utf-8\n>>>>>>> template\n"
         },
+        note="a conflict from `mlops update`, committed unresolved.",
         file=".editorconfig",
         line=4,
     ),
