@@ -56,12 +56,15 @@ def assert_ok(result: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 @cache
-def _generated(cloud: str, provider: str, root: Path, engine: str = "polars") -> Path:
+def _generated(
+    cloud: str, provider: str, root: Path, engine: str = "polars", mode: str = "rest"
+) -> Path:
     spec = load_spec(
         name="Churn Demo",
-        sets=[f"infra.cloud={cloud}", f"ci.provider={provider}", f"data.engine={engine}"],
-    )
-    dest = root / f"{cloud}-{provider}-{engine}"
+        sets=[f"infra.cloud={cloud}", f"ci.provider={provider}", f"data.engine={engine}",
+              f"serving.mode={mode}"],
+    )  # fmt: skip
+    dest = root / f"{cloud}-{provider}-{engine}-{mode}"
     apply_new(render(spec), dest)
     # actionlint only runs inside a git repository
     assert_ok(run(["git", "init", "-q", "."], dest), "git init")
@@ -75,9 +78,11 @@ ENGINES = ("polars", "spark")
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Generate:
-    """Project for (cloud, CI provider[, data engine]), generated once per test module."""
+    """Project for (cloud, CI provider[, data engine, serving mode]), generated once per module."""
     root = tmp_path_factory.mktemp("validators")
-    return lambda cloud, provider, engine="polars": _generated(cloud, provider, root, engine)
+    return lambda cloud, provider, engine="polars", mode="rest": _generated(
+        cloud, provider, root, engine, mode
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -135,10 +140,18 @@ def test_terraform_fmt(generated: Generate, cloud: str, engine: str) -> None:
     assert_ok(result, "terraform fmt -check -recursive")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+#: (engine, serving mode) pairs checkov scans: batch swaps the model API for a scheduled job
+CHECKOV_STACKS = [("polars", "rest"), ("spark", "rest"), ("polars", "batch")]
+
+
+@pytest.mark.parametrize(
+    ("engine", "mode"), CHECKOV_STACKS, ids=["-".join(s) for s in CHECKOV_STACKS]
+)
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_checkov_has_no_failed_check(generated: Generate, cloud: str, engine: str) -> None:
-    project = generated(cloud, "github", engine)
+def test_checkov_has_no_failed_check(
+    generated: Generate, cloud: str, engine: str, mode: str
+) -> None:
+    project = generated(cloud, "github", engine, mode)
     # --framework terraform: infra/ holds only Terraform, and checkov's other runners (secrets)
     # fail in this environment and can stall its parallel runner.
     result = run(
@@ -238,6 +251,120 @@ def test_ci_variants_pass_validators(tmp_path: Path, provider: str, sets: list[s
     assert (dest / "ci" / "submit-spark.sh").is_file() == (spec.data.engine == "spark")
 
 
+MODES = ("rest", "batch")
+#: what the deploy pipeline does with the image, per serving mode and cloud
+ROLL_OUT = {
+    ("rest", "azure"): "az containerapp update",
+    ("rest", "aws"): "aws ecs update-service",
+    ("rest", "gcp"): "gcloud run deploy",
+    ("batch", "azure"): "az containerapp job update",
+    ("batch", "aws"): 'aws ecs describe-task-definition --task-definition "$JOB_NAME"',
+    ("batch", "gcp"): "gcloud run jobs update",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_every_built_image_has_its_dockerfile(
+    tmp_path: Path, cloud: str, provider: str, mode: str
+) -> None:
+    """Each cloud x CI provider x serving mode deploys what it builds: the Dockerfile of every
+    image build exists, the image runs the mode's entry point, and Terraform provisions the
+    mode's runtime (the API service, or the scheduled batch job) and not the other."""
+    from mlops_template.lint import lint
+
+    spec = load_spec(name="Delivery", sets=[f"infra.cloud={cloud}", f"ci.provider={provider}",
+                                            f"serving.mode={mode}"])  # fmt: skip
+    dest = tmp_path / "delivery"
+    apply_new(render(spec), dest)
+    ci_files = [*(dest / ".github" / "workflows").glob("*.yml"), dest / ".gitlab-ci.yml",
+                dest / "azure-pipelines.yml", *(dest / "ci").glob("*.sh")]  # fmt: skip
+    builds = []
+    for path in ci_files:
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            command = line.strip().removeprefix("- ")
+            match = re.match(r"docker build .*?(?:-f (\S+) .*)?(\S+)$", command)
+            if match:
+                dockerfile = match.group(1) or f"{match.group(2)}/Dockerfile"
+                builds.append((path.name, dockerfile))
+                assert (dest / dockerfile).is_file(), f"{path.name} builds from {dockerfile}"
+    assert builds, "the serving phase builds an image in some pipeline"
+    findings = lint(dest, select=["MLO506"]).findings
+    assert findings == [], findings
+    dockerfile = (dest / "Dockerfile").read_text()
+    entry = "serving.job" if mode == "batch" else "serving"
+    assert f'CMD ["python", "-m", "delivery.{entry}"' in dockerfile
+    assert dockerfile.count("\nFROM ") == 2, "multi-stage: build stage and runtime stage"
+    module = dest / "infra" / "terraform" / "modules" / cloud
+    assert (module / "batch.tf").is_file() == (mode == "batch")
+    assert (module / "serving.tf").is_file() == (mode == "rest")
+    ci_text = "".join(p.read_text() for p in ci_files if p.is_file())
+    assert ROLL_OUT[(mode, cloud)] in ci_text
+    other = "rest" if mode == "batch" else "batch"
+    assert ROLL_OUT[(other, cloud)] not in ci_text.replace(ROLL_OUT[(mode, cloud)], "")
+
+
+def test_lint_catches_a_build_whose_dockerfile_is_gone(tmp_path: Path) -> None:
+    from mlops_template.lint import lint
+
+    spec = load_spec(name="Delivery", sets=["serving.mode=batch", "ci.provider=gitlab"])
+    dest = tmp_path / "delivery"
+    apply_new(render(spec), dest)
+    (dest / "Dockerfile").unlink()
+    findings = lint(dest, select=["MLO506"]).findings
+    assert [(f.file, f.message) for f in findings] == [
+        (".gitlab-ci.yml", "builds an image from Dockerfile, which does not exist")
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dockerfiles_pass_hadolint(generated: Generate, mode: str) -> None:
+    project = generated("aws", "github", "polars", mode)
+    assert_ok(run([tool("hadolint"), "Dockerfile"], project), f"hadolint ({mode})")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_provider_plans_infra_on_pull_requests(tmp_path: Path, provider: str) -> None:
+    """A pull request shows the terraform plan of every environment, on every CI provider, and
+    the pull-request path never applies."""
+    import yaml
+
+    spec = load_spec(name="Plans", sets=[f"ci.provider={provider}", "infra.cloud=aws"])
+    tree = render(spec)
+    envs = spec.infra.environments
+    if provider == "github":
+        doc = yaml.safe_load(tree.text(".github/workflows/infra.yml"))
+        assert "pull_request" in doc[True]  # `on:` parses as True
+        plan = doc["jobs"]["plan"]
+        assert "github.event_name == 'pull_request'" in plan["if"]
+        assert plan["strategy"]["matrix"]["environment"] == envs
+        steps = "".join(str(step.get("run", "")) for step in plan["steps"])
+        assert " plan " in steps and " apply" not in steps
+    elif provider == "gitlab":
+        doc = yaml.safe_load(tree.text(".gitlab-ci.yml"))
+        plan = doc["infra-plan"]
+        assert plan["parallel"]["matrix"] == [{"ENVIRONMENT": envs}]
+        assert plan["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
+        assert not any(" apply" in line for line in plan["script"])
+    else:
+        doc = yaml.safe_load(tree.text("azure-pipelines.yml"))
+        assert doc["pr"] == {"branches": {"include": ["main"]}}
+        stages = {stage["stage"]: stage for stage in doc["stages"]}
+        for env in envs:
+            stage = stages[f"infra_plan_{env}"]
+            assert "eq(variables['Build.Reason'], 'PullRequest')" in stage["condition"]
+            assert stage["variables"] == [{"group": env}]
+            (job,) = stage["jobs"]
+            script = "".join(str(step.get("bash", "")) for step in job["steps"])
+            assert f"terraform -chdir=infra/terraform/envs/{env} plan" in script
+            assert " apply" not in script
+            # the apply stages never run for a pull request
+            assert "eq(variables.isMain, true)" in stages[f"infra_{env}"]["condition"]
+
+
 def validate_ci(project: Path, provider: str) -> None:
     """Every validator of the provider's CI files, plus yamllint over the whole project."""
     workflows = sorted((project / ".github" / "workflows").glob("*.yml"))
@@ -250,9 +377,9 @@ def validate_ci(project: Path, provider: str) -> None:
         files = [str(p.relative_to(project)) for p in workflows]
         assert_ok(run([tool("actionlint"), *files], project), "actionlint")
         assert_ok(
-            run([tool("zizmor"), "--offline", "--min-severity", "medium", ".github/workflows"],
-                project),
-            "zizmor",
+            # the auditor persona: every finding, also the ones the default persona hides
+            run([tool("zizmor"), "--offline", "--persona=auditor", ".github/workflows"], project),
+            "zizmor --persona=auditor",
         )  # fmt: skip
         assert_ok(
             run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
@@ -287,7 +414,37 @@ def validate_ci(project: Path, provider: str) -> None:
                  "vendor.azure-pipelines", azure.name], project),
             "check-jsonschema vendor.azure-pipelines",
         )  # fmt: skip
+    check_update_bot(project, provider)
     assert_ok(run([tool("yamllint"), "--strict", "-c", ".yamllint.yaml", "."], project), "yamllint")
+
+
+def check_update_bot(project: Path, provider: str) -> None:
+    """Dependabot (GitHub) or Renovate (GitLab, Azure DevOps) keeps every kind of pin fresh, and
+    its config passes the bot's own schema (check-jsonschema's built-in copy)."""
+    import yaml
+
+    dependabot = project / ".github" / "dependabot.yml"
+    renovate = project / "renovate.json"
+    if provider == "github":
+        assert dependabot.is_file() and not renovate.exists()
+        assert_ok(
+            run([tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot",
+                 str(dependabot)], project),
+            "check-jsonschema vendor.dependabot",
+        )  # fmt: skip
+        config = yaml.safe_load(dependabot.read_text())
+        ecosystems = {u["package-ecosystem"] for u in config["updates"]}
+        assert ecosystems == {"github-actions", "pip", "docker", "terraform"}, ecosystems
+    else:
+        assert renovate.is_file() and not dependabot.exists()
+        assert_ok(
+            run([tool("check-jsonschema"), "--builtin-schema", "vendor.renovate", renovate.name],
+                project),
+            "check-jsonschema vendor.renovate",
+        )  # fmt: skip
+        managers = set(json.loads(renovate.read_text())["enabledManagers"])
+        ci_manager = "gitlabci" if provider == "gitlab" else "azure-pipelines"
+        assert managers == {ci_manager, "pep621", "dockerfile", "terraform"}, managers
 
 
 def check_deploy_script_refuses_bad_input(project: Path) -> None:

@@ -364,3 +364,156 @@ def invalid_yaml(project: Project, rule: Rule) -> Iterator[Finding]:
         if error:
             message, line, column = error
             yield rule.finding(rel, f"invalid YAML: {message}", line=line, column=column)
+
+
+#: a container build in a script: docker/podman build, docker buildx build (and its alias b)
+_BUILD = re.compile(r"\b(?:docker(?:\s+buildx)?|podman)\s+(?:build|b)\b(?=\s|$)")
+#: build options that take a value (the next word unless written `--opt=value`)
+_BUILD_VALUE_OPTS = frozenset(
+    {"-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform", "--label",
+     "--cache-from", "--cache-to", "--network", "--secret", "--ssh", "--progress", "-o",
+     "--output", "--iidfile", "--metadata-file", "--build-context", "--add-host", "--shm-size",
+     "--ulimit", "--builder", "--attest", "--annotation", "--memory", "-m", "--cpu-shares",
+     "--cgroup-parent", "--isolation", "--security-opt"}
+)  # fmt: skip
+_SHELL_STOP = frozenset({"|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", ")"})
+_BUILD_PUSH_ACTION = "docker/build-push-action@"
+_DEPLOY = ".github/workflows/deploy.yml"
+_DEPLOY_BUILD = """\
+name: deploy
+on: push
+permissions: {}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    permissions: {contents: read}
+    steps:
+      - run: docker build --pull -t "api:$SHA" .
+"""
+
+
+def _build_dockerfile(command: str) -> str | None:
+    """The Dockerfile a `docker build ...` command line uses, relative to the repository root
+    (``-f``/``--file`` as given, else ``<context>/Dockerfile``); None when it cannot be told
+    statically (a context or file from a variable, stdin, a URL)."""
+    import shlex
+
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:  # unbalanced quotes: not a command this rule can read
+        return None
+    dockerfile: str | None = None
+    context: str | None = None
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in _SHELL_STOP:
+            break
+        if word.startswith("-"):
+            name, eq, value = word.partition("=")
+            if name in ("-f", "--file"):
+                dockerfile = value if eq else (words[index + 1] if index + 1 < len(words) else "")
+            if name in _BUILD_VALUE_OPTS and not eq:
+                index += 1
+        elif context is None:
+            context = word
+        index += 1
+    if context is None:
+        return None
+    for path in (dockerfile, context):
+        if path is not None and (path in ("-", "") or "$" in path or "://" in path
+                                 or path.startswith("git@")):  # fmt: skip
+            return None
+    if dockerfile is not None:
+        return dockerfile
+    return f"{context.rstrip('/')}/Dockerfile"
+
+
+def _normalise(rel: str) -> str:
+    import posixpath
+
+    return posixpath.normpath(rel.lstrip("/")) if rel.strip("/") else "."
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(index of its first line, text) of each shell line, continuations (``\\``) joined."""
+    first, parts = 0, list[str]()
+    for index, line in enumerate(text.split("\n")):
+        if not parts:
+            first = index
+        if line.endswith("\\"):
+            parts.append(line[:-1])
+            continue
+        parts.append(line)
+        yield first, " ".join(parts)
+        parts = []
+    if parts:
+        yield first, " ".join(parts)
+
+
+#: keys whose values are shell scripts (GitHub `run`, GitLab `script`, Azure `script`/`bash`, ...)
+_SCRIPT_KEYS = frozenset(
+    {"run", "script", "before_script", "after_script", "bash", "sh", "pwsh", "powershell",
+     "inlineScript"}
+)  # fmt: skip
+
+
+def _image_builds(node: Any, key: str | None = None) -> Iterator[tuple[Any, int, str]]:
+    """(node, line offset inside it, Dockerfile) for every image build of a CI file."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        entries = _mapping(node)
+        uses = entries.get("uses", (None, None))[1]
+        if isinstance(uses, yaml.ScalarNode) and str(uses.value).startswith(_BUILD_PUSH_ACTION):
+            inputs = {k: str(getattr(v, "value", "")) for k, (_, v) in
+                      _mapping(entries.get("with", (None, None))[1]).items()}  # fmt: skip
+            context = inputs.get("context", ".")
+            dockerfile = inputs.get("file", f"{context.rstrip('/')}/Dockerfile")
+            if "$" not in dockerfile + context and "://" not in context:
+                yield uses, 0, dockerfile
+        for name, (_, value) in entries.items():
+            yield from _image_builds(value, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _image_builds(item, key)
+    elif isinstance(node, yaml.ScalarNode) and key in _SCRIPT_KEYS:
+        # a block scalar (`run: |`) starts on the line after its indicator
+        offset = 1 if node.style in ("|", ">") else 0
+        for index, line in _logical_lines(str(node.value)):
+            for match in _BUILD.finditer(line):
+                found = _build_dockerfile(line[match.end() :])
+                if found is not None:
+                    yield node, offset + index, found
+
+
+@rule(
+    "MLO506",
+    "image-without-dockerfile",
+    Severity.error,
+    summary="A CI workflow builds a container image from a Dockerfile that does not exist.",
+    why="The build (and every deploy after it) fails on the first run on the default branch, "
+    "long after review: e.g. a deploy pipeline left in place when the image it built was "
+    "dropped, or a Dockerfile moved without its `docker build -f`.",
+    fix="Add the Dockerfile the build expects (`mlops update` restores the template's), point "
+    "`-f`/`file:` at the right one, or remove the build and the deploy jobs that need its image.",
+    bad=Example({_DEPLOY: _DEPLOY_BUILD}, file=_DEPLOY, line=9),
+    good=Example({_DEPLOY: _DEPLOY_BUILD, "Dockerfile": "FROM python:3.11-slim\n"}),
+    needs_spec=False,
+)
+def image_without_dockerfile(project: Project, rule: Rule) -> Iterator[Finding]:
+    for rel in workflow_files(project):
+        node = _load(project, rel).node
+        if node is None:
+            continue
+        for scalar, offset, dockerfile in _image_builds(node):
+            target = _normalise(dockerfile)
+            if project.is_file(target):
+                continue
+            line, column = _pos(scalar)
+            yield rule.finding(
+                rel,
+                f"builds an image from {target}, which does not exist",
+                line=line + offset,
+                column=column if offset == 0 else None,
+            )

@@ -1,5 +1,22 @@
 # The model API on ECS Fargate behind an HTTPS application load balancer protected by WAF.
 # Deployments roll back automatically when new tasks fail their health checks.
+variable "certificate_arn" {
+  description = "ACM certificate for the model API's HTTPS listener."
+  type        = string
+}
+
+variable "api_min_replicas" {
+  description = "Desired (and minimum) number of model API tasks."
+  type        = number
+  default     = 1
+}
+
+variable "api_max_replicas" {
+  description = "Maximum number of model API tasks (target tracking on CPU)."
+  type        = number
+  default     = 3
+}
+
 resource "aws_cloudwatch_log_group" "api" {
   name              = "/ecs/${local.name}/api"
   retention_in_days = var.log_retention_days
@@ -424,4 +441,24 @@ resource "aws_cloudwatch_log_group" "waf" {
 resource "aws_wafv2_web_acl_logging_configuration" "api" {
   resource_arn            = aws_wafv2_web_acl.api.arn
   log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster running the model API."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "api_name" {
+  description = "ECS service of the model API."
+  value       = aws_ecs_service.api.name
+}
+
+output "api_url" {
+  description = "HTTPS URL of the model API (point your DNS name at the load balancer)."
+  value       = "https://${aws_lb.api.dns_name}"
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the model API."
+  value       = aws_cloudwatch_log_group.api.name
 }

@@ -35,27 +35,10 @@ variable "vpc_cidr" {
   default     = "10.30.0.0/16"
 }
 
-variable "certificate_arn" {
-  description = "ACM certificate for the model API's HTTPS listener."
-  type        = string
-}
-
 variable "image" {
   description = "Initial model API image; deploy.yml registers new task definitions with new images."
   type        = string
   default     = "public.ecr.aws/docker/library/python:3.12-slim"
-}
-
-variable "api_min_replicas" {
-  description = "Desired (and minimum) number of model API tasks."
-  type        = number
-  default     = 1
-}
-
-variable "api_max_replicas" {
-  description = "Maximum number of model API tasks (target tracking on CPU)."
-  type        = number
-  default     = 3
 }
 
 variable "log_retention_days" {

@@ -28,16 +28,6 @@ output "ml_workspace_name" {
   value       = azurerm_machine_learning_workspace.this.name
 }
 
-output "api_name" {
-  description = "Container App serving the model API."
-  value       = azurerm_container_app.api.name
-}
-
-output "api_url" {
-  description = "HTTPS URL of the model API."
-  value       = "https://${azurerm_container_app.api.ingress[0].fqdn}"
-}
-
 output "log_analytics_workspace_id" {
   description = "Log Analytics workspace receiving container, request and storage logs."
   value       = azurerm_log_analytics_workspace.this.id

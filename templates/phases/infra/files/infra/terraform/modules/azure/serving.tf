@@ -1,5 +1,17 @@
 # The model API on Azure Container Apps: pulls from the registry with a managed identity,
 # logs to Log Analytics, runs in the stack's virtual network.
+variable "api_min_replicas" {
+  description = "Minimum replicas of the model API (use at least 2 in production)."
+  type        = number
+  default     = 1
+}
+
+variable "api_max_replicas" {
+  description = "Maximum replicas of the model API."
+  type        = number
+  default     = 3
+}
+
 resource "azurerm_user_assigned_identity" "api" {
   name                = "id-${local.name}-api"
   location            = azurerm_resource_group.this.location
@@ -93,4 +105,14 @@ resource "azurerm_container_app" "api" {
   }
 
   depends_on = [azurerm_role_assignment.api_pull]
+}
+
+output "api_name" {
+  description = "Container App serving the model API."
+  value       = azurerm_container_app.api.name
+}
+
+output "api_url" {
+  description = "HTTPS URL of the model API."
+  value       = "https://${azurerm_container_app.api.ingress[0].fqdn}"
 }

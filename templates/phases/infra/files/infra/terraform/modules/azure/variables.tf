@@ -41,18 +41,6 @@ variable "image" {
   default     = "mcr.microsoft.com/k8se/quickstart:latest"
 }
 
-variable "api_min_replicas" {
-  description = "Minimum replicas of the model API (use at least 2 in production)."
-  type        = number
-  default     = 1
-}
-
-variable "api_max_replicas" {
-  description = "Maximum replicas of the model API."
-  type        = number
-  default     = 3
-}
-
 variable "log_retention_days" {
   description = "Retention of the Log Analytics workspace (inference logs, container logs), in days."
   type        = number

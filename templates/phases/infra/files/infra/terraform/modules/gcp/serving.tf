@@ -1,5 +1,23 @@
 # The model API on Cloud Run, running as its own service account that may only read the gold
 # layer and pull its image. Invocation needs IAM (var.api_invokers): the API is never public.
+variable "api_min_replicas" {
+  description = "Minimum number of model API instances (0 lets Cloud Run scale to zero)."
+  type        = number
+  default     = 1
+}
+
+variable "api_max_replicas" {
+  description = "Maximum number of model API instances."
+  type        = number
+  default     = 3
+}
+
+variable "api_invokers" {
+  description = "IAM members allowed to call the model API (e.g. serviceAccount:client@...). The API is never public."
+  type        = list(string)
+  default     = []
+}
+
 resource "google_service_account" "api" {
   account_id   = "${trimsuffix(substr(local.name, 0, 25), "-")}-api"
   project      = var.gcp_project_id
@@ -83,4 +101,19 @@ resource "google_cloud_run_v2_service_iam_member" "invokers" {
   name     = google_cloud_run_v2_service.api.name
   role     = "roles/run.invoker"
   member   = each.value
+}
+
+output "api_name" {
+  description = "Cloud Run service of the model API."
+  value       = google_cloud_run_v2_service.api.name
+}
+
+output "api_url" {
+  description = "HTTPS URL of the model API (callers need roles/run.invoker)."
+  value       = google_cloud_run_v2_service.api.uri
+}
+
+output "api_service_account" {
+  description = "Service account the model API runs as."
+  value       = google_service_account.api.email
 }

@@ -40,24 +40,6 @@ variable "image" {
   default     = "us-docker.pkg.dev/cloudrun/container/hello"
 }
 
-variable "api_min_replicas" {
-  description = "Minimum number of model API instances (0 lets Cloud Run scale to zero)."
-  type        = number
-  default     = 1
-}
-
-variable "api_max_replicas" {
-  description = "Maximum number of model API instances."
-  type        = number
-  default     = 3
-}
-
-variable "api_invokers" {
-  description = "IAM members allowed to call the model API (e.g. serviceAccount:client@...). The API is never public."
-  type        = list(string)
-  default     = []
-}
-
 variable "log_retention_days" {
   description = "Retention of the API's log bucket, in days."
   type        = number
