@@ -307,6 +307,27 @@ def test_every_built_image_has_its_dockerfile(
     assert ROLL_OUT[(other, cloud)] not in ci_text.replace(ROLL_OUT[(mode, cloud)], "")
 
 
+EXAMPLES = sorted(
+    p.parent.name for p in (Path(__file__).parents[1] / "examples").glob("*/mlops.yaml")
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_projects_pass_zizmor_auditor_and_hadolint(tmp_path: Path, example: str) -> None:
+    """The shipped examples, as users get them: every finding of zizmor's auditor persona (not
+    only the default persona's) and of hadolint is fixed or justified inline."""
+    spec = load_spec(Path(__file__).parents[1] / "examples" / example / "mlops.yaml")
+    dest = tmp_path / example
+    apply_new(render(spec), dest)
+    assert_ok(run(["git", "init", "-q", "."], dest), "git init")
+    assert (dest / ".github" / "workflows").is_dir(), "the examples use GitHub Actions"
+    audit = run([tool("zizmor"), "--offline", "--persona=auditor", ".github/workflows"], dest)
+    assert_ok(audit, f"zizmor --persona=auditor ({example})")
+    assert "No findings to report" in audit.stdout + audit.stderr
+    assert (dest / "Dockerfile").is_file(), "every example serves"
+    assert_ok(run([tool("hadolint"), "Dockerfile"], dest), f"hadolint ({example})")
+
+
 def test_lint_catches_a_build_whose_dockerfile_is_gone(tmp_path: Path) -> None:
     from mlops_template.lint import lint
 
