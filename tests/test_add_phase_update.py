@@ -1042,3 +1042,36 @@ def test_rerun_after_an_interrupted_update_finishes_it_without_allow_dirty(
     assert any("finishing an interrupted update" in n for n in outcome.notes), outcome.notes
     assert not outcome.report.conflicts
     assert snapshot(project) == after
+
+
+def test_template_changes_reach_a_file_the_user_renamed(
+    project: Path, tmp_path: Path, upgraded_templates: Path
+) -> None:
+    committed(project)
+    (project / "docs" / "team").mkdir()
+    git(project, "mv", "docs/roles.md", "docs/team/roles.md")
+    moved = project / "docs" / "team" / "roles.md"
+    moved.write_text("Our own first line.\n" + moved.read_text())
+    committed(project, "our layout")
+    outcome = proj.update(project=project, templates_root=upgraded_templates)
+    assert not outcome.report.conflicts
+    entries = {e.path: e for e in outcome.report.entries}
+    assert entries["docs/roles.md"].action == "skipped"
+    assert "renamed by you to docs/team/roles.md" in entries["docs/roles.md"].detail
+    assert entries["docs/team/roles.md"].action == "merged"
+    assert "renamed from docs/roles.md" in entries["docs/team/roles.md"].detail
+    text = moved.read_text()
+    assert text.startswith("Our own first line.\n") and text.endswith("# template v2\n")
+    assert not (project / "docs" / "roles.md").exists()
+    # the record now knows the render: a second update changes nothing
+    committed(project, "updated")
+    again = proj.update(project=project, templates_root=upgraded_templates)
+    assert again.diff == "" and not again.report.conflicts
+    # a later template change still reaches the renamed file (found from the first render)
+    later = tmp_path / "later"
+    shutil.copytree(upgraded_templates, later)
+    roles = later / "base" / "docs" / "roles.md.jinja"
+    roles.write_text(roles.read_text() + "# template v3\n")
+    third = proj.update(project=project, templates_root=later)
+    assert not third.report.conflicts and moved.read_text().endswith("# template v3\n")
+    assert moved.read_text().startswith("Our own first line.\n")

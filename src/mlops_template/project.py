@@ -386,6 +386,36 @@ def check_clean(
         )
 
 
+def renamed_files(root: Path, gone: Sequence[str], known: set[str]) -> dict[str, str]:
+    """Where the user moved generated files that are missing (``gone``): git's rename detection
+    (content similarity) between a commit that recorded a render (``.mlops/pristine.json``;
+    the newest, then the first) and the working tree, so a ``git mv``, committed or not, is
+    found however many updates ago it happened. Empty outside git or when nothing was renamed."""
+    if git_status(root) is None:
+        return {}
+    out: dict[str, str] = {}
+    try:
+        commits = _git(root, "log", "--format=%H", "--", PRISTINE_FILE).decode().split()
+        prefix = _git(root, "rev-parse", "--show-prefix").decode("utf-8").strip()
+        for commit in dict.fromkeys(commits[:1] + commits[-1:]):
+            wanted = set(gone) - set(out)
+            if not wanted:
+                break
+            raw = _git(root, "diff", "--find-renames", "--name-status", "-z", "--diff-filter=R",
+                       commit, "--", ".")  # fmt: skip
+            fields = raw.decode("utf-8", "surrogateescape").split("\0")
+            for index in range(0, len(fields) - 2, 3):
+                old, new = (
+                    name[len(prefix) :] if name.startswith(prefix) else name
+                    for name in fields[index + 1 : index + 3]
+                )
+                if old in wanted and new not in known:
+                    out[old] = new
+    except ProjectError:
+        return out
+    return out
+
+
 def _lf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
@@ -879,8 +909,13 @@ def plan_and_apply(
     """Merge ``theirs`` into the working tree at ``root`` and (unless ``dry_run``) write it."""
     paths = sorted((set(base.files) | set(theirs.files)) - UNMERGED)
     ours, blocked = read_ours(root, paths)
+    gone = [p for p in paths if p in base.files and p not in ours and p not in blocked]
+    renames = renamed_files(root, gone, set(paths)) if gone else {}
+    moved, _ = read_ours(root, sorted(set(renames.values())))
+    ours.update(moved)
     refuse_conflict_markers(root, ours, theirs)
-    decisions = merge_trees(base, ours, theirs, skip=UNMERGED, blocked=frozenset(blocked))
+    decisions = merge_trees(base, ours, theirs, skip=UNMERGED, blocked=frozenset(blocked),
+                            renames=renames)  # fmt: skip
     report = outcome.report
     diffs: list[str] = []
     writes: list[Decision] = []
