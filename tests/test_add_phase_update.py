@@ -314,6 +314,22 @@ def test_user_file_at_a_path_the_template_now_wants(project: Path, tmp_path: Pat
     assert code == 1 and "docs/hello.md" in out
     assert (project / "docs" / "hello.md").read_text() == "my own hello\n"
     assert (project / "docs" / f"hello.md{SIDE_SUFFIX}").read_text().startswith("# Hello")
+    # issue 19: the hint names the side file that was written, and no markers (there are none)
+    assert "1 file has conflicts: docs/hello.md" in out, out
+    assert f"docs/hello.md{SIDE_SUFFIX}" in out and "markers" not in out, out
+
+
+def test_conflict_hint_names_only_what_was_written(project: Path, tmp_path: Path) -> None:
+    folder = write_phase(tmp_path / "hello")
+    assert mlops("add-phase", str(folder), "--project", str(project))[0] == 0
+    mine = project / "docs" / "hello.md"
+    mine.write_text(mine.read_text().replace("line 2", "line 2, mine"))
+    phase_file = folder / "files" / "docs" / "hello.md"
+    phase_file.write_text(phase_file.read_text().replace("line 2", "line 2, the template's"))
+    code, out = mlops("update", "--project", str(project))
+    assert code == 1 and "1 file has conflicts: docs/hello.md" in out, out
+    assert "markers in docs/hello.md" in out and SIDE_SUFFIX not in out, out
+    assert not (project / "docs" / f"hello.md{SIDE_SUFFIX}").exists()
 
 
 @pytest.mark.parametrize(

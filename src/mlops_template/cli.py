@@ -280,15 +280,30 @@ def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool 
             print_report(report)
     conflicts = report.conflicts
     if conflicts:
-        verb = "would conflict" if report.dry_run else "have conflicts"
+        from mlops_template.merge import SIDE_SUFFIX
+
+        one = len(conflicts) == 1
+        verb = (
+            "would conflict" if report.dry_run else ("has conflicts" if one else "have conflicts")
+        )
         listed = ", ".join(e.path for e in conflicts)
+        # the hint names only what was written: marked files and side files that exist
+        marked = [e.path for e in conflicts if "marked in the file" in e.detail]
+        side = [e.path for e in report.entries
+                if e.action == "created" and e.path.endswith(SIDE_SUFFIX)]  # fmt: skip
+        steps = []
+        if marked:
+            steps.append(
+                f"resolve the <<<<<<< yours / >>>>>>> template markers in {', '.join(marked)}"
+            )
+        if side:
+            steps.append(f"merge the template's version from {', '.join(side)} into your file "
+                         "and delete it")  # fmt: skip
+        others = [e for e in conflicts if e.path not in marked and e.path + SIDE_SUFFIX not in side]
+        steps.extend(f"{e.path}: {e.detail}" for e in others)
         raise ConflictError(
-            f"{len(conflicts)} file{'s' if len(conflicts) != 1 else ''} {verb}: {listed}",
-            hint=None
-            if report.dry_run
-            else "resolve the <<<<<<< yours / >>>>>>> template markers (the template's "
-            "version of a file that could not be merged is next to it as <file>.mlops-new), "
-            "then commit",
+            f"{len(conflicts)} file{'' if one else 's'} {verb}: {listed}",
+            hint=None if report.dry_run or not steps else "; ".join(steps) + ", then commit",
         )
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..common.lineage import record
 from . import contracts
 from .engines import Engine, run_step
 from .errors import DataError
+from .silver import IMPUTATION_FILE
 from .storage import (
     check_versioning,
     commit_version,
@@ -50,7 +52,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
 
     features = engine.features(silver_file, contract)
     present = {c: engine.distinct(features, c) for c in contract.categorical_features}
-    gold = gold_contract(contract, present)
+    gold = gold_contract(contract, present, _imputation(silver_dir))
     if contract.task == "classification":
         classes = engine.distinct(features, contract.target)
         if len(classes) < 2:
@@ -93,13 +95,39 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     }
 
 
-def gold_contract(contract: contracts.Contract, present: dict[str, list[Any]]) -> dict[str, Any]:
-    """contract.json: categories are the declared ones and the values ``present`` in gold."""
+def _imputation(silver_dir: Path) -> dict[str, Any]:
+    """silver's ``imputation.json`` (fill values and fences); empty when silver predates it."""
+    path = silver_dir / IMPUTATION_FILE
+    if not path.is_file():
+        return {}
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as JSON ({exc}); rerun `silver`") from None
+    return loaded
+
+
+def gold_contract(
+    contract: contracts.Contract,
+    present: dict[str, list[Any]],
+    imputation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """contract.json: categories are the declared ones and the values ``present`` in gold.
+
+    A feature silver imputes carries its ``fill`` value and a numeric one silver clips its
+    ``fences`` ([lower, upper]), from silver's ``imputation.json``; derived features have
+    neither."""
+    fills = (imputation or {}).get("fills") or {}
+    fences = (imputation or {}).get("fences") or {}
     out: list[dict[str, Any]] = []
     for f in contracts.gold_features(contract):
         if f["kind"] == "categorical":
             declared = contract.column(f["name"]).categories
             f = {**f, "categories": sorted(set(declared or ()) | set(present[f["name"]]))}
+        if f["name"] in fills:
+            f = {**f, "fill": fills[f["name"]]}
+        if f["name"] in fences:
+            f = {**f, "fences": list(fences[f["name"]])}
         out.append(f)
     return {
         "target": contract.target,

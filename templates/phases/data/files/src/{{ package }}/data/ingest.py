@@ -35,6 +35,8 @@ from .storage import (
 )
 
 URL_ENV = "MLOPS_SOURCE_URL"
+#: where a corrupt bronze partition goes (inside bronze, outside the partition glob)
+QUARANTINE_DIR = "_quarantine"
 
 
 def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -201,10 +203,59 @@ def check_columns(frame: pl.DataFrame, cfg: dict[str, Any], where: str, bronze: 
             )
 
 
+def _partition_problem(part: Path) -> str | None:
+    """Why a bronze partition cannot be trusted (None when its bytes are the ones ingested)."""
+    want = read_manifest(part).get("sha256")
+    digest = hashlib.sha256()
+    try:
+        with part.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        if want and digest.hexdigest() == want:
+            return None
+        pl.read_parquet_schema(str(part))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"not a readable parquet file ({first})"
+    return "readable, but its sha256 differs from the one in its manifest" if want else None
+
+
+def check_bronze(cfg: dict[str, Any]) -> None:
+    """Stop (exit 2) on a corrupt bronze partition, after moving it out of the way.
+
+    Policy (docs/data-contracts.md): a partition whose bytes are not the ones ingested (its
+    sha256 differs from its manifest's, or it is no parquet file) is quarantined: it and its
+    manifest move to ``<bronze>/_quarantine/ingest_date=.../``, where no step reads it and
+    nothing deletes it. The run stops naming the file; the next run goes on without it (and
+    ingest appends the source again when it differs from the newest good partition).
+    """
+    root = Path(cfg["root"])
+    bronze = resolve(cfg, "bronze")
+    bad = [(p, why) for p in bronze_partitions(bronze) if (why := _partition_problem(p))]
+    if not bad:
+        return
+    lines = []
+    for part, why in bad:
+        target = bronze / QUARANTINE_DIR / part.parent.name / part.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for src, dst in ((part, target), (manifest_path(part), manifest_path(target))):
+            if src.exists():
+                src.rename(dst)
+        lines.append(f"{relative(part, root)}: {why}; moved to {relative(target, root)}")
+    raise DataError(
+        f"{len(bad)} corrupt bronze partition(s), quarantined with their manifests "
+        "(bronze keeps the bytes it ingested; a corrupt file is never read or deleted):\n  "
+        + "\n  ".join(lines)
+        + "\nRun the step again to continue without them, or put back a good copy to keep "
+        "their rows."
+    )
+
+
 def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
     """Ingest once; returns a summary (``written`` is False when bronze was already current)."""
     root = Path(cfg["root"])
     bronze = resolve(cfg, "bronze")
+    check_bronze(cfg)
     frame, origin = read_source(cfg)
     where = _describe(origin)
     check_columns(frame, cfg, where, bronze)

@@ -18,6 +18,7 @@ from ..common.lineage import record, utc_now
 from . import contracts
 from .engines import Engine, run_step
 from .errors import DataError
+from .ingest import check_bronze
 from .storage import (
     bronze_partitions,
     check_versioning,
@@ -36,6 +37,8 @@ DEV_ENVIRONMENTS = frozenset({"dev", "development", "local", "test"})
 DEV_SALT = "dev-only-salt-not-secret"
 #: rows of bronze read to infer the contract of csv, parquet and sql sources
 SAMPLE_ROWS = 200_000
+#: silver's fill values and fences, for gold's contract (and so for serving)
+IMPUTATION_FILE = "imputation.json"
 
 
 def pii_salt(cfg: dict[str, Any]) -> str:
@@ -61,6 +64,7 @@ def pii_salt(cfg: dict[str, Any]) -> str:
 
 def load_bronze(cfg: dict[str, Any]) -> tuple[list[Path], pl.DataFrame]:
     """Bronze partitions (oldest first) and a sample frame of them to build the contract."""
+    check_bronze(cfg)  # a corrupt partition is quarantined and named (exit 2), never parsed
     bronze = resolve(cfg, "bronze")
     parts = bronze_partitions(bronze)
     root = Path(cfg["root"])
@@ -115,6 +119,18 @@ def plan(
                 )
             fills[col.name] = mode
     return fills, bounds
+
+
+def imputation_record(fills: dict[str, Any], bounds: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """``imputation.json``: the fill value of every feature and the IQR fences of the numeric ones.
+
+    Gold copies both into its contract (``fill``, ``fences``), so the model's metadata carries
+    them and serving fills a missing feature with the value silver used, and flags a value
+    beyond the fences silver clips at (docs/data-contracts.md)."""
+    return {
+        "fills": dict(fills),
+        "fences": {c: [lo, hi] for c, (lo, hi) in bounds.items()},
+    }
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
@@ -189,16 +205,19 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     )
     contract_file = silver_dir / "contract.json"
     quarantine_file = silver_dir / "quarantine.parquet"
-    with staged([silver_file, quarantine_file, contract_file]) as temps:
+    imputation_file = silver_dir / IMPUTATION_FILE
+    outputs = [silver_file, quarantine_file, contract_file, imputation_file]
+    with staged(outputs) as temps:
         engine.write_parquet(cleaned, temps[silver_file])
         write_parquet(quarantine, temps[quarantine_file])
         contract.save(temps[contract_file])
+        write_json(imputation_record(fills, bounds), temps[imputation_file])
     _write_report(report, reports)
     record(
         lineage_file(cfg),
         "silver",
         parts,
-        [silver_file, quarantine_file, contract_file],
+        outputs,
         root,
         {"engine": engine.name, "rows": silver_rows, "quarantined": bad_rows.len()},
     )

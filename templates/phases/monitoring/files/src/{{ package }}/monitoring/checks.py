@@ -63,13 +63,32 @@ def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
     if not path.is_file():
         return [], 0
     records, bad = [], 0
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def flagged_requests(window: list[dict[str, Any]]) -> dict[str, Any]:
+    """Requests serving flagged: values beyond the range seen in training, features imputed."""
+    flagged = [r for r in window if isinstance(r.get("out_of_range"), list) and r["out_of_range"]]
+    by_feature: dict[str, int] = {}
+    for r in flagged:
+        for name in r["out_of_range"]:
+            by_feature[str(name)] = by_feature.get(str(name), 0) + 1
+    imputed = sum(1 for r in window if isinstance(r.get("imputed"), list) and r["imputed"])
+    return {
+        "out_of_range_requests": len(flagged),
+        "out_of_range_by_feature": dict(sorted(by_feature.items())),
+        "imputed_requests": imputed,
+    }
+
+
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             if not line.strip():
                 continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
+            try:  # strict JSON: NaN/Infinity are not numbers a log line may hold
+                item = json.loads(line, parse_constant=_no_constant)
+            except (json.JSONDecodeError, ValueError):
                 bad += 1
                 continue
             if isinstance(item, dict):
@@ -313,6 +332,13145 @@ def run_checks(settings: Settings) -> dict[str, Any]:
             "complete_requests": len(complete),
             "first": min((str(r.get("timestamp")) for r in window), default=None),
             "last": max((str(r.get("timestamp")) for r in window), default=None),
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
+    flags = flagged_requests(window)
+    if flags["out_of_range_requests"]:
+        counts = ", ".join(f"{n} {c}" for n, c in flags["out_of_range_by_feature"].items())
+        alerts.append(
+            f"{flags['out_of_range_requests']} request(s) flagged out of range (values beyond "
+            f"the range seen in training: {counts}); see `out_of_range` in logs/requests.jsonl"
+        )
             "reference_rows": reference.height,
         },
         "data_drift": {

@@ -1,8 +1,9 @@
 """`python -m <package>.serving` (`make serve`): run the REST service with uvicorn.
 
-Host and port come from conf/ (`serving.host`, `serving.port`); the flags override them.
-Exit codes: 0 stopped cleanly (Ctrl-C / SIGTERM flush the request log first), 2 no usable
-blessed model or bad configuration, 3 uvicorn could not start (e.g. the port is in use).
+Host and port come from conf/ (`serving.host`, `serving.port`); the flags (and `make serve
+HOST=... PORT=...`) override them. Exit codes: 0 stopped cleanly (Ctrl-C / SIGTERM flush the
+request log first), 2 no usable blessed model or bad configuration, 3 the server could not start
+(e.g. the port is in use: the message names it and how to pick another).
 One worker process; for more, run
 `uvicorn --factory <package>.serving.app:create_app --workers N` (each worker appends to the same
 request log safely).
@@ -11,6 +12,8 @@ request log safely).
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -47,8 +50,47 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info")
+    problem = bind_problem(args.host, args.port)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 3
+    try:
+        uvicorn.run(
+            app, host=args.host, port=args.port, access_log=args.access_log, log_level="info"
+        )
+    except SystemExit as exc:  # uvicorn exits 1 when it cannot bind or start up
+        if exc.code not in (None, 0):
+            print(
+                f"error: the server on {args.host}:{args.port} could not start (see the log above)",
+                file=sys.stderr,
+            )
+            return 3
     return 0
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served (None when it can), said so the user can act on it."""
+    if not 0 <= port <= 65535:
+        return f"port {port} is not a TCP port (0-65535); choose one with `make serve PORT=8001`"
+    how = f"choose another with `make serve PORT={port + 1 if port < 65535 else 8001}` (or --port)"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"host {host!r} cannot be resolved ({exc.strerror}); fix HOST= / serving.host"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use (another server?); {how}"
+            if exc.errno == errno.EACCES:
+                return f"port {port} on {host} needs privileges to bind; {how}"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{host} is not an address of this machine; fix HOST= / serving.host"
+            return f"cannot listen on {host}:{port} ({exc.strerror}); {how}"
+    return None
 
 
 if __name__ == "__main__":

@@ -10,11 +10,18 @@ ONNX session at start-up (lifespan). Endpoints:
 
 Every scored record is logged to ``logs/requests.jsonl`` (``serving.log_requests``) and every
 rejected payload to ``logs/schema-errors.jsonl``, both off the request path (see request_log.py).
+
+``POST /predict`` takes ``application/json`` only (anything else: 415) and at most
+``serving.max_body_bytes`` (larger: 413, told by ``Content-Length`` before anything is read, or
+counted while a chunked body streams in). A record whose prediction is not a finite number (inputs
+so large the model's float32 arithmetic overflows) gets a 422 naming its fields: the response and
+the log stay valid JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,10 +33,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ..common.config import load_config, resolve
+from ..common.config import ConfigError, load_config, resolve
 from .model import ModelMetadata, OnnxModel, read_metadata
 from .request_log import JsonlWriter, utc_timestamp
 from .schemas import (
+    MAX_RECORDS,
+    OUT_OF_RANGE_POLICIES,
     REQUEST_ID,
     PayloadError,
     RequestSchema,
@@ -39,6 +48,65 @@ from .schemas import (
 
 REQUEST_LOG = "requests.jsonl"
 SCHEMA_ERROR_LOG = "schema-errors.jsonl"
+#: default of serving.max_body_bytes: 4 MiB holds MAX_RECORDS records of a few dozen features
+MAX_BODY_BYTES = 4 * 1024 * 1024
+JSON_MEDIA_TYPE = "application/json"
+
+
+class BodyError(ValueError):
+    """The body is refused before it is parsed (413 too large, 415 not JSON, 400 bad length)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == JSON_MEDIA_TYPE or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (``BodyError``) when it is not JSON or larger than ``limit``.
+
+    A ``Content-Length`` above the limit is refused before a byte is read; without one (chunked)
+    the body is counted as it streams in and refused as soon as it passes the limit, so a large
+    body never sits in memory whole."""
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise BodyError(
+            415,
+            f"send the records as JSON with `Content-Type: {JSON_MEDIA_TYPE}` "
+            f"(got {content_type or 'no Content-Type'!r})",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise BodyError(400, f"Content-Length {declared!r} is not a number of bytes")
+        if int(declared) > limit:
+            raise BodyError(413, _too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, _too_large(limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the body is larger than {limit} bytes (serving.max_body_bytes); send at most "
+        f"{MAX_RECORDS} records per request in smaller batches, or use batch scoring"
+    )
+
+
+def _finite(output: dict[str, Any]) -> bool:
+    values = [output["prediction"], *output.get("probabilities", {}).values()]
+    return all(math.isfinite(v) for v in values if isinstance(v, float))
 
 
 @dataclass
@@ -50,6 +118,7 @@ class ServingState:
     schema: RequestSchema
     log_dir: Path
     log_requests: bool
+    max_body_bytes: int = MAX_BODY_BYTES
     model: OnnxModel | None = None
     requests: JsonlWriter | None = None
     schema_errors: JsonlWriter | None = None
@@ -84,16 +153,33 @@ def _openapi_body(schema: RequestSchema) -> dict[str, Any]:
     record = schema.record.model_json_schema()
     if "$defs" in record:  # nested definitions would need components; keep the docs simple
         record = {"type": "object"}
+    # what parse() accepts: one record, or a list of 1..MAX_RECORDS records (`[]` is a 422)
+    many = {"type": "array", "items": record, "minItems": 1, "maxItems": MAX_RECORDS}
     return {
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"anyOf": [record, {"type": "array", "items": record}]}
-                }
-            },
+            "content": {JSON_MEDIA_TYPE: {"schema": {"anyOf": [record, many]}}},
         }
     }
+
+
+def _serving_settings(config: dict[str, Any]) -> tuple[str, int]:
+    """serving.out_of_range and serving.max_body_bytes from conf/, checked."""
+    serving = config.get("serving") or {}
+    policy = serving.get("out_of_range", "flag")
+    if policy not in OUT_OF_RANGE_POLICIES:
+        raise ConfigError(
+            f"conf: serving.out_of_range = {policy!r} is not one of "
+            f"{', '.join(OUT_OF_RANGE_POLICIES)} (flag: score and mark values beyond the range "
+            "seen in training; reject: answer 422)"
+        )
+    limit = serving.get("max_body_bytes", MAX_BODY_BYTES)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConfigError(
+            f"conf: serving.max_body_bytes = {limit!r} must be a positive number of bytes "
+            f"(default {MAX_BODY_BYTES})"
+        )
+    return policy, limit
 
 
 def create_app(
@@ -103,10 +189,12 @@ def create_app(
     config = load_config()
     model_dir = model_dir or resolve(config, "models") / "blessed"
     metadata = read_metadata(model_dir)
+    policy, max_body_bytes = _serving_settings(config)
     schema = build_schema(
         metadata,
         pii_columns=config["data"].get("pii_columns") or [],
         id_column=config["data"].get("id_column"),
+        out_of_range=policy,
     )
     state = ServingState(
         model_dir=model_dir,
@@ -118,6 +206,7 @@ def create_app(
             if log_requests is None
             else log_requests
         ),
+        max_body_bytes=max_body_bytes,
     )
 
     @asynccontextmanager
@@ -167,7 +256,13 @@ def create_app(
         openapi_extra=_openapi_body(schema),
         responses={
             200: {"model": response_model, "description": "one prediction per record"},
-            422: {"description": "the payload does not match the schema; `detail` names fields"},
+            400: {"description": "the Content-Length header is not a number"},
+            413: {"description": "the body is larger than serving.max_body_bytes"},
+            415: {"description": "the body is not sent as application/json"},
+            422: {
+                "description": "the payload does not match the schema, or a record's prediction "
+                "is not finite; `detail` names the fields"
+            },
             503: {"description": "the model is not loaded yet"},
         },
     )
@@ -176,16 +271,35 @@ def create_app(
         model = state.model
         if model is None:
             return JSONResponse({"detail": "the model is not loaded yet"}, status_code=503)
-        body = await request.body()
         try:
-            records, _single = schema.parse(body)
+            body = await read_body(request, state.max_body_bytes)
+            records, single = schema.parse(body)
+        except BodyError as exc:
+            return reject(exc.status, [{"loc": ["body"], "msg": str(exc), "type": "body"}])
         except PayloadError as exc:
-            state.stats["rejected"] += 1
-            if state.schema_errors is not None:
-                state.schema_errors.write({"timestamp": utc_timestamp(), "errors": exc.errors})
-            return JSONResponse({"detail": exc.errors}, status_code=422)
+            return reject(422, exc.errors)
         outputs = model.predict_columns(schema.columns(records))
+        checks = [schema.check(r) for r in records]
+        overflow = [
+            {
+                "loc": ["body"] if single else ["body", i],
+                "msg": (
+                    f"the prediction is not a finite number for these inputs (numbers this large "
+                    f"overflow the model's float32 arithmetic); check "
+                    f"{', '.join(check.out_of_range or _numbers(schema, records[i]))}"
+                ),
+                "type": "non_finite_prediction",
+            }
+            for i, (output, check) in enumerate(zip(outputs, checks, strict=True))
+            if not _finite(output)
+        ]
+        if overflow:
+            return reject(422, overflow)
         request_ids = [getattr(r, REQUEST_ID) or uuid.uuid4().hex for r in records]
+        outputs = [
+            {**out, "imputed": check.imputed, "out_of_range": check.out_of_range}
+            for out, check in zip(outputs, checks, strict=True)
+        ]
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if state.requests is not None:
             timestamp = utc_timestamp()
@@ -206,4 +320,19 @@ def create_app(
         ]
         return JSONResponse({"model_version": metadata.model_version, "predictions": predictions})
 
+    def reject(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
+        state.stats["rejected"] += 1
+        if state.schema_errors is not None:
+            state.schema_errors.write(
+                {"timestamp": utc_timestamp(), "status": status, "errors": errors}
+            )
+        return JSONResponse({"detail": errors}, status_code=status)
+
     return app
+
+
+def _numbers(schema: RequestSchema, record: Any) -> list[str]:
+    """The numeric features of ``record`` (named when no value is beyond its fences)."""
+    return [
+        name for name, value in schema.features(record).items() if isinstance(value, (int, float))
+    ]

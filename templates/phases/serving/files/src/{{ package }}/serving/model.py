@@ -8,6 +8,7 @@ for numeric features and string for categorical ones. Classifiers expose ``label
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,14 @@ class ModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class Feature:
+    """One model input. ``fill`` is the value silver imputed a missing one with (None: the
+    feature is required); ``fences`` the [lower, upper] range silver clips numeric values at."""
+
     name: str
     kind: str  # "numeric" | "categorical"
     categories: tuple[str, ...] = ()
+    fill: Any = None
+    fences: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,9 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
                 f"one of {', '.join(FEATURE_KINDS)}",
             )
         categories = tuple(str(c) for c in item.get("categories") or ())
-        features.append(Feature(item["name"], kind, categories))
+        features.append(
+            Feature(item["name"], kind, categories, *_imputation(path, index, item, kind))
+        )
     classes = tuple(raw.get("classes") or ())
     if raw["task"] == "classification" and not classes:
         raise _bad(path, "a classification model needs its `classes`")
@@ -99,6 +107,35 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
         classes=classes,
         raw=raw,
     )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _imputation(
+    path: Path, index: int, item: dict[str, Any], kind: str
+) -> tuple[Any, tuple[float, float] | None]:
+    """The ``fill`` and ``fences`` of ``features[index]`` (from gold's contract), checked."""
+    where = f"features[{index}] ({item['name']})"
+    fill = item.get("fill")
+    if fill is not None:
+        if kind == "numeric" and not _number(fill):
+            raise _bad(path, f"{where}: `fill` must be a finite number, not {fill!r}")
+        if kind == "categorical":
+            fill = str(fill)
+    raw = item.get("fences")
+    if raw is None:
+        return fill, None
+    if (
+        kind != "numeric"
+        or not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(_number(v) for v in raw)
+        or raw[0] > raw[1]
+    ):
+        raise _bad(path, f"{where}: `fences` must be [lower, upper] numbers of a numeric feature")
+    return fill, (float(raw[0]), float(raw[1]))
 
 
 def _python(value: Any) -> Any:

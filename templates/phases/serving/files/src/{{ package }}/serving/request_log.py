@@ -2,7 +2,8 @@
 
 The request handler only puts a dict on a bounded queue (no I/O, no serialisation); a background
 thread serialises batches and appends them with one ``os.write`` per batch on an ``O_APPEND``
-descriptor, so several uvicorn workers can share a file without interleaving lines. ``close()``
+descriptor, so several uvicorn workers can share a file without interleaving lines. Lines are
+strict JSON (no NaN/Infinity: see ``json_line``). ``close()``
 drains the queue and flushes: call it on shutdown. When the queue is full (the disk cannot keep
 up) records are dropped and counted rather than slowing the service down.
 """
@@ -10,6 +11,7 @@ up) records are dropped and counted rather than slowing the service down.
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import threading
@@ -18,6 +20,28 @@ from pathlib import Path
 from typing import Any
 
 _STOP = object()
+
+
+def _finite_only(value: Any) -> Any:
+    """``value`` with every NaN/Infinity float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_only(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_only(v) for v in value]
+    return value
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One strict JSON line (``allow_nan=False``): a non-finite number is written as null and
+    the record gets ``"non_finite": true``, so every line parses with a strict JSON parser."""
+    try:
+        text = json.dumps(record, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        cleaned = {**_finite_only(record), "non_finite": True}
+        text = json.dumps(cleaned, separators=(",", ":"), default=str, allow_nan=False)
+    return text + "\n"
 
 
 def utc_timestamp() -> str:
@@ -100,10 +124,7 @@ class JsonlWriter:
                         if extra is not _STOP:
                             items.append(extra)
                 if items:
-                    lines = "".join(
-                        json.dumps(item, separators=(",", ":"), default=str) + "\n"
-                        for item in items
-                    )
+                    lines = "".join(json_line(item) for item in items)
                     data = lines.encode("utf-8")
                     while data:
                         written = os.write(fd, data)

@@ -1,23 +1,33 @@
 """Request schemas built from the model's metadata, so a bad payload gets a 422 naming the field.
 
-A record carries every model feature: numbers (finite) for numeric features and one of the known
-categories for categorical ones. It may also carry ``request_id`` (echoed back and used to join
-late labels), the id column and PII columns: those are accepted but dropped, never scored and
-never logged. Any other field is an error, so a misspelt feature name is caught.
+A record carries the model features: numbers for numeric features (finite, and within float32,
+the precision the ONNX model computes in) and one of the known categories for categorical ones.
+A feature silver imputes (its metadata has a ``fill``) may be left out or sent as ``null``: it is
+filled with silver's value, as training saw it, and named in the prediction's ``imputed``. A
+numeric value beyond silver's fences (the range training saw) is, per ``serving.out_of_range``
+in conf/, scored and named in ``out_of_range`` (``flag``, the default) or refused with a 422
+(``reject``; the fences are then the published minimum/maximum). A record may also carry
+``request_id`` (echoed back and used to join late labels), the id column and PII columns: those
+are accepted but dropped, never scored and never logged. Any other field is an error, so a
+misspelt feature name is caught.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from .model import ModelMetadata
+from .model import Feature, ModelMetadata
 
 MAX_RECORDS = 10_000
 REQUEST_ID = "request_id"
+#: the largest finite float32: the ONNX model computes in float32, so a larger number overflows
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+OUT_OF_RANGE_POLICIES = ("flag", "reject")
 
 
 class PayloadError(ValueError):
@@ -28,12 +38,27 @@ class PayloadError(ValueError):
         self.errors = errors
 
 
-def _feature_type(kind: str, categories: tuple[str, ...]) -> Any:
-    if kind == "numeric":
-        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
-    if categories:
-        return Literal[categories]  # type: ignore[valid-type]
-    return Annotated[str, Field(strict=True, min_length=1)]
+def _feature_type(feature: Feature, reject_out_of_range: bool) -> Any:
+    if feature.kind == "numeric":
+        lower, upper = -FLOAT32_MAX, FLOAT32_MAX
+        if reject_out_of_range and feature.fences is not None:
+            lower, upper = feature.fences
+        kind: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=lower, le=upper)]
+    elif feature.categories:
+        kind = Literal[feature.categories]  # type: ignore[valid-type]
+    else:
+        kind = Annotated[str, Field(strict=True, min_length=1)]
+    if feature.fill is None:
+        return (kind, ...)
+    return (kind | None, Field(default=None, description=f"missing -> {feature.fill!r}"))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What serving did to one record besides scoring it (both go to the response and the log)."""
+
+    imputed: list[str]
+    out_of_range: list[str]
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,9 @@ class RequestSchema:
     feature_names: tuple[str, ...]
     one: TypeAdapter[Any]
     many: TypeAdapter[Any]
+    fills: dict[str, Any] = field(default_factory=dict)
+    fences: dict[str, tuple[float, float]] = field(default_factory=dict)
+    reject_fenced: frozenset[str] = frozenset()
 
     def parse(self, body: bytes) -> tuple[list[BaseModel], bool]:
         """Validate a JSON body (one record or a list); returns (records, was_a_single_record)."""
@@ -50,7 +78,7 @@ class RequestSchema:
         try:
             parsed = self.one.validate_json(body) if single else self.many.validate_json(body)
         except ValidationError as exc:
-            raise PayloadError(_clean(exc)) from None
+            raise PayloadError(_clean(exc, self.reject_fenced)) from None
         records = [parsed] if single else list(parsed)
         if not records:
             raise PayloadError([_error(("body",), "send at least one record", "too_short")])
@@ -67,37 +95,72 @@ class RequestSchema:
             )
         return records, single
 
+    def value(self, record: BaseModel, name: str) -> Any:
+        """The value scored for feature ``name``: the record's, or silver's fill when missing."""
+        value = getattr(record, name)
+        return self.fills[name] if value is None and name in self.fills else value
+
     def columns(self, records: Iterable[BaseModel]) -> dict[str, list[Any]]:
         rows = list(records)
-        return {name: [getattr(r, name) for r in rows] for name in self.feature_names}
+        return {name: [self.value(r, name) for r in rows] for name in self.feature_names}
 
     def features(self, record: BaseModel) -> dict[str, Any]:
         """The model features of one record: what is scored and logged (never PII)."""
-        return {name: getattr(record, name) for name in self.feature_names}
+        return {name: self.value(record, name) for name in self.feature_names}
+
+    def check(self, record: BaseModel) -> Checked:
+        """The features filled in and the numbers beyond the range training saw."""
+        imputed = [n for n in self.feature_names if n in self.fills and getattr(record, n) is None]
+        outside = []
+        for name, (lower, upper) in self.fences.items():
+            value = getattr(record, name)
+            if value is not None and not lower <= value <= upper:
+                outside.append(name)
+        return Checked(imputed, outside)
 
 
 def _error(loc: tuple[Any, ...], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg, "type": kind}
 
 
-def _clean(exc: ValidationError) -> list[dict[str, Any]]:
+_BOUND_ERRORS = ("greater_than_equal", "less_than_equal")
+
+
+def _clean(exc: ValidationError, fenced: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """pydantic errors without the offending input values (they may hold PII), field named."""
     errors = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+    for err in exc.errors(include_url=False, include_input=False):
         loc = ("body", *err["loc"])
-        field = next((str(p) for p in reversed(err["loc"]) if isinstance(p, str)), None)
-        msg = f"{field}: {err['msg']}" if field else err["msg"]
-        errors.append(_error(loc, msg, err["type"]))
+        name = next((str(p) for p in reversed(err["loc"]) if isinstance(p, str)), None)
+        msg = err["msg"]
+        if err["type"] in _BOUND_ERRORS:
+            ctx = err.get("ctx") or {}
+            bound = f"at least {ctx['ge']:.6g}" if "ge" in ctx else f"at most {ctx.get('le'):.6g}"
+            msg = f"must be {bound}" + (
+                " (the range seen in training; serving.out_of_range: reject)"
+                if name in fenced
+                else " (the float32 range the model computes in)"
+            )
+        errors.append(_error(loc, f"{name}: {msg}" if name else msg, err["type"]))
     return errors
 
 
 def build_schema(
-    metadata: ModelMetadata, *, pii_columns: Iterable[str] = (), id_column: str | None = None
+    metadata: ModelMetadata,
+    *,
+    pii_columns: Iterable[str] = (),
+    id_column: str | None = None,
+    out_of_range: str = "flag",
 ) -> RequestSchema:
-    """The pydantic record model for ``metadata``'s features (extra fields forbidden)."""
-    fields: dict[str, Any] = {
-        f.name: (_feature_type(f.kind, f.categories), ...) for f in metadata.features
-    }
+    """The pydantic record model for ``metadata``'s features (extra fields forbidden).
+
+    ``out_of_range``: ``flag`` scores a number beyond its feature's fences (``check`` names it);
+    ``reject`` makes the fences the field's bounds, so such a record gets a 422."""
+    if out_of_range not in OUT_OF_RANGE_POLICIES:
+        choices = ", ".join(OUT_OF_RANGE_POLICIES)
+        raise ValueError(f"serving.out_of_range {out_of_range!r} is not one of {choices}")
+    reject = out_of_range == "reject"
+    fields: dict[str, Any] = {f.name: _feature_type(f, reject) for f in metadata.features}
     fields[REQUEST_ID] = (
         Annotated[str, Field(strict=True, min_length=1, max_length=128)] | None,
         None,
@@ -114,6 +177,11 @@ def build_schema(
         feature_names=tuple(metadata.feature_names),
         one=TypeAdapter(record),
         many=TypeAdapter(list[record]),  # type: ignore[valid-type]
+        fills={f.name: f.fill for f in metadata.features if f.fill is not None},
+        fences={f.name: f.fences for f in metadata.features if f.fences is not None},
+        reject_fenced=frozenset(
+            f.name for f in metadata.features if reject and f.fences is not None
+        ),
     )
 
 
@@ -125,6 +193,11 @@ def build_response_model(metadata: ModelMetadata) -> type[BaseModel]:
         fields["probabilities"] = (dict[str, float], Field(description="class -> probability"))
     else:
         fields["prediction"] = (float, ...)
+    fields["imputed"] = (list[str], Field(description="features filled with silver's value"))
+    fields["out_of_range"] = (
+        list[str],
+        Field(description="numeric features beyond the range seen in training (flagged)"),
+    )
     prediction: Any = create_model("Prediction", **fields)
     response: type[BaseModel] = create_model(
         "PredictionResponse", model_version=(str, ...), predictions=(list[prediction], ...)
