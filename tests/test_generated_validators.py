@@ -13,6 +13,7 @@ Bad specs for the infra/CI/roles keys are refused with a message naming the key,
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -178,6 +179,88 @@ def test_checkov_has_no_failed_check(
             if match:
                 reason = (match.group(2) or "").strip()
                 assert len(reason) > 20, f"{path}:{number}: checkov skip without a reason"
+
+
+PLATFORMS = ("linux_amd64", "linux_arm64", "darwin_amd64", "darwin_arm64", "windows_amd64")
+
+
+def _fake_provider_mirror(project: Path, mirror: Path) -> dict[str, str]:
+    """A filesystem mirror holding a stand-in package of every provider the stack requires (the
+    lowest version its `~> X.Y` constraint allows) for every platform; returns name -> version."""
+    import zipfile
+
+    wanted: dict[str, str] = {}
+    for versions in (project / "infra" / "terraform").rglob("versions.tf"):
+        text = versions.read_text()
+        for source, major, minor in re.findall(
+            r'source\s*=\s*"hashicorp/([\w-]+)"\s*\n\s*version\s*=\s*"~> (\d+)\.(\d+)"', text
+        ):
+            wanted[source] = f"{major}.{minor}.0"
+    for name, version in wanted.items():
+        folder = mirror / "registry.terraform.io" / "hashicorp" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for platform in PLATFORMS:
+            package = folder / f"terraform-provider-{name}_{version}_{platform}.zip"
+            with zipfile.ZipFile(package, "w") as archive:
+                archive.writestr(f"terraform-provider-{name}_v{version}", f"stand-in {platform}\n")
+    return wanted
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_infra_lock_writes_every_environment_lock_file(
+    generated: Generate, tmp_path: Path, cloud: str
+) -> None:
+    """`make infra-lock` (providers.sh lock) pins every provider of every environment with the
+    hashes of all five platforms; from a mirror here, since the registry is out of reach."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH")
+    project = generated(cloud, "github")
+    work = tmp_path / "project"
+    shutil.copytree(project / "infra", work / "infra")
+    wanted = _fake_provider_mirror(work, tmp_path / "mirror")
+    assert wanted, "the stack requires providers"
+    script = work / "infra" / "terraform" / "providers.sh"
+    assert_ok(run([tool("shellcheck"), str(script)], work), "shellcheck providers.sh")
+    result = run(["bash", str(script), "lock", f"-fs-mirror={tmp_path / 'mirror'}"], work)
+    assert_ok(result, "providers.sh lock")
+    for env in ("dev", "staging", "prod"):
+        lock = (work / "infra" / "terraform" / "envs" / env / ".terraform.lock.hcl").read_text()
+        for name, version in wanted.items():
+            block = lock.split(f'provider "registry.terraform.io/hashicorp/{name}" {{')[1]
+            block = block.split("\n}")[0]
+            assert f'version     = "{version}"' in block, (env, name)
+            assert block.count('"h1:') == len(PLATFORMS), (env, name, block)
+    assert "written: commit it" in result.stdout
+
+
+def test_infra_validate_says_what_it_needs_when_the_registry_is_unreachable(
+    generated: Generate, tmp_path: Path
+) -> None:
+    """Offline, `make infra-validate` exits 2 naming the registry and the way out (a mirror)
+    instead of failing with terraform's provider error. The only "registry" here is a mirror on
+    127.0.0.1's discard port, so the test is offline wherever it runs."""
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on PATH")
+    project = generated("aws", "github")
+    work = tmp_path / "project"
+    shutil.copytree(project / "infra", work / "infra")
+    config = tmp_path / "terraform.rc"
+    config.write_text(
+        'provider_installation {\n  network_mirror {\n    url = "https://127.0.0.1:9/"\n  }\n}\n'
+    )
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(config), "TF_PLUGIN_CACHE_DIR": ""}
+    result = subprocess.run(
+        ["bash", "infra/terraform/providers.sh", "validate"], cwd=work, capture_output=True,
+        text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "provider registry (registry.terraform.io) cannot be reached" in result.stderr
+    assert "terraform providers mirror DIR" in result.stderr
+    assert "run `make infra-lock` and commit it" in result.stderr
+    assert not list((work / "infra").rglob(".terraform.lock.hcl")), "nothing written"
+    usage = run(["bash", "infra/terraform/providers.sh"], work)
+    assert usage.returncode == 2 and "usage: providers.sh lock" in usage.stderr
 
 
 def test_free_text_cannot_break_or_inject(tmp_path: Path) -> None:
