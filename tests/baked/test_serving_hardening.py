@@ -134,9 +134,7 @@ def test_the_model_carries_silvers_fill_values_and_fences(penguins: Baked) -> No
     assert imputation["fills"]["sex"] == features["sex"]["fill"]
 
 
-def test_a_missing_feature_is_served_as_training_imputed_it(
-    penguins: Baked, served: int
-) -> None:
+def test_a_missing_feature_is_served_as_training_imputed_it(penguins: Baked, served: int) -> None:
     rows = source_rows(penguins)
     fill = {f["name"]: f.get("fill") for f in metadata(penguins)["features"]}
     gap = next(r for r in rows if r["sex"] is None and r["body_mass_g"] is not None)
@@ -232,13 +230,13 @@ def test_a_taken_port_is_named_with_how_to_choose_another(penguins: Baked, serve
 def test_schemathesis_finds_no_server_error_on_the_real_model(penguins: Baked) -> None:
     """schemathesis' coverage cases (every schema boundary) and fuzzed bodies, in-process
     against the real penguins model; then the generated project's own schemathesis tests."""
-    code = """
+    code = f"""
 import json
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from {package}.serving.app import create_app
+from {penguins.package}.serving.app import create_app
 
 app = create_app(log_dir=__import__("pathlib").Path("logs-fuzz"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -265,7 +263,7 @@ with TestClient(app):
             check(case)
         fuzz()
 print(json.dumps(statuses))
-""".format(package=penguins.package)
+"""
     done = penguins.python(code)
     statuses = {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
     assert statuses.get(200) and statuses.get(422), statuses
