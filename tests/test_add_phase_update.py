@@ -1091,3 +1091,24 @@ def test_template_changes_reach_a_file_the_user_renamed(
     third = proj.update(project=project, templates_root=later)
     assert not third.report.conflicts and moved.read_text().endswith("# template v3\n")
     assert moved.read_text().startswith("Our own first line.\n")
+
+
+def test_conflict_rej_writes_the_templates_side_next_to_the_file(
+    project: Path, tmp_path: Path
+) -> None:
+    folder = write_phase(tmp_path / "hello")
+    assert mlops("add-phase", str(folder), "--project", str(project))[0] == 0
+    mine = project / "docs" / "hello.md"
+    mine.write_text(mine.read_text().replace("line 2", "line 2, mine"))
+    phase_file = folder / "files" / "docs" / "hello.md"
+    phase_file.write_text(phase_file.read_text().replace("line 2", "line 2, the template's"))
+    code, out = mlops("update", "--project", str(project), "--conflict", "rej")
+    assert code == 1 and "1 file has conflicts: docs/hello.md" in out, out
+    assert "docs/hello.md.rej" in out and "markers" not in out, out
+    assert "line 2, mine" in mine.read_text() and not has_markers(mine.read_text())
+    rej = (project / "docs" / "hello.md.rej").read_text()
+    assert "-line 2, mine\n+line 2, the template's\n" in rej
+    code, out = mlops("lint", str(project), "--select", "MLO604")
+    assert code == 0, out
+    code, out = mlops("update", "--project", str(project), "--conflict", "nonsense")
+    assert code == 2 and "--conflict" in out, out

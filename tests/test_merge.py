@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tomlkit
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -490,3 +492,44 @@ def test_requirements_are_keyed_by_pep503_name_and_never_duplicated() -> None:
     theirs = PYPROJECT.replace("polars>=1.0", "polars>=1.2")
     deps = tomlkit.parse(merge_text("pyproject.toml", PYPROJECT, ours, theirs).text).unwrap()
     assert deps["project"]["dependencies"] == ["pyyaml>=6.0", "polars>=1.2", "rich>=13"]
+
+
+def test_conflict_rej_keeps_yours_in_the_file_and_the_templates_side_in_a_patch(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    from mlops_template.merge import REJ_SUFFIX
+
+    base = "".join(f"line {n}\n" for n in range(1, 11))
+    ours = base.replace("line 2\n", "line 2 (mine)\n").replace("line 9\n", "line 9 (mine)\n")
+    theirs = base.replace("line 5\n", "line 5 (template)\n").replace(
+        "line 9\n", "line 9 (new)\nline 9b (new)\n"
+    )
+    decisions = merge_file("notes.txt", f(base), f(ours), f(theirs), conflict="rej")
+    assert [(d.path, d.action) for d in decisions] == [
+        ("notes.txt", "conflict"), ("notes.txt" + REJ_SUFFIX, "created"),
+    ]  # fmt: skip
+    assert decisions[0].content is not None and decisions[1].content is not None
+    written = decisions[0].content.content.decode()
+    assert not has_markers(written) and "line 9 (mine)\n" in written
+    assert "line 2 (mine)\n" in written and "line 5 (template)\n" in written  # merged
+    patch = decisions[1].content.content.decode()
+    assert "-line 9 (mine)\n+line 9 (new)\n+line 9b (new)\n" in patch
+    # the patch applies to the written file and gives the template's side of the region
+    (tmp_path / "notes.txt").write_text(written)
+    (tmp_path / "notes.txt.rej").write_text(patch)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "apply", "--unidiff-zero", "notes.txt.rej"], cwd=tmp_path, check=True)
+    applied = (tmp_path / "notes.txt").read_text()
+    assert applied == written.replace("line 9 (mine)\n", "line 9 (new)\nline 9b (new)\n")
+    # inline stays the default, and a CRLF file's .rej is CRLF like it
+    assert merge_file("notes.txt", f(base), f(ours), f(theirs))[0].content is not None
+    assert len(merge_file("notes.txt", f(base), f(ours), f(theirs))) == 1
+    (kept, rej) = merge_file("notes.txt", f(base), crlf(ours), f(theirs), conflict="rej")
+    assert kept.content is not None and uses_crlf_bytes(kept.content.content)
+    assert rej.content is not None and b"-line 9 (mine)\r\n" in rej.content.content
+
+
+def uses_crlf_bytes(data: bytes) -> bool:
+    return data.count(b"\r\n") == data.count(b"\n") > 0

@@ -33,6 +33,17 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
+class ConflictFormat(str, Enum):
+    inline = "inline"
+    rej = "rej"
+
+
+_CONFLICT_HELP = (
+    "How to write conflicts: inline markers in the file, or rej (your side kept in the file, "
+    "the template's side as a patch in <file>.rej)."
+)
+
+
 def _run(action: Callable[[], T]) -> T:
     """The one place where errors become messages and exit codes."""
     from mlops_template.errors import MlopsError
@@ -280,7 +291,7 @@ def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool 
             print_report(report)
     conflicts = report.conflicts
     if conflicts:
-        from mlops_template.merge import SIDE_SUFFIX
+        from mlops_template.merge import REJ_SUFFIX, SIDE_SUFFIX
 
         one = len(conflicts) == 1
         verb = (
@@ -291,6 +302,8 @@ def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool 
         marked = [e.path for e in conflicts if "marked in the file" in e.detail]
         side = [e.path for e in report.entries
                 if e.action == "created" and e.path.endswith(SIDE_SUFFIX)]  # fmt: skip
+        rejects = [e.path for e in report.entries
+                   if e.action == "created" and e.path.endswith(REJ_SUFFIX)]  # fmt: skip
         steps = []
         if marked:
             steps.append(
@@ -299,7 +312,12 @@ def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool 
         if side:
             steps.append(f"merge the template's version from {', '.join(side)} into your file "
                          "and delete it")  # fmt: skip
-        others = [e for e in conflicts if e.path not in marked and e.path + SIDE_SUFFIX not in side]
+        if rejects:
+            steps.append(f"apply the template's changes from {', '.join(rejects)} by hand (or "
+                         "`git apply --unidiff-zero <file>.rej`) and delete them")  # fmt: skip
+        handled = {*side, *rejects}
+        others = [e for e in conflicts if e.path not in marked
+                  and not {e.path + SIDE_SUFFIX, e.path + REJ_SUFFIX} & handled]  # fmt: skip
         steps.extend(f"{e.path}: {e.detail}" for e in others)
         raise ConflictError(
             f"{len(conflicts)} file{'' if one else 's'} {verb}: {listed}",
@@ -336,6 +354,9 @@ def add_phase(
         ),
     ] = False,
     trust: Annotated[bool, typer.Option("--trust", help=_TRUST_HELP)] = False,
+    conflict: Annotated[
+        ConflictFormat, typer.Option("--conflict", help=_CONFLICT_HELP)
+    ] = ConflictFormat.inline,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="text or json.")
     ] = OutputFormat.text,
@@ -347,7 +368,7 @@ def add_phase(
 
         outcome = run(phase, project=project, sets=sets or [], dry_run=dry_run,
                       allow_dirty=allow_dirty, with_requirements=with_requirements,
-                      trust=trust)  # fmt: skip
+                      trust=trust, conflict=conflict.value)  # fmt: skip
         _finish(outcome, output, show_diff=dry_run)
 
     _run(action)
@@ -363,6 +384,9 @@ def update(
         bool, typer.Option("--allow-dirty", help="Run even with uncommitted changes in git.")
     ] = False,
     trust: Annotated[bool, typer.Option("--trust", help=_TRUST_HELP)] = False,
+    conflict: Annotated[
+        ConflictFormat, typer.Option("--conflict", help=_CONFLICT_HELP)
+    ] = ConflictFormat.inline,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="text or json.")
     ] = OutputFormat.text,
@@ -372,7 +396,8 @@ def update(
     def action() -> None:
         from mlops_template.project import update as run
 
-        outcome = run(project=project, dry_run=dry_run, allow_dirty=allow_dirty, trust=trust)
+        outcome = run(project=project, dry_run=dry_run, allow_dirty=allow_dirty, trust=trust,
+                      conflict=conflict.value)  # fmt: skip
         _finish(outcome, output, show_diff=dry_run)
 
     _run(action)

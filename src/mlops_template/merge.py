@@ -762,24 +762,107 @@ def _to_crlf(entry: File) -> File:
     return File(lf.replace(b"\n", b"\r\n"), entry.executable)
 
 
+#: suffix of the file holding the template's conflicting changes with ``--conflict rej``.
+REJ_SUFFIX = ".rej"
+ConflictStyle = Literal["inline", "rej"]
+
+
+def split_conflicts(text: str) -> tuple[str, list[tuple[int, list[str], list[str]]]]:
+    """Resolve this tool's conflict regions to the user's side: the text without them, and for
+    each region (0-based line where it starts in that text, the user's lines, the template's)."""
+    out: list[str] = []
+    hunks: list[tuple[int, list[str], list[str]]] = []
+    side: list[str] | None = None
+    mine: list[str] = []
+    template: list[str] = []
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        if side is None and bare == MARK_OURS:
+            mine, template = [], []
+            side = mine
+        elif side is mine and bare == MARK_SEP:
+            side = template
+        elif side is template and bare == MARK_THEIRS:
+            hunks.append((len(out), mine, template))
+            out.extend(mine)
+            side = None
+        elif side is not None:
+            side.append(line)
+        else:
+            out.append(line)
+    if side is not None:  # not a region of ours after all: leave the text as it was
+        return text, []
+    return "".join(out), hunks
+
+
+def format_rejects(path: str, hunks: Sequence[tuple[int, list[str], list[str]]]) -> str:
+    """The template's rejected changes as a zero-context unified diff against the written file
+    (``git apply --unidiff-zero <file>.rej`` applies them)."""
+    out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    offset = 0
+    for start, mine, template in hunks:
+        old_start = start + 1 if mine else start
+        new_start = start + offset + 1 if template else start + offset
+        out.append(f"@@ -{old_start},{len(mine)} +{new_start},{len(template)} @@\n")
+        out.extend("-" + _eol(x) for x in mine)
+        out.extend("+" + _eol(x) for x in template)
+        offset += len(template) - len(mine)
+    return "".join(out)
+
+
+def _as_rejects(decision: Decision) -> list[Decision]:
+    if decision.action != "conflict" or decision.content is None:
+        return [decision]
+    try:
+        text = decision.content.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return [decision]
+    resolved, hunks = split_conflicts(text)
+    if not hunks:
+        return [decision]
+    n = len(hunks)
+    side = decision.path + REJ_SUFFIX
+    detail = (f"{n} change{'s' if n != 1 else ''} of the template conflict with yours; yours "
+              f"kept, the template's in {side}")  # fmt: skip
+    return [
+        Decision(decision.path, "conflict",
+                 File(resolved.encode("utf-8"), decision.content.executable), detail=detail),
+        Decision(side, "created", File(format_rejects(decision.path, hunks).encode("utf-8"))),
+    ]  # fmt: skip
+
+
 def merge_file(
-    path: str, base: File | None, ours: File | None, theirs: File | None, *, blocked: bool = False
+    path: str,
+    base: File | None,
+    ours: File | None,
+    theirs: File | None,
+    *,
+    blocked: bool = False,
+    conflict: ConflictStyle = "inline",
 ) -> list[Decision]:
     """The decision for one path (plus a side file holding the template's version, if any).
 
     A working file whose lines all end with CRLF (a Windows checkout with
     ``core.autocrlf=true``, where the template's render has LF) is compared and merged on LF
     line ends and written back with CRLF: line ends alone are never a change or a conflict.
+
+    With ``conflict="rej"`` a conflicting file keeps the user's side of each conflicting region
+    (the template's other changes are merged) and the template's side goes to ``<path>.rej``.
     """
-    if ours is None or not uses_crlf(ours.content) or not ours.is_text():
-        return _merge_file(path, base, ours, theirs, blocked=blocked)
+    crlf = ours is not None and uses_crlf(ours.content) and ours.is_text()
+    if crlf:
+        base, theirs = _to_lf(base), _to_lf(theirs)
+    decisions = _merge_file(path, base, _to_lf(ours) if crlf else ours, theirs, blocked=blocked)
+    if conflict == "rej":
+        decisions = [x for decision in decisions for x in _as_rejects(decision)]
+    if not crlf:
+        return decisions
     out: list[Decision] = []
-    for decision in _merge_file(path, _to_lf(base), _to_lf(ours), _to_lf(theirs),
-                                blocked=blocked):  # fmt: skip
+    for decision in decisions:
         content = decision.content
         if content is not None:
             content = _to_crlf(content)
-            if decision.path == path and content == ours:
+            if decision.path == path and content == ours and decision.action != "conflict":
                 decision = Decision(path, "unchanged", detail="only line ends differ")
                 content = None
         out.append(Decision(decision.path, decision.action, content, decision.delete,
@@ -847,14 +930,19 @@ def _merge_file(
 
 
 def _merge_renamed(
-    path: str, moved: str, base: File, ours: File, theirs: File | None
+    path: str,
+    moved: str,
+    base: File,
+    ours: File,
+    theirs: File | None,
+    conflict: ConflictStyle = "inline",
 ) -> list[Decision]:
     """A file the user renamed from ``path`` to ``moved``: the template's changes go there."""
     if theirs is None:
         detail = f"renamed by you to {moved}; no longer generated by the template, yours kept"
         return [Decision(path, "skipped", detail=detail)]
     out = [Decision(path, "skipped", detail=f"renamed by you to {moved}; merged there")]
-    for decision in merge_file(moved, base, ours, theirs):
+    for decision in merge_file(moved, base, ours, theirs, conflict=conflict):
         if decision.path == moved:
             detail = "; ".join(x for x in (decision.detail, f"renamed from {path}") if x)
             decision = Decision(moved, decision.action, decision.content, decision.delete, detail)
@@ -870,6 +958,7 @@ def merge_trees(
     skip: frozenset[str] = frozenset(),
     blocked: frozenset[str] = frozenset(),
     renames: Mapping[str, str] | None = None,
+    conflict: ConflictStyle = "inline",
 ) -> list[Decision]:
     """Decisions for every path of ``base`` or ``theirs`` (``ours`` holds the working files).
 
@@ -891,7 +980,9 @@ def merge_trees(
             and moved not in blocked
         ):
             out.extend(
-                _merge_renamed(path, moved, base.files[path], ours[moved], theirs.files.get(path))
+                _merge_renamed(
+                    path, moved, base.files[path], ours[moved], theirs.files.get(path), conflict
+                )
             )
             continue
         out.extend(
@@ -901,6 +992,7 @@ def merge_trees(
                 ours.get(path),
                 theirs.files.get(path),
                 blocked=path in blocked,
+                conflict=conflict,
             )
         )
     return out

@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_template.apply import TEMP_SUFFIX, Entry, Report, pid_alive, safe_target, write_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
-from mlops_template.merge import SIDE_SUFFIX, Decision, conflict_regions, merge_trees
+from mlops_template.merge import (
+    REJ_SUFFIX,
+    SIDE_SUFFIX,
+    ConflictStyle,
+    Decision,
+    conflict_regions,
+    merge_trees,
+)
 from mlops_template.render import (
     PRISTINE_FILE,
     SPEC_FILE,
@@ -420,7 +427,9 @@ def _lf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
-def interrupted_update(root: Path, theirs: Tree) -> Callable[[list[str]], str | None]:
+def interrupted_update(
+    root: Path, theirs: Tree, conflict: ConflictStyle = "inline"
+) -> Callable[[list[str]], str | None]:
     """For :func:`check_clean`: recognise the uncommitted changes an interrupted ``update`` to
     ``theirs`` left, i.e. every changed path holds exactly what that update, started from the
     committed tree, writes there (or its temporary file, or the new ``.mlops/`` record)."""
@@ -437,8 +446,13 @@ def interrupted_update(root: Path, theirs: Tree) -> Callable[[list[str]], str | 
             return None
         paths = sorted((set(base.files) | set(theirs.files)) - UNMERGED)
         ours = {rel: File(data) for rel, data in committed_files(root, paths).items()}
+        gone = [p for p in paths if p in base.files and p not in ours]
+        renames = renamed_files(root, gone, set(paths)) if gone else {}
+        moved = committed_files(root, sorted(set(renames.values())))
+        ours.update((rel, File(data)) for rel, data in moved.items())
         expected: dict[str, bytes | None] = {}
-        for decision in merge_trees(base, ours, theirs, skip=UNMERGED):
+        for decision in merge_trees(base, ours, theirs, skip=UNMERGED, renames=renames,
+                                    conflict=conflict):  # fmt: skip
             if decision.delete:
                 expected[decision.path] = None
             elif decision.content is not None:
@@ -905,8 +919,10 @@ def plan_and_apply(
     spec_text: str | None,
     dry_run: bool,
     outcome: Outcome,
+    conflict: ConflictStyle = "inline",
 ) -> None:
-    """Merge ``theirs`` into the working tree at ``root`` and (unless ``dry_run``) write it."""
+    """Merge ``theirs`` into the working tree at ``root`` and (unless ``dry_run``) write it.
+    ``conflict`` says how conflicts are written: inline markers, or ``<file>.rej``."""
     paths = sorted((set(base.files) | set(theirs.files)) - UNMERGED)
     ours, blocked = read_ours(root, paths)
     gone = [p for p in paths if p in base.files and p not in ours and p not in blocked]
@@ -915,7 +931,7 @@ def plan_and_apply(
     ours.update(moved)
     refuse_conflict_markers(root, ours, theirs)
     decisions = merge_trees(base, ours, theirs, skip=UNMERGED, blocked=frozenset(blocked),
-                            renames=renames)  # fmt: skip
+                            renames=renames, conflict=conflict)  # fmt: skip
     report = outcome.report
     diffs: list[str] = []
     writes: list[Decision] = []
@@ -927,7 +943,7 @@ def plan_and_apply(
             diffs.append(unified_diff(decision.path, old, None))
         elif decision.content is not None:
             current = ours.get(decision.path)
-            if current is None and decision.path.endswith(SIDE_SUFFIX):
+            if current is None and decision.path.endswith((SIDE_SUFFIX, REJ_SUFFIX)):
                 existing = safe_target(root, decision.path)
                 current = File(existing.read_bytes()) if existing.is_file() else None
             if current is not None and current == decision.content:
@@ -1032,6 +1048,7 @@ def add_phase(
     with_requirements: bool = False,
     trust: bool = False,
     templates_root: Path | None = None,
+    conflict: ConflictStyle = "inline",
 ) -> Outcome:
     """Enable ``phase`` (a built-in name or a local phase folder) and merge its files in."""
     from mlops_template.phases import load_catalogue
@@ -1109,7 +1126,8 @@ def add_phase(
         base = read_base(root)
         theirs = render_project(spec, new_customs, root, templates_root=templates_root,
                                 trust=trust, notes=outcome.notes)  # fmt: skip
-        plan_and_apply(root, base, theirs, spec_text=new_text, dry_run=dry_run, outcome=outcome)
+        plan_and_apply(root, base, theirs, spec_text=new_text, dry_run=dry_run, outcome=outcome,
+                       conflict=conflict)  # fmt: skip
     return outcome
 
 
@@ -1120,6 +1138,7 @@ def update(
     allow_dirty: bool = False,
     trust: bool = False,
     templates_root: Path | None = None,
+    conflict: ConflictStyle = "inline",
 ) -> Outcome:
     """Re-render ``mlops.yaml`` (and the custom phases) with the installed template; merge."""
     from mlops_template.spec import load_spec
@@ -1133,8 +1152,10 @@ def update(
         theirs = render_project(spec, custom_phases(state), root, templates_root=templates_root,
                                 trust=trust, notes=outcome.notes)  # fmt: skip
         if not dry_run:  # after the render: the changes of an interrupted update are allowed
-            check_clean(root, allow_dirty, outcome.notes, interrupted_update(root, theirs))
-        plan_and_apply(root, base, theirs, spec_text=None, dry_run=dry_run, outcome=outcome)
+            own = interrupted_update(root, theirs, conflict)
+            check_clean(root, allow_dirty, outcome.notes, own)
+        plan_and_apply(root, base, theirs, spec_text=None, dry_run=dry_run, outcome=outcome,
+                       conflict=conflict)  # fmt: skip
         old = state.get("template_version")
         new = json.loads(theirs.files[STATE_FILE].content).get("template_version")
         if old != new:
