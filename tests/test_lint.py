@@ -601,3 +601,15 @@ def test_conflict_markers_in_every_output_format(repo: Path) -> None:
     [result] = json.loads(out)["runs"][0]["results"]
     assert result["ruleId"] == "MLO604" and result["level"] == "error"
     assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+
+
+def test_a_crlf_checkout_is_not_reported_as_modified(repo: Path) -> None:
+    """Issue 19: in a Windows checkout (core.autocrlf=true) only real edits are drift."""
+    for rel in ("Makefile", "README.md", ".editorconfig"):
+        path = repo / rel
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    readme = repo / "README.md"
+    readme.write_bytes(readme.read_bytes() + b"our own line\r\n")
+    files = {f.file for f in found(lint(repo, select=["MLO603"]), "MLO603")}
+    assert "README.md" in files
+    assert "Makefile" not in files and ".editorconfig" not in files

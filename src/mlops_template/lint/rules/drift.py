@@ -123,7 +123,10 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
         current = project.read_bytes(rel)
         if current is None:
             yield rule.finding(rel, f"{rel} was deleted since it was generated")
-        elif hashlib.sha256(current).hexdigest() != original.sha256:
+        elif hashlib.sha256(current).hexdigest() != original.sha256 and not (
+            b"\r\n" in current
+            and hashlib.sha256(current.replace(b"\r\n", b"\n")).hexdigest() == original.sha256
+        ):  # (a CRLF checkout of the same content is not a change)
             spec = rel == "mlops.yaml"
             yield rule.finding(
                 rel,
@@ -177,3 +180,35 @@ def conflict_markers(project: Project, rule: Rule) -> Iterator[Finding]:
                 continue  # the template itself ships these lines (documentation of markers)
         for line in conflict_regions(text):
             yield rule.finding(rel, f"{rel} has an unresolved merge conflict", line=line)
+
+
+@rule(
+    "MLO605",
+    "merge-leftover",
+    Severity.warning,
+    summary="The template's version of a file that could not be merged is still next to it "
+    "(`<file>.mlops-new` or `<file>.rej`).",
+    why="When `mlops update` or `mlops add-phase` cannot merge a file, it keeps yours and writes "
+    "the template's version (`.mlops-new`) or its conflicting changes (`.rej`, with "
+    "`--conflict rej`) next to it. Until you merge them by hand, the project lacks those "
+    "template changes, and the next update will not offer them again.",
+    fix="Merge the template's changes into the file (for a `.rej`: `git apply --unidiff-zero "
+    "<file>.rej`, or by hand), then delete the side file.",
+    bad=Example({".editorconfig.mlops-new": "root = true\n"}, file=".editorconfig.mlops-new"),
+    good=Example({}, note="the generated project as it is"),
+    needs_spec=False,
+)
+def merge_leftovers(project: Project, rule: Rule) -> Iterator[Finding]:
+    from mlops_template.merge import REJ_SUFFIX, SIDE_SUFFIX
+
+    pristine = project.state_load.pristine
+    if pristine is None:
+        return
+    for rel in sorted(pristine.files):
+        for suffix, what in ((SIDE_SUFFIX, "version"), (REJ_SUFFIX, "conflicting changes")):
+            if project.is_file(rel + suffix):
+                yield rule.finding(
+                    rel + suffix,
+                    f"the template's {what} of {rel} {'is' if suffix == SIDE_SUFFIX else 'are'} "
+                    f"still in {rel + suffix}, not merged",
+                )
