@@ -1112,3 +1112,12 @@ def test_conflict_rej_writes_the_templates_side_next_to_the_file(
     assert code == 0, out
     code, out = mlops("update", "--project", str(project), "--conflict", "nonsense")
     assert code == 2 and "--conflict" in out, out
+
+
+def test_temporary_files_of_a_killed_write_do_not_make_the_tree_dirty(project: Path) -> None:
+    committed(project)
+    (project / ".mlops" / ".lock.k1ll3d.mlops-tmp").write_text('{"pid": 1')
+    (project / "docs" / ".runbook.md.x9.mlops-tmp").write_text("half a file")
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 0, out
+    assert not list(project.rglob("*.mlops-tmp"))  # removed by the run

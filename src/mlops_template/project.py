@@ -313,7 +313,14 @@ def git_status(root: Path) -> list[str] | None:
     )
     if status.returncode != 0:
         raise ProjectError(f"{root}: `git status` failed: {status.stderr.strip()}")
-    return [line for line in status.stdout.splitlines() if not line.endswith(LOCK_FILE)]
+    # the lock and the temporary files of a killed write (removed by the next run under the
+    # lock) are the tool's own, never the user's changes
+    return [
+        line
+        for line in status.stdout.splitlines()
+        if not line.endswith(LOCK_FILE)
+        and not (line[3:].rsplit("/", 1)[-1].startswith(".") and line.endswith(TEMP_SUFFIX))
+    ]
 
 
 def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
