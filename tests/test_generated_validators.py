@@ -411,6 +411,48 @@ def test_example_projects_pass_zizmor_auditor_and_hadolint(tmp_path: Path, examp
     assert_ok(run([tool("hadolint"), "Dockerfile"], dest), f"hadolint ({example})")
 
 
+@pytest.mark.parametrize(("mode", "cloud"), [("batch", "gcp"), ("rest", "aws")])
+def test_image_installs_exactly_the_locked_versions(tmp_path: Path, mode: str, cloud: str) -> None:
+    """`make lock` writes uv.lock; the image's build stage exports it as pip constraints and
+    installs its runtime requirements under them: every package the image gets (resolved here
+    with `pip install --dry-run`, from the package index) is at its uv.lock version."""
+    spec = load_spec(name="Locked", sets=[f"serving.mode={mode}", f"infra.cloud={cloud}"])
+    dest = tmp_path / "locked"
+    apply_new(render(spec), dest)
+    makefile = (dest / "Makefile").read_text()
+    assert "\nlock: " in makefile and "uv lock --check" in makefile and "uv sync" in makefile
+    assert_ok(run([tool("uv"), "lock", "--quiet"], dest), "uv lock")
+    dockerfile = (dest / "Dockerfile").read_text().replace("\\\n", " ")
+    assert "COPY pyproject.toml README.md uv.lock* ./" in dockerfile
+    export = re.search(r"(uv export --locked [^;]*?) --output-file", dockerfile)
+    assert export, "the build stage exports uv.lock"
+    constraints = tmp_path / "constraints.txt"
+    args = export.group(1).split()[1:]
+    assert_ok(run([tool("uv"), *args, "--output-file", str(constraints)], dest), "uv export")
+    install = re.search(
+        r"pip install --no-cache-dir --constraint /build/constraints.txt (.*)", dockerfile
+    )
+    assert install, "the runtime requirements are installed under the lock's constraints"
+    requirements = re.findall(r'"([^"]+)"', install.group(1))
+    assert "onnxruntime>=1.17" in requirements, requirements
+    report = tmp_path / "report.json"
+    result = run([sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
+                  "--report", str(report), "--constraint", str(constraints), *requirements], dest)  # fmt: skip
+    assert_ok(result, "pip install --dry-run under the lock's constraints")
+    locked: dict[str, set[str]] = {}
+    for line in constraints.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", line)
+        if match:
+            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            locked.setdefault(name, set()).add(match.group(2))
+    installed = [(i["metadata"]["name"], i["metadata"]["version"])
+                 for i in json.loads(report.read_text())["install"]]  # fmt: skip
+    assert len(installed) > 10, installed
+    unlocked = [(n, v) for n, v in installed
+                if v not in locked.get(re.sub(r"[-_.]+", "-", n).lower(), set())]  # fmt: skip
+    assert unlocked == [], f"installed at versions uv.lock does not hold: {unlocked}"
+
+
 def test_lint_catches_a_build_whose_dockerfile_is_gone(tmp_path: Path) -> None:
     from mlops_template.lint import lint
 
@@ -538,7 +580,7 @@ def check_update_bot(project: Path, provider: str) -> None:
         )  # fmt: skip
         config = yaml.safe_load(dependabot.read_text())
         ecosystems = {u["package-ecosystem"] for u in config["updates"]}
-        assert ecosystems == {"github-actions", "pip", "docker", "terraform"}, ecosystems
+        assert ecosystems == {"github-actions", "uv", "docker", "terraform"}, ecosystems
     else:
         assert renovate.is_file() and not dependabot.exists()
         assert_ok(
