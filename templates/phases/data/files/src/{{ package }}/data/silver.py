@@ -128,7 +128,8 @@ def imputation_record(fills: dict[str, Any], bounds: dict[str, tuple[Any, Any]])
     them and serving fills a missing feature with the value silver used, and flags a value
     beyond the fences silver clips at (docs/data-contracts.md)."""
     return {
-        "fills": dict(fills),
+        # numbers and categories only: a date's fill stays in silver (gold expands dates)
+        "fills": {c: v for c, v in fills.items() if isinstance(v, (str, int, float))},
         "fences": {c: [lo, hi] for c, (lo, hi) in bounds.items()},
     }
 
