@@ -188,6 +188,25 @@ def _staging(dest: Path) -> Iterator[Path]:
 
 
 def _check_destination(dest: Path) -> None:
+    if dest.is_symlink():
+        # never followed: `--force` would pour the project into whatever it points at
+        points_to = os.readlink(dest)
+        resolved = dest.resolve()
+        if not resolved.exists():
+            raise DestinationError(
+                f"{dest}: is a symlink to {points_to}, which does not exist",
+                hint="remove the symlink or choose another path; mlops does not follow a "
+                "destination symlink",
+            )
+        if not resolved.is_dir():
+            raise DestinationError(
+                f"{dest}: is a symlink to the file {points_to}",
+                hint="choose another path; mlops does not follow a destination symlink",
+            )
+        raise DestinationError(
+            f"{dest}: is a symlink to {resolved}; mlops does not follow a destination symlink",
+            hint=f"if you mean that folder, pass its resolved path explicitly: {resolved}",
+        )
     if dest.exists() and not dest.is_dir():
         raise DestinationError(f"{dest}: exists and is not a directory", hint="choose another path")
     parent = dest.parent if dest.parent != Path("") else Path(".")

@@ -9,12 +9,14 @@ Jinja expression over the spec, e.g. ``data.engine == 'duckdb'``) evaluated at r
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops_template.errors import TemplateError
-from mlops_template.yamlsource import safe_loader
+from mlops_template.limits import InputTooLarge, read_capped
+from mlops_template.yamlsource import Located, YamlSyntaxError, load_located
 
 ROLES = ("data_engineer", "data_scientist", "ml_engineer")
 
@@ -46,6 +48,17 @@ class MakeTarget:
     recipe: tuple[str, ...]
     deps: tuple[str, ...] = ()
     when: str | None = None
+    #: ``phase.yaml:line:col make_targets[i]``: where the manifest defines it, for errors
+    where: str = field(default="", compare=False)
+
+
+#: a make target name: no whitespace, ':', '=', '$', '#' or control characters can reach the
+#: Makefile, so a name cannot open a new rule or variable
+TARGET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+#: longest `help` text of a make target (one line in `make help`)
+MAX_TARGET_HELP = 200
+#: characters no single Makefile line may hold: line breaks and other control characters
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0085\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -101,25 +114,66 @@ def _conditionals(raw: Any, key: str, path: Path) -> tuple[Conditional, ...]:
     return tuple(out)
 
 
-def _targets(raw: Any, path: Path) -> tuple[MakeTarget, ...]:
+def _single_line(text: str, limit: int | None = None) -> str | None:
+    """What is wrong with ``text`` as one Makefile line, or None."""
+    bad = _CONTROL.search(text)
+    if bad:
+        return f"holds a control character ({bad.group()!r} at offset {bad.start()})"
+    if limit is not None and len(text) > limit:
+        return f"is {len(text)} characters long, over the limit of {limit}"
+    return None
+
+
+def _targets(raw: Any, path: Path, located: Located | None) -> tuple[MakeTarget, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise _fail(path, "`make_targets` must be a list")
-    out = []
-    for item in raw:
-        if not isinstance(item, dict) or not {"name", "help", "recipe"} <= set(item):
-            raise _fail(path, "each make target needs `name`, `help` and `recipe`")
-        recipe = item["recipe"]
-        out.append(
-            MakeTarget(
-                name=str(item["name"]),
-                help=str(item["help"]),
-                recipe=tuple(recipe) if isinstance(recipe, list) else (str(recipe),),
-                deps=_str_list(item.get("deps"), "deps", path),
-                when=item.get("when"),
-            )
+
+    def fail(where: tuple[str | int, ...], message: str, hint: str) -> TemplateError:
+        at = located.where(where) if located else str(path)
+        dotted = "make_targets" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in where[1:]
         )
+        return TemplateError(f"{at} {dotted}: {message}", hint=hint)
+
+    out = []
+    for index, item in enumerate(raw):
+        here: tuple[str | int, ...] = ("make_targets", index)
+        if not isinstance(item, dict) or not {"name", "help", "recipe"} <= set(item):
+            raise fail(here, "each make target needs `name`, `help` and `recipe`",
+                       "see docs/phases.md")  # fmt: skip
+        name, help_text, recipe = item["name"], item["help"], item["recipe"]
+        if not isinstance(name, str) or not TARGET_NAME.match(name):
+            raise fail((*here, "name"), f"{name!r} is not a make target name",
+                       "use lowercase letters, digits, '-' or '_', starting with a letter "
+                       "(at most 40), e.g. 'features'")  # fmt: skip
+        if not isinstance(help_text, str):
+            raise fail((*here, "help"), "must be a string", "one line for `make help`")
+        problem = _single_line(help_text, MAX_TARGET_HELP)
+        if problem:
+            raise fail((*here, "help"), f"the help text {problem}",
+                       f"write one line of at most {MAX_TARGET_HELP} characters")  # fmt: skip
+        lines = recipe if isinstance(recipe, list) else [recipe]
+        for number, line in enumerate(lines):
+            at = (*here, "recipe", number) if isinstance(recipe, list) else (*here, "recipe")
+            if not isinstance(line, str):
+                raise fail(at, "recipe lines must be strings", "quote the command")
+            problem = _single_line(line.replace("\t", " "))
+            if problem:
+                raise fail(at, f"the recipe line {problem}",
+                           "give each command its own list item")  # fmt: skip
+        deps = _str_list(item.get("deps"), "deps", path)
+        for number, dep in enumerate(deps):
+            if not TARGET_NAME.match(dep):
+                raise fail((*here, "deps", number), f"{dep!r} is not a make target name",
+                           "list the names of other targets")  # fmt: skip
+        when = item.get("when")
+        if when is not None and not isinstance(when, str):
+            raise fail((*here, "when"), "must be a Jinja expression string", "e.g. `when: ...`")
+        where = f"{located.where(here) if located else path} make_targets[{index}]"
+        out.append(MakeTarget(name=name, help=help_text, recipe=tuple(lines), deps=deps,
+                              when=when, where=where))  # fmt: skip
     return tuple(out)
 
 
@@ -132,15 +186,20 @@ _KNOWN_KEYS = {
 
 def load_phase(folder: Path) -> Phase:
     """Read and check one phase folder's manifest."""
-    import yaml
-
     manifest = folder / "phase.yaml"
     try:
-        raw = yaml.load(manifest.read_text(encoding="utf-8"), Loader=safe_loader())
+        text = read_capped(manifest, "phase manifest").decode("utf-8")
+        located = load_located(text, str(manifest))
     except FileNotFoundError:
         raise _fail(manifest, "missing phase.yaml") from None
-    except yaml.YAMLError as exc:
-        raise _fail(manifest, f"not valid YAML: {exc}") from None
+    except InputTooLarge as exc:
+        raise TemplateError(exc.message, hint=exc.hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(manifest, f"unreadable ({exc})") from None
+    except YamlSyntaxError as exc:
+        raise TemplateError(f"{exc.where}: not valid YAML: {exc.message}",
+                            hint="fix the phase manifest (see docs/phases.md)") from None  # fmt: skip
+    raw = located.data
     if not isinstance(raw, dict):
         raise _fail(manifest, "must be a mapping")
     unknown = set(raw) - _KNOWN_KEYS
@@ -165,7 +224,7 @@ def load_phase(folder: Path) -> Phase:
         owns=_str_list(raw.get("owns"), "owns", manifest),
         required_files=_str_list(raw.get("required_files"), "required_files", manifest),
         workflows=_conditionals(raw.get("workflows"), "workflows", manifest),
-        make_targets=_targets(raw.get("make_targets"), manifest),
+        make_targets=_targets(raw.get("make_targets"), manifest, located),
         dependencies=_conditionals(raw.get("dependencies"), "dependencies", manifest),
         dev_dependencies=_conditionals(raw.get("dev_dependencies"), "dev_dependencies", manifest),
         files_when={str(k): str(v) for k, v in files_when.items()},

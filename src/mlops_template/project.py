@@ -58,6 +58,7 @@ from mlops_template.render import (
     STATE_DIR,
     STATE_FILE,
     UNMERGED,
+    confinement_problem,
 )
 from mlops_template.tree import File, Tree
 
@@ -582,7 +583,8 @@ def render_project(
         names.add(phase.name)
     env = make_environment([base])
     # manifests of custom phases are not trusted: the context is composed in the sandbox
-    context = build_context(spec, [*phases, *extra], make_environment([base], sandboxed=True))
+    context = build_context(spec, [*phases, *extra], make_environment([base], sandboxed=True),
+                            templates_root=templates_root)  # fmt: skip
     tree = Tree()
     render_folder(env, base / "base", context, tree, origin="base", loader_prefix="base")
     for phase in phases:
@@ -594,7 +596,8 @@ def render_project(
         if phase.files_dir.is_dir():
             sandbox = make_environment([phase.folder], sandboxed=True)
             render_folder(sandbox, phase.files_dir, context, tree, files_when=phase.files_when,
-                          origin=f"custom phase {phase.name}", loader_prefix="files")  # fmt: skip
+                          origin=f"custom phase {phase.name}", loader_prefix="files",
+                          confined=True)  # fmt: skip
     for path in tree.files:
         _check_relative(path, f"custom phases {', '.join(p.name for p in extra)}")
     for custom in customs:
@@ -632,48 +635,93 @@ def _flat_spec(spec: Spec) -> dict[str, Any]:
     return out
 
 
+#: ``_jinja2_env_vars`` keys that only change Jinja's syntax or whitespace handling; any other
+#: key reaches ``Environment(...)`` as an argument that can load code (``extensions``) or replace
+#: the tool's choices (``undefined``, ``loader``, ``finalize``...), so it needs ``trust``
+SAFE_JINJA_ENV_VARS = frozenset({
+    "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
+    "comment_start_string", "comment_end_string", "line_statement_prefix", "line_comment_prefix",
+    "trim_blocks", "lstrip_blocks", "newline_sequence", "keep_trailing_newline",
+})  # fmt: skip
+
+
+def _refuse_code_loading(config: Path, declared: Mapping[str, Any], trust: bool) -> None:
+    """Without ``trust``, refuse every cookiecutter setting that makes Jinja import code."""
+    if trust:
+        return
+    hint = "remove it, or pass --trust if you trust this template (it then runs its code)"
+    if declared.get("_extensions"):
+        raise TemplateError(
+            f"{config}: `_extensions` declares Jinja extensions, which run code", hint=hint
+        )
+    envvars = declared.get("_jinja2_env_vars")
+    if envvars is None:
+        return
+    if not isinstance(envvars, dict):
+        raise TemplateError(f"{config}: `_jinja2_env_vars` must be an object", hint=hint)
+    for key, value in envvars.items():
+        if key not in SAFE_JINJA_ENV_VARS:
+            raise TemplateError(
+                f"{config}: `_jinja2_env_vars.{key}` is passed to Jinja's Environment, where it "
+                "can load code or replace the sandbox's settings; only "
+                f"{', '.join(sorted(SAFE_JINJA_ENV_VARS))} are allowed without --trust",
+                hint=hint,
+            )
+        if not isinstance(value, (str, bool)) and value is not None:
+            raise TemplateError(f"{config}: `_jinja2_env_vars.{key}` must be a string or boolean",
+                                hint=hint)  # fmt: skip
+
+
 def render_cookiecutter(
     folder: Path, spec: Spec, *, trust: bool = False, notes: list[str] | None = None
 ) -> Tree:
-    """Render a cookiecutter template through cookiecutter's API, in memory.
+    """Render a cookiecutter template in memory, with cookiecutter's own context handling.
 
-    The spec's values are the ``extra_context`` (for the variables the template declares).
-    Jinja runs in a sandboxed environment (cookiecutter's own is not), every rendered file or
-    folder name is checked before anything is generated (no ``..``, ``/`` or absolute names),
-    the output goes to a temporary folder, and hooks and Jinja extensions (both run code) are
-    allowed only with ``trust``.
+    The spec's values are the ``extra_context`` (for the variables the template declares);
+    cookiecutter computes the rest of the context (``prompt_for_config``). Files are rendered
+    here, not by cookiecutter's ``generate_files``: every path is rendered exactly once, checked
+    (nothing outside the project, under ``.git/`` or in what mlops manages) and that same path is
+    what the tree holds, so a name that renders differently each time cannot slip past the check.
+    Jinja runs in the bounded sandbox (cookiecutter's own environment is not sandboxed); hooks,
+    ``_extensions`` and ``_jinja2_env_vars`` options that load code need ``trust``.
     """
-    import tempfile
-
     import jinja2
-    import jinja2.sandbox
     from cookiecutter import generate, hooks, prompt
     from cookiecutter.environment import ExtensionLoaderMixin
     from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.find import find_template
+
+    from mlops_template.limits import InputTooLarge, read_capped
+    from mlops_template.sandbox import BoundedSandbox
 
     config = folder / "cookiecutter.json"
     try:
-        declared = json.loads(config.read_text(encoding="utf-8"))
+        declared = json.loads(read_capped(config, "cookiecutter.json").decode("utf-8"))
+    except InputTooLarge as exc:
+        raise TemplateError(exc.message, hint=exc.hint) from None
     except (OSError, ValueError) as exc:
         raise TemplateError(f"{config}: unreadable ({exc})") from None
     if not isinstance(declared, dict):
         raise TemplateError(f"{config}: must be a JSON object")
-    if declared.get("_extensions") and not trust:
-        raise TemplateError(
-            f"{config}: declares Jinja extensions (`_extensions`), which run code",
-            hint="pass --trust if you trust this template",
-        )
+    _refuse_code_loading(config, declared, trust)
     hooks_dir = folder / "hooks"
-    if hooks_dir.is_dir() and any(hooks_dir.iterdir()) and not trust and notes is not None:
+    has_hooks = hooks_dir.is_dir() and any(hooks_dir.iterdir())
+    if has_hooks and not trust and notes is not None:
         notes.append(f"{folder}: cookiecutter hooks not run (pass --trust to run them)")
 
-    class Sandboxed(ExtensionLoaderMixin, jinja2.sandbox.ImmutableSandboxedEnvironment):  # type: ignore[misc]
+    class Sandboxed(ExtensionLoaderMixin, BoundedSandbox):  # type: ignore[misc]
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(undefined=jinja2.StrictUndefined, **kwargs)
 
     def sandboxed_env(context: dict[str, Any]) -> Any:
-        envvars = context.get("cookiecutter", {}).get("_jinja2_env_vars", {})
-        return Sandboxed(context=context, keep_trailing_newline=True, **envvars)
+        settings = context.get("cookiecutter", {})
+        envvars = dict(settings.get("_jinja2_env_vars") or {})
+        extensions = list(settings.get("_extensions") or [])
+        if not trust:  # checked above on the file; the computed context must not add any
+            envvars = {k: v for k, v in envvars.items() if k in SAFE_JINJA_ENV_VARS}
+            extensions = []
+        options = {"keep_trailing_newline": True, **envvars}
+        return Sandboxed(context={"cookiecutter": {"_extensions": extensions}}, **options)
 
     extra = {k: v for k, v in _flat_spec(spec).items() if k in declared}
     patched = (generate, prompt, hooks)
@@ -685,33 +733,11 @@ def render_cookiecutter(
         context["cookiecutter"] = prompt.prompt_for_config(context, no_input=True)
         context["cookiecutter"]["_template"] = str(folder)
         env = sandboxed_env(context)
-        for path in sorted(folder.rglob("*")):
-            rel = path.relative_to(folder)
-            if rel.parts[0] in ("hooks", "cookiecutter.json") or ".git" in rel.parts:
-                continue
-            if path.is_symlink():
-                raise TemplateError(f"{path}: symlinks are not allowed in templates")
-            if "{{" in path.name or "{%" in path.name:
-                name = env.from_string(path.name).render(**context).strip()
-                if name in ("", ".", "..") or "/" in name or "\\" in name:
-                    raise TemplateError(
-                        f"{path}: the name renders to {name!r}; refusing to write outside "
-                        "the project"
-                    )
-        with tempfile.TemporaryDirectory(prefix="mlops-cookiecutter-") as tmp:
-            out_dir = Path(generate.generate_files(
-                repo_dir=str(folder), context=context, output_dir=tmp, accept_hooks=trust
-            ))  # fmt: skip
-            tree = Tree()
-            for dirpath, dirnames, filenames in os.walk(out_dir):
-                for name in sorted(dirnames + filenames):
-                    full = Path(dirpath) / name
-                    if full.is_symlink():
-                        raise TemplateError(f"{folder}: the template produced a symlink ({name})")
-                for name in filenames:
-                    full = Path(dirpath) / name
-                    rel_path = full.relative_to(out_dir).as_posix()
-                    tree.add(rel_path, full.read_bytes(), os.access(full, os.X_OK))
+        template_dir = Path(find_template(folder, env))
+        env.loader = jinja2.FileSystemLoader([str(template_dir), str(folder / "templates")])
+        tree = _render_cookiecutter_files(env, template_dir, context)
+        if trust and has_hooks:
+            tree = _run_cookiecutter_hooks(folder, tree, context, hooks, notes)
     except (CookiecutterException, jinja2.TemplateError) as exc:
         raise TemplateError(f"{folder}: cookiecutter failed: {type(exc).__name__}: {exc}") from None
     finally:
@@ -720,12 +746,117 @@ def render_cookiecutter(
     return tree
 
 
+def _render_cookiecutter_files(env: Any, template_dir: Path, context: dict[str, Any]) -> Tree:
+    """Each file of the template rendered once: its path segment by segment, then its text
+    (unless binary or listed in ``_copy_without_render``). Every rendered path is checked."""
+    import fnmatch
+
+    from binaryornot.check import is_binary
+
+    settings = context["cookiecutter"]
+    copy_only = [str(p) for p in settings.get("_copy_without_render") or []]
+    newline = settings.get("_new_lines") or None
+    rendered_names: dict[tuple[str, ...], str | None] = {}
+    tree = Tree()
+
+    def render_segment(parts: tuple[str, ...], source: Path) -> str | None:
+        """The rendered name of ``parts[-1]`` (None: it renders empty, skip it)."""
+        if parts in rendered_names:
+            return rendered_names[parts]
+        segment = parts[-1]
+        name: str | None = segment
+        if "{" in segment:
+            name = env.from_string(segment).render(**context).strip()
+            if not name:
+                name = None
+            elif name in (".", "..") or "/" in name or "\\" in name:
+                raise TemplateError(
+                    f"{source}: the name renders to {name!r}; refusing to write outside the project"
+                )
+        rendered_names[parts] = name
+        return name
+
+    for dirpath, dirnames, filenames in os.walk(template_dir):
+        dirnames.sort()
+        here = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            if (here / name).is_symlink():
+                raise TemplateError(f"{here / name}: symlinks are not allowed in templates")
+        for filename in sorted(filenames):
+            source = here / filename
+            parts = source.relative_to(template_dir).parts
+            out: list[str] = []
+            for depth in range(1, len(parts) + 1):
+                segment = render_segment(parts[:depth], template_dir.joinpath(*parts[:depth]))
+                if segment is None:
+                    break
+                out.append(segment)
+            else:
+                rel = "/".join(out)
+                problem = confinement_problem(rel)
+                if problem:
+                    raise TemplateError(
+                        f"{source}: renders to {rel!r}, {problem}; refusing to write it "
+                        "(nothing was written)",
+                        hint="remove or rename this file in the template",
+                    )
+                if rel in tree:
+                    raise TemplateError(f"{source}: renders to {rel!r}, like another file")
+                unrendered = "/".join(parts)
+                executable = os.access(source, os.X_OK)
+                if any(fnmatch.fnmatch(unrendered, p) for p in copy_only) or is_binary(str(source)):
+                    tree.add(rel, source.read_bytes(), executable)
+                    continue
+                text = env.get_template(unrendered).render(**context)
+                with source.open("rb") as handle:
+                    first = handle.readline()
+                ending = newline or ("\r\n" if first.endswith(b"\r\n") else "\n")
+                tree.add(rel, text.replace("\n", ending) if ending != "\n" else text, executable)
+    return tree
+
+
+def _run_cookiecutter_hooks(
+    folder: Path, tree: Tree, context: dict[str, Any], hooks: Any, notes: list[str] | None
+) -> Tree:
+    """With ``trust``: run the template's pre/post generation hooks around the rendered tree in
+    a temporary folder and take what they leave (still confined: a ``.git`` folder a hook makes,
+    e.g. by ``git init``, is not copied into the project)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlops-cookiecutter-") as tmp:
+        project_dir = Path(tmp) / "project"
+        project_dir.mkdir()
+        hooks.run_hook_from_repo_dir(folder, "pre_gen_project", project_dir, context, False)
+        for rel, entry in tree.files.items():
+            target = project_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(entry.content)
+            if entry.executable:
+                target.chmod(0o755)
+        hooks.run_hook_from_repo_dir(folder, "post_gen_project", project_dir, context, False)
+        out = Tree()
+        dropped: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(project_dir):
+            for name in sorted(dirnames + filenames):
+                if (Path(dirpath) / name).is_symlink():
+                    raise TemplateError(f"{folder}: a hook produced a symlink ({name})")
+            for name in filenames:
+                full = Path(dirpath) / name
+                rel = full.relative_to(project_dir).as_posix()
+                if confinement_problem(rel):
+                    dropped.append(rel)
+                    continue
+                out.add(rel, full.read_bytes(), os.access(full, os.X_OK))
+    if dropped and notes is not None:
+        notes.append(f"{folder}: not copied from what the hooks left: "
+                     f"{', '.join(sorted(dropped)[:5])}{' ...' if len(dropped) > 5 else ''}")  # fmt: skip
+    return out
+
+
 def _check_relative(path: str, origin: str) -> None:
-    parts = path.split("/")
-    if path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
-        raise TemplateError(f"{origin}: refusing to write {path!r}, which is outside the project")
-    if parts[0] == STATE_DIR or path == SPEC_FILE:
-        raise TemplateError(f"{origin}: refusing to write {path!r}, which mlops manages itself")
+    problem = confinement_problem(path)
+    if problem:
+        raise TemplateError(f"{origin}: refusing to write {path!r}, {problem}")
 
 
 def _record_customs(tree: Tree, customs: Sequence[CustomPhase]) -> None:

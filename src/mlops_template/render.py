@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -43,11 +44,14 @@ PER_ENVIRONMENT = "{{ env }}"
 
 def make_environment(search_path: list[Path], *, sandboxed: bool = False) -> Any:
     import jinja2
-    import jinja2.sandbox
 
     from mlops_template.quoting import FILTERS
 
-    cls = jinja2.sandbox.ImmutableSandboxedEnvironment if sandboxed else jinja2.Environment
+    cls: Any = jinja2.Environment
+    if sandboxed:  # templates that do not ship with the tool: no attribute tricks, bounded growth
+        from mlops_template.sandbox import BoundedSandbox
+
+        cls = BoundedSandbox
     env = cls(
         loader=jinja2.FileSystemLoader([str(p) for p in search_path]),
         undefined=jinja2.StrictUndefined,
@@ -119,7 +123,24 @@ def enabled_phases(spec: Spec, catalogue: Mapping[str, Phase]) -> list[Phase]:
     return [catalogue[name] for name in catalogue if name in spec.phases]
 
 
-def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
+#: a rule in the base Makefile: ``name: ...`` (not ``NAME := value``)
+_MAKE_RULE = re.compile(r"^([a-z][a-z0-9_-]*)\s*:(?!=)", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=4)
+def base_make_targets(root: Path | None = None) -> frozenset[str]:
+    """The targets the base Makefile defines itself (``help``, ``setup``, ``test``, ...)."""
+    makefile = (root or templates_dir()) / "base" / "Makefile.jinja"
+    try:
+        text = makefile.read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    return frozenset(_MAKE_RULE.findall(text))
+
+
+def build_context(
+    spec: Spec, phases: list[Phase], env: Any, *, templates_root: Path | None = None
+) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     context: dict[str, Any] = dict(data)
     package = spec.package
@@ -167,6 +188,7 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
         for target in phase.make_targets:
             if evaluate(env, target.when, context, where):
                 targets.append(_target_dict(target, phase, render_str, where))
+                _check_target_name(target, phase, targets[:-1], templates_root)
         handle = " ".join(h for h in [data["roles"].get(phase.owner)] if h)
         for owned in phase.owns:
             codeowners.append((render_str(owned, where), handle))
@@ -175,10 +197,6 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
             readme.append({"phase": phase.name, "owner": phase.owner,
                            "text": render_str(phase.readme, where).strip()})  # fmt: skip
         gitignore.extend(g for g in phase.gitignore if g not in gitignore)
-    names = [t["name"] for t in targets]
-    duplicates = {n for n in names if names.count(n) > 1}
-    if duplicates:
-        raise TemplateError(f"make targets defined by more than one phase: {sorted(duplicates)}")
     context.update(
         dependencies=dependencies,
         dev_dependencies=dev_dependencies,
@@ -201,12 +219,43 @@ def build_context(spec: Spec, phases: list[Phase], env: Any) -> dict[str, Any]:
     return context
 
 
+def _check_target_name(
+    target: MakeTarget, phase: Phase, earlier: list[dict[str, Any]], root: Path | None
+) -> None:
+    """A phase's make target may neither redefine a base target nor another phase's."""
+    where = target.where or f"{phase.folder / 'phase.yaml'}"
+    if target.name in base_make_targets(root):
+        raise TemplateError(
+            f"{where}.name: {target.name!r} is a target of the base Makefile; a phase may not "
+            "redefine it",
+            hint="rename the target (e.g. prefix it with the phase name)",
+        )
+    other = next((t for t in earlier if t["name"] == target.name), None)
+    if other is not None:
+        raise TemplateError(
+            f"{where}.name: {target.name!r} is already a make target of phase {other['phase']!r}",
+            hint="rename the target (e.g. prefix it with the phase name)",
+        )
+
+
 def _target_dict(target: MakeTarget, phase: Phase, render_str: Any, where: str) -> dict[str, Any]:
+    recipe = []
+    for number, line in enumerate(target.recipe):
+        rendered = render_str(line, where)
+        if any(ch in rendered for ch in "\n\r\x00") or any(
+            ord(ch) < 32 and ch != "\t" for ch in rendered
+        ):
+            raise TemplateError(
+                f"{target.where or where}.recipe[{number}]: renders to more than one line "
+                f"({rendered!r})",
+                hint="give each command its own list item; a value may not add Makefile lines",
+            )
+        recipe.append(rendered)
     return {
         "name": target.name,
         "help": target.help,
         "deps": list(target.deps),
-        "recipe": [render_str(line, where) for line in target.recipe],
+        "recipe": recipe,
         "phase": phase.name,
     }
 
@@ -233,6 +282,35 @@ def _render_path(env: Any, rel: str, context: Mapping[str, Any]) -> str | None:
     return out[: -len(".jinja")] if out.endswith(".jinja") else out
 
 
+#: characters macOS (HFS+) ignores in file names, so `.g\u200cit` is `.git` there (as git itself
+#: checks: CVE-2014-9390)
+_IGNORED_IN_NAMES = re.compile("[\u200b-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def _same_name(segment: str, reserved: str) -> bool:
+    """Whether ``segment`` names ``reserved`` on some file system: case-insensitively, with
+    HFS+-ignored characters dropped, trailing dots and spaces dropped (Windows), and as its
+    8.3 short name (``GIT~1``)."""
+    name = _IGNORED_IN_NAMES.sub("", segment).rstrip(". ").casefold()
+    return name == reserved or name == reserved.lstrip(".")[:6] + "~1"
+
+
+def confinement_problem(path: str) -> str | None:
+    """Why a template that does not ship with the tool may not write ``path``, or None.
+
+    Nothing may leave the project (absolute paths, ``..``, empty segments), land in a git
+    folder (``.git`` in any case, at any depth: its hooks would run on the next commit), or
+    touch what mlops manages itself (``.mlops/``, ``mlops.yaml``)."""
+    parts = path.split("/")
+    if path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
+        return "which is outside the project"
+    if any(_same_name(p, ".git") for p in parts):
+        return "which is inside a .git folder (git runs its hooks; a template may not write there)"
+    if _same_name(parts[0], STATE_DIR) or (len(parts) == 1 and _same_name(parts[0], SPEC_FILE)):
+        return "which mlops manages itself"
+    return None
+
+
 def _walk_files(root: Path) -> Iterator[tuple[str, Path]]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
@@ -252,17 +330,21 @@ def render_folder(
     files_when: Mapping[str, str] | None = None,
     origin: str,
     loader_prefix: str,
+    confined: bool = False,
 ) -> None:
-    """Render every file under ``root`` into ``tree``."""
+    """Render every file under ``root`` into ``tree``. ``confined`` (templates that do not ship
+    with the tool): refuse any output path :func:`confinement_problem` refuses, naming the
+    template file."""
     for rel, full in _walk_files(root):
         if full.is_symlink():
             raise TemplateError(f"{origin}/{rel}: symlinks are not allowed in templates")
         if PER_ENVIRONMENT in rel:
             for environment in context["environments"]:
                 _render_file(env, rel, full, {**context, "env": environment}, tree,
-                             files_when, origin, loader_prefix)  # fmt: skip
+                             files_when, origin, loader_prefix, confined)  # fmt: skip
         else:
-            _render_file(env, rel, full, context, tree, files_when, origin, loader_prefix)
+            _render_file(env, rel, full, context, tree, files_when, origin, loader_prefix,
+                         confined)  # fmt: skip
 
 
 def _render_file(
@@ -274,10 +356,17 @@ def _render_file(
     files_when: Mapping[str, str] | None,
     origin: str,
     loader_prefix: str,
+    confined: bool = False,
 ) -> None:
     out = _render_path(env, rel, context)
     if out is None:
         return
+    problem = confinement_problem(out) if confined else None
+    if problem:
+        raise TemplateError(
+            f"{full}: renders to {out!r}, {problem}; refusing to write it (nothing was written)",
+            hint="remove or rename this file in the template",
+        )
     skip = False
     for pattern, condition in (files_when or {}).items():
         if fnmatch.fnmatchcase(out, pattern) and not evaluate(
@@ -309,7 +398,7 @@ def render(spec: Spec, *, root: Path | None = None) -> Tree:
     catalogue = load_catalogue(root) if root is not None else load_catalogue()
     phases = enabled_phases(spec, catalogue)
     env = make_environment([base])
-    context = build_context(spec, phases, env)
+    context = build_context(spec, phases, env, templates_root=root)
     tree = Tree()
     render_folder(env, base / "base", context, tree, origin="base", loader_prefix="base")
     for phase in phases:

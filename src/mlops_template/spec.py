@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_template.errors import SpecError, SpecIssue, UsageError
+from mlops_template.limits import InputTooLarge, read_capped
 from mlops_template.phases import ROLES, Phase, load_catalogue
 from mlops_template.yamlsource import Located, YamlSyntaxError, load_located, safe_loader
 
@@ -486,7 +487,9 @@ def read_spec_file(path: Path) -> SpecSources:
     """Read ``path`` as a spec document, with clear errors for every way it can be unusable."""
     name = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, "spec file")
+    except InputTooLarge as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
     except FileNotFoundError:
         raise UsageError(f"{name}: spec file not found", hint="check the path, or omit --spec "
                          "and pass --name") from None  # fmt: skip

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_template.limits import MAX_YAML_NODES
+
 Path_ = tuple[str | int, ...]
 
 
@@ -51,8 +53,10 @@ def safe_loader() -> Any:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_located(text: str, filename: str) -> Located:
-    """Parse ``text`` safely; raise ``YamlSyntaxError`` with ``file:line:col`` on bad YAML."""
+def load_located(text: str, filename: str, *, max_nodes: int = MAX_YAML_NODES) -> Located:
+    """Parse ``text`` safely; raise ``YamlSyntaxError`` with ``file:line:col`` on bad YAML, or
+    when aliases expand the document past ``max_nodes`` nodes (checked before anything walks
+    the data: the parsed objects share aliased values, so building them is cheap)."""
     import yaml
 
     try:
@@ -69,13 +73,37 @@ def load_located(text: str, filename: str) -> Located:
         raise YamlSyntaxError(filename, f"YAML error: {exc}") from None
     located = Located(data=data, filename=filename)
     if node is not None:
-        _walk(node, (), located)
+        try:
+            _walk(node, (), located, [max_nodes])
+        except _TooManyNodes:
+            raise YamlSyntaxError(
+                _first_alias(text, filename, loader),
+                f"the document expands to more than {max_nodes:,} YAML nodes once its aliases "
+                "are followed (an alias bomb?); write the values out instead of aliasing them",
+            ) from None
     return located
 
 
-def _walk(node: Any, path: Path_, out: Located) -> None:
+class _TooManyNodes(Exception):
+    pass
+
+
+def _first_alias(text: str, filename: str, loader: Any) -> str:
+    """``file:line:col`` of the first alias (``*name``) in ``text``."""
     import yaml
 
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent) and event.start_mark is not None:
+            return f"{filename}:{event.start_mark.line + 1}:{event.start_mark.column + 1}"
+    return f"{filename}:1:1"  # pragma: no cover - only aliases repeat nodes
+
+
+def _walk(node: Any, path: Path_, out: Located, budget: list[int]) -> None:
+    import yaml
+
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooManyNodes
     out.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -87,7 +115,7 @@ def _walk(node: Any, path: Path_, out: Located) -> None:
                 out.duplicates.append((child, pos))
             seen.add(key)
             out.keys[child] = pos
-            _walk(value_node, child, out)
+            _walk(value_node, child, out, budget)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), out)
+            _walk(item, (*path, index), out, budget)

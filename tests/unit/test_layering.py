@@ -1,5 +1,5 @@
 """Layering of the tool, from the AST: cli -> (project, lint, output, wizard) -> (render, apply,
-merge) -> (spec, phases) -> (errors, tree, quoting, yamlsource). Lower layers never import upper
+merge) -> (spec, phases) -> (yamlsource, sandbox) -> (errors, tree, quoting, limits). Lower layers never import upper
 ones, lint never imports anything that writes, and nothing but the entry points imports the CLI."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mlops_template"
 LAYERS = {
-    "errors": 0, "tree": 0, "quoting": 0, "yamlsource": 0,
+    "errors": 0, "tree": 0, "quoting": 0, "limits": 0, "yamlsource": 0.5, "sandbox": 0.5,
     "phases": 1, "spec": 2,
     "render": 3, "apply": 3, "merge": 3,
     "project": 4, "lint": 4, "output": 4, "wizard": 4,
