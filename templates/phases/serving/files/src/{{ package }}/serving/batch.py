@@ -9,7 +9,12 @@ one ``probability_<class>`` column per class (classification), ``model_version``
 join on ``request_id``.
 The output is written to a temporary file and renamed, so a failure leaves nothing half-written.
 
-Exit codes: 0 scored, 2 bad input (missing or mistyped column, nulls) or no blessed model.
+A null in a feature silver imputes is filled with silver's value (the model's metadata ``fill``),
+as the REST service does; the log lists it in ``imputed``, and numbers beyond silver's fences in
+``out_of_range``.
+
+Exit codes: 0 scored, 2 bad input (missing or mistyped column, nulls in a feature without a
+fill value) or no blessed model.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ class BatchInputError(ValueError):
     """The input file cannot be scored; the message names the file and column."""
 
 
-def _check_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
+def _check_columns(frame: Any, path: Path, model: OnnxModel) -> tuple[Any, dict[str, Any]]:
+    """The feature columns typed and their nulls filled, and per filled feature its null mask."""
     import polars as pl
 
     missing = [n for n in model.metadata.feature_names if n not in frame.columns]
@@ -54,6 +60,10 @@ def _check_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
         typed = frame.with_columns(casts)
     except pl.exceptions.PolarsError as exc:
         raise BatchInputError(f"{path}: a feature column has the wrong type ({exc})") from None
+    fills = {f.name: f.fill for f in model.metadata.features if f.fill is not None}
+    imputed = {n: typed[n].is_null() for n in fills if typed[n].null_count()}
+    if imputed:
+        typed = typed.with_columns([pl.col(n).fill_null(fills[n]) for n in imputed])
     nulls = {n: typed[n].null_count() for n in model.metadata.feature_names}
     bad = {n: c for n, c in nulls.items() if c}
     if bad:
@@ -62,7 +72,7 @@ def _check_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
             f"{path}: null values in {listing}; impute them (gold never has "
             "nulls) or drop those rows before scoring"
         )
-    return typed
+    return typed, imputed
 
 
 def score_file(
@@ -86,7 +96,7 @@ def score_file(
         frame = pl.read_parquet(input_path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise BatchInputError(f"{input_path}: not a readable parquet file ({exc})") from None
-    typed = _check_columns(frame, input_path, model)
+    typed, imputed = _check_columns(frame, input_path, model)
     outputs: list[dict[str, Any]] = []
     for start in range(0, typed.height, CHUNK_ROWS):
         chunk = typed.slice(start, CHUNK_ROWS)
@@ -116,9 +126,11 @@ def score_file(
     if request_log is not None:
         latency_ms = round((time.perf_counter() - started) * 1000 / max(1, len(outputs)), 4)
         names = model.metadata.feature_names
+        fences = {f.name: f.fences for f in model.metadata.features if f.fences is not None}
+        masks = {n: mask.to_list() for n, mask in imputed.items()}
         with JsonlWriter(request_log) as log:
-            for request_id, row, output in zip(
-                request_ids, typed.select(names).iter_rows(named=True), outputs, strict=True
+            for i, (request_id, row, output) in enumerate(
+                zip(request_ids, typed.select(names).iter_rows(named=True), outputs, strict=True)
             ):
                 log.write(
                     {
@@ -127,6 +139,10 @@ def score_file(
                         "model_version": model.metadata.model_version,
                         "features": row,
                         **output,
+                        "imputed": [n for n in names if n in masks and masks[n][i]],
+                        "out_of_range": [
+                            n for n, (lo, hi) in fences.items() if not lo <= row[n] <= hi
+                        ],
                         "latency_ms": latency_ms,
                     }
                 )
