@@ -35,6 +35,7 @@ Versioning = Literal["none", "dvc", "delta"]
 Task = Literal["classification", "regression"]
 Framework = Literal["sklearn", "lightgbm"]
 Metric = Literal["roc_auc", "f1", "accuracy", "r2", "rmse", "mae"]
+Average = Literal["macro", "weighted", "micro"]
 Tracking = Literal["mlflow", "none"]
 ServingMode = Literal["rest", "batch"]
 DriftMetric = Literal["psi", "ks"]
@@ -198,6 +199,12 @@ class ML(_Model):
         default=None,
         description="Acceptance gate threshold on the holdout set: a minimum for scores, "
         "a maximum for error metrics (rmse, mae).",
+    )
+    average: Average | None = Field(
+        default=None,
+        description="Classification only: how f1, precision, recall and multi-class roc_auc "
+        "average over classes (macro, weighted or micro). Default: the positive class (the "
+        "last in sorted order) of a binary target, macro with three or more classes.",
     )
     tracking: Tracking = Field(default="mlflow", description="Experiment tracking: mlflow or none.")
 
@@ -389,6 +396,9 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
     if metric not in fits:
         add(("ml.metric", f"{metric!r} does not fit task {spec.ml.task!r}; use one of "
              f"{', '.join(fits)}"))  # fmt: skip
+    if spec.ml.average is not None and spec.ml.task != "classification":
+        add(("ml.average", f"{spec.ml.average!r} averages over classes, which task "
+             f"{spec.ml.task!r} has none of; remove ml.average"))  # fmt: skip
     score = spec.ml.min_score
     if metric not in fits:
         pass  # the threshold cannot be judged before the metric fits the task

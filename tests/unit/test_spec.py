@@ -68,6 +68,8 @@ def test_minimal_spec_takes_every_default() -> None:
         (["data.source=csv:x.csv", "data.pii_columns=[]"], "ml.target", "set ml.target"),
         (["infra.region=West Europe"], "infra.region", "not a region name"),
         (["data.pii_columns=['e mail']"], "data.pii_columns.0", "not a valid column name"),
+        (["ml.task=regression", "ml.average=macro"], "ml.average", "remove ml.average"),
+        (["ml.average=mean"], "ml.average", "'macro', 'weighted' or 'micro'"),
     ],
 )
 def test_each_rule_fails_with_a_located_fix(sets: list[str], path: str, fragment: str) -> None:
@@ -83,6 +85,8 @@ def test_each_rule_fails_with_a_located_fix(sets: list[str], path: str, fragment
     "sets",
     [
         ["ml.metric=f1", "ml.min_score=0.5"],
+        ["ml.metric=f1", "ml.min_score=0.5", "ml.average=weighted"],
+        ["ml.average=micro"],
         ["ml.task=regression"],
         ["ml.task=regression", "ml.metric=rmse", "ml.min_score=40"],
         ["project.package=churn_v2"],
@@ -211,3 +215,11 @@ def test_schema_has_every_section() -> None:
     schema = json_schema()
     assert set(schema["properties"]) >= {"project", "data", "ml", "phases", "infra", "ci"}
     assert schema["additionalProperties"] is False
+
+
+def test_average_outside_classification_is_located_in_the_spec_file(tmp_path: Path) -> None:
+    spec = write(tmp_path, "project: {name: X}\nml:\n  task: regression\n  average: macro\n")
+    with pytest.raises(SpecError) as exc:
+        load_spec(spec)
+    located = [e for e in errors_of(exc) if e.startswith(f"{spec}:4:") and "ml.average" in e]
+    assert located, errors_of(exc)

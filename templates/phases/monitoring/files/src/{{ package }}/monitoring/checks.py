@@ -9,10 +9,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..serving.model import REFERENCE_FILE, ModelMetadata, read_metadata
 from .drift import as_category, column_drift
+
+if TYPE_CHECKING:
+    from ..ml.scoring import Scoring
 
 EXIT_HEALTHY = 0
 EXIT_USAGE = 2
@@ -174,30 +179,28 @@ def staleness(metadata: ModelMetadata, settings: Settings) -> dict[str, Any]:
 
 
 def _score(
-    metric: str, task: str, truth: list[Any], records: list[dict[str, Any]], positive: Any
+    scoring: Scoring, truth: list[Any], records: list[dict[str, Any]], classes: list[Any] | None
 ) -> float:
-    from sklearn import metrics as m
-
-    if task == "regression":
+    """The model's metric on labelled traffic, computed as training computed it."""
+    if scoring.task == "regression":
         y = [float(t) for t in truth]
-        p = [float(r["prediction"]) for r in records]
-        if metric == "rmse":
-            return math.sqrt(m.mean_squared_error(y, p))
-        if metric == "mae":
-            return float(m.mean_absolute_error(y, p))
-        return float(m.r2_score(y, p))
-    y_str = [as_category(t) for t in truth]
-    p_str = [as_category(r["prediction"]) for r in records]
-    if metric == "roc_auc":
-        scores = [
-            float((r.get("probabilities") or {}).get(str(positive), math.nan)) for r in records
+        return scoring.score(y, [float(r["prediction"]) for r in records], None, None)
+    if not classes or len(classes) < 2:
+        return math.nan
+    # labels come back from files as text or numbers: compare them as categories
+    labels = [as_category(c) for c in classes]
+    y_cat = [as_category(t) for t in truth]
+    p_cat = [as_category(r["prediction"]) for r in records]
+    proba = None
+    if scoring.metric == "roc_auc":
+        rows = [
+            [float((r.get("probabilities") or {}).get(str(c), math.nan)) for c in classes]
+            for r in records
         ]
-        if any(math.isnan(s) for s in scores) or len(set(y_str)) < 2:
+        if any(math.isnan(v) for row in rows for v in row):
             return math.nan
-        return float(m.roc_auc_score([y == as_category(positive) for y in y_str], scores))
-    if metric == "f1":
-        return float(m.f1_score(y_str, p_str, pos_label=as_category(positive)))
-    return float(m.accuracy_score(y_str, p_str))
+        proba = np.asarray(rows, dtype=np.float64)
+    return scoring.score(y_cat, p_cat, proba, labels)
 
 
 def performance(
@@ -225,8 +228,23 @@ def performance(
             "(monitoring.min_samples) are needed"
         )
         return out
-    positive = metadata.classes[-1] if metadata.classes else None
-    value = _score(metric, metadata.task, [t for t, _ in joined], [r for _, r in joined], positive)
+    from ..ml.scoring import Scoring  # sklearn, only when there are labels to judge
+    from ..ml.store import MLError
+
+    try:
+        scoring = Scoring(metric, metadata.task, metadata.raw.get("average"))
+    except MLError as exc:
+        raise MonitoringError(f"{settings.model_dir}: {exc}") from None
+    truth, scored = [t for t, _ in joined], [r for _, r in joined]
+    if metadata.task == "classification":
+        unknown = {as_category(t) for t in truth} - {as_category(c) for c in metadata.classes}
+        if unknown:
+            out["reason"] = (
+                f"the labels hold classes the model was not trained on: {sorted(unknown)}; "
+                "retrain on data that has them"
+            )
+            return out
+    value = _score(scoring, truth, scored, list(metadata.classes or []) or None)
     if math.isnan(value):
         out["reason"] = f"{metric} is undefined on these labels (one class only?)"
         return out

@@ -15,13 +15,11 @@ from sklearn import metrics as skm
 
 from . import dataset
 from .model import Candidate, load_candidate, predict
+from .scoring import REGRESSION_METRICS, Scoring, scoring_for
 from .split import split_gold
 from .store import MLError, layout, ml_setting, write_json
 from .tracking import tracker_for
 
-CLASSIFICATION_METRICS = ("roc_auc", "f1", "accuracy")
-REGRESSION_METRICS = ("r2", "rmse", "mae")
-LOWER_IS_BETTER = ("rmse", "mae")
 CALIBRATION_BINS = 10
 
 
@@ -31,36 +29,23 @@ def score(
     pred: np.ndarray,
     proba: np.ndarray | None,
     classes: list[Any] | None,
+    average: str | None = None,
 ) -> float:
-    """One metric; roc_auc needs ``proba`` (columns in ``classes`` order)."""
-    y = np.asarray(y_true)
-    if metric == "r2":
-        return float(skm.r2_score(y, pred))
-    if metric == "rmse":
-        return float(np.sqrt(skm.mean_squared_error(y, pred)))
-    if metric == "mae":
-        return float(skm.mean_absolute_error(y, pred))
-    if metric == "accuracy":
-        return float(skm.accuracy_score(y, pred))
-    if classes is None:
-        raise MLError(f"metric {metric!r} needs the class labels")
-    binary = len(classes) == 2
-    if metric == "f1":
-        if binary:
-            return float(skm.f1_score(y, pred, pos_label=classes[1]))
-        return float(skm.f1_score(y, pred, average="macro", labels=classes))
-    if metric == "roc_auc":
-        if proba is None:
-            raise MLError("roc_auc needs predicted probabilities")
-        if len(np.unique(y)) < 2:
-            raise MLError("roc_auc is undefined on a set with one class; gold needs more rows")
-        if binary:
-            return float(skm.roc_auc_score(y == classes[1], proba[:, 1]))
-        return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes))
-    raise MLError(
-        f"unknown metric {metric!r}; use one of {', '.join(CLASSIFICATION_METRICS)} "
-        f"(classification) or {', '.join(REGRESSION_METRICS)} (regression)"
-    )
+    """One metric (see :mod:`.scoring`); roc_auc needs ``proba`` (columns in ``classes`` order)."""
+    task = "regression" if metric in REGRESSION_METRICS else "classification"
+    return Scoring(metric, task, average).score(y_true, pred, proba, classes)
+
+
+def check_scored_as_configured(metadata: dict[str, Any], cfg: dict[str, Any]) -> Scoring:
+    """The scoring of conf/, refused when the model was trained under another one."""
+    scoring = scoring_for(cfg)
+    then = (metadata.get("metric"), metadata.get("average"))
+    if then != (scoring.metric, scoring.average):
+        raise MLError(
+            f"the candidate was trained for ml.metric {then[0]!r} (ml.average {then[1]!r}) but "
+            f"conf/ now says {scoring.metric!r} ({scoring.average!r}); run `make train` again"
+        )
+    return scoring
 
 
 def calibration(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
@@ -100,26 +85,29 @@ def report(
     pred: np.ndarray,
     proba: np.ndarray | None,
     classes: list[Any] | None,
+    average: str | None = None,
 ) -> dict[str, Any]:
-    """All metrics of the task on one set."""
+    """All metrics of the task on one set (f1, precision, recall averaged as ``average`` says)."""
     y = np.asarray(y_true)
     out: dict[str, Any] = {"rows": len(y)}
     if task == "regression":
+        regression = Scoring("r2", task)
         for name in REGRESSION_METRICS:
-            out[name] = score(name, y, pred, None, None)
+            out[name] = regression.score(y, pred, None, None, metric=name)
         return out
     assert classes is not None and proba is not None
+    scoring = Scoring("accuracy", task, average)
     binary = len(classes) == 2
-    averaging: dict[str, Any] = (
-        {"average": "binary", "pos_label": classes[1]}
-        if binary
-        else {"average": "macro", "labels": classes}
+    roc_auc = scoring.score(y, pred, proba, classes, metric="roc_auc")
+    out["roc_auc"] = None if np.isnan(roc_auc) else roc_auc
+    for name in ("f1", "accuracy", "precision", "recall"):
+        out[name] = scoring.score(y, pred, proba, classes, metric=name)
+    averaging = scoring.averaging(classes)
+    out["averaging"] = (
+        f"positive class {averaging['pos_label']!r}"
+        if averaging["average"] == "binary"
+        else averaging["average"]
     )
-    out["roc_auc"] = score("roc_auc", y, pred, proba, classes) if len(np.unique(y)) > 1 else None
-    out["f1"] = score("f1", y, pred, proba, classes)
-    out["accuracy"] = score("accuracy", y, pred, proba, classes)
-    out["precision"] = float(skm.precision_score(y, pred, zero_division=0, **averaging))
-    out["recall"] = float(skm.recall_score(y, pred, zero_division=0, **averaging))
     matrix = skm.confusion_matrix(y, pred, labels=classes)
     out["confusion_matrix"] = {"labels": list(classes), "rows_true_cols_pred": matrix.tolist()}
     out["calibration"] = calibration(y, proba, classes)
@@ -127,17 +115,20 @@ def report(
     return out
 
 
-def evaluate_on(cand: Candidate, frame: pd.DataFrame) -> dict[str, Any]:
+def evaluate_on(
+    cand: Candidate, frame: pd.DataFrame, scoring: Scoring | None = None
+) -> dict[str, Any]:
+    """All metrics of a model on one set, averaged as ``scoring`` says (default: as trained)."""
     contract = cand.contract
     x = dataset.features(frame, contract)
     y = dataset.target(frame, contract)
     pred, proba = predict(cand.model, x, contract.task)
-    return report(contract.task, y, pred, proba, cand.metadata.get("classes"))
+    average = scoring.average if scoring is not None else cand.metadata.get("average")
+    return report(contract.task, y, pred, proba, cand.metadata.get("classes"), average)
 
 
 def greater_is_better(cfg: dict[str, Any]) -> bool:
-    metric = ml_setting(cfg, "metric")
-    return bool(ml_setting(cfg, "greater_is_better", metric not in LOWER_IS_BETTER))
+    return bool(ml_setting(cfg, "greater_is_better", scoring_for(cfg).greater_is_better))
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +139,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     cand.check_same_gold(sha)
     split = split_gold(gold, cand.contract.target, cand.contract.task, cfg)
     cand.check_same_split(split)
-    metric = ml_setting(cfg, "metric")
+    metric = check_scored_as_configured(cand.metadata, cfg).metric
     results = {
         "validation": evaluate_on(cand, split.validation),
         "holdout": evaluate_on(cand, split.holdout),

@@ -11,11 +11,11 @@ from typing import Any
 from sklearn.inspection import permutation_importance
 
 from . import dataset
+from .evaluate import check_scored_as_configured
 from .model import load_candidate
 from .split import split_gold
 from .store import layout, ml_setting, write_json
 from .tracking import tracker_for
-from .train import scoring
 
 MAX_ROWS = 2000
 REPEATS = 5
@@ -35,12 +35,13 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         rows = rows.sample(MAX_ROWS, random_state=seed)
     x = dataset.features(rows, contract)
     y = dataset.target(rows, contract)
-    metric = ml_setting(cfg, "metric")
+    scoring = check_scored_as_configured(cand.metadata, cfg)
+    metric = scoring.metric
     result = permutation_importance(
         cand.model,
         x,
         y,
-        scoring=scoring(metric, len(cand.metadata.get("classes") or [])),
+        scoring=scoring.scorer(cand.metadata.get("classes")),
         n_repeats=REPEATS,
         random_state=seed,
         n_jobs=1,

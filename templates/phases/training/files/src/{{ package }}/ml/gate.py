@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..common.lineage import record
 from . import dataset
-from .evaluate import evaluate_on, greater_is_better
+from .evaluate import check_scored_as_configured, evaluate_on, greater_is_better
 from .model import (
     METADATA_FILE,
     MODEL_FILE,
@@ -34,6 +34,7 @@ from .model import (
     load_candidate,
     predict,
 )
+from .scoring import Scoring
 from .split import Split, split_gold
 from .store import (
     GateRejected,
@@ -66,9 +67,14 @@ def within_regression(
     return candidate <= blessed + max_regression
 
 
-def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, metric: str
+def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, scoring: Scoring
                       ) -> dict[str, Any] | None:  # fmt: skip
-    """The blessed model's score on today's holdout (or its recorded score when not loadable)."""
+    """The blessed model's score on today's holdout, as the candidate is scored.
+
+    Its recorded score stands in when it cannot be re-scored (its features are gone from gold)
+    and was recorded under the same metric and averaging. A blessed model of another target or
+    task is not comparable: ``score`` is None and ``scored_on`` says why.
+    """
     meta_file = lay.blessed / METADATA_FILE
     if not meta_file.is_file():
         return None
@@ -77,17 +83,32 @@ def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, metric: st
         "model_version": meta.get("model_version"),
         "recorded_score": meta.get("score"),
     }
+    target, task = ml_setting(cfg, "target"), ml_setting(cfg, "task")
+    if (meta.get("target"), meta.get("task")) != (target, task):
+        evidence["score"] = None
+        evidence["scored_on"] = (
+            f"not comparable: the blessed model predicts {meta.get('target')!r} "
+            f"({meta.get('task')}), the candidate {target!r} ({task})"
+        )
+        return evidence
     try:
         blessed = load_candidate(lay, cfg, folder=lay.blessed)
-        same_features = blessed.metadata.get("features") == meta.get("features")
-        if blessed.metadata.get("target") != ml_setting(cfg, "target") or not same_features:
-            raise MLError("different target or features")
-        results = evaluate_on(blessed, split.holdout)
-        evidence["score"] = results[metric]
+        # scored as the candidate is (same metric and averaging), not as it was trained
+        results = evaluate_on(blessed, split.holdout, scoring)
+        if results.get(scoring.metric) is None:
+            raise MLError(f"{scoring.metric} is undefined on the holdout")
+        evidence["score"] = results[scoring.metric]
         evidence["scored_on"] = "current holdout"
     except (MLError, KeyError, ValueError) as exc:
-        evidence["score"] = meta.get("score")
-        evidence["scored_on"] = f"recorded score (could not re-score: {exc})"
+        if (meta.get("metric"), meta.get("average")) == (scoring.metric, scoring.average):
+            evidence["score"] = meta.get("score")
+            evidence["scored_on"] = f"recorded score (could not re-score: {exc})"
+        else:
+            evidence["score"] = None
+            evidence["scored_on"] = (
+                f"not comparable: could not re-score it ({exc}) and its score was recorded for "
+                f"{meta.get('metric')!r} (average {meta.get('average')!r})"
+            )
     return evidence
 
 
@@ -143,12 +164,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     split = split_gold(gold, contract.target, contract.task, cfg)
     cand.check_same_split(split)
 
-    metric = ml_setting(cfg, "metric")
-    if meta.get("metric") != metric:
-        raise MLError(
-            f"the candidate was scored on {meta.get('metric')!r} but ml.metric is {metric!r}; "
-            "run `make train` again"
-        )
+    scoring = check_scored_as_configured(meta, cfg)
+    metric = scoring.metric
     gib = greater_is_better(cfg)
     min_score = float(ml_setting(cfg, "min_score"))
     max_regression = float(ml_setting(cfg, "gate.max_regression"))
@@ -168,9 +185,12 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             f"(needs {word} {min_score})",
         }
     )
-    blessed = _blessed_evidence(lay, cfg, split, metric)
-    if blessed is None or blessed.get("score") is None:
+    blessed = _blessed_evidence(lay, cfg, split, scoring)
+    if blessed is None:
         checks.append({"check": "vs_blessed", "passed": True, "detail": "no blessed model yet"})
+    elif blessed.get("score") is None:
+        detail = f"blessed {blessed['model_version']} {blessed['scored_on']}"
+        checks.append({"check": "vs_blessed", "passed": True, "detail": detail})
     else:
         ref = float(blessed["score"])
         ok = within_regression(score, ref, max_regression, gib)

@@ -32,20 +32,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..common.lineage import record
 from . import dataset
-from .evaluate import greater_is_better, score
+from .evaluate import greater_is_better
 from .model import METADATA_FILE, MODEL_FILE, predict
+from .scoring import scoring_for
 from .split import split_gold
 from .store import MLError, layout, ml_setting, replace_dir, staging_dir, utc_now, write_json
 from .tracking import tracker_for
-
-SKLEARN_SCORING = {
-    "roc_auc": "roc_auc",
-    "f1": "f1",
-    "accuracy": "accuracy",
-    "r2": "r2",
-    "rmse": "neg_root_mean_squared_error",
-    "mae": "neg_mean_absolute_error",
-}
 
 
 @dataclass(frozen=True)
@@ -141,24 +133,14 @@ def build_pipeline(contract: dataset.Contract, estimator: BaseEstimator, scale: 
     return Pipeline([("features", ColumnTransformer(parts)), ("model", estimator)])
 
 
-def scoring(metric: str, n_classes: int) -> str:
-    if metric == "roc_auc" and n_classes > 2:
-        return "roc_auc_ovr"
-    if metric == "f1" and n_classes > 2:
-        return "f1_macro"
-    try:
-        return SKLEARN_SCORING[metric]
-    except KeyError:
-        raise MLError(f"conf: ml.metric = {metric!r} is not supported") from None
-
-
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
     """Split gold, search each family, keep the best on validation -> models/candidate/."""
     started, cpu_started = time.perf_counter(), time.process_time()
     lay = layout(cfg)
+    scoring = scoring_for(cfg)
+    metric = scoring.metric
     gold, contract, sha = dataset.load_gold(lay, cfg)
     split = split_gold(gold, contract.target, contract.task, cfg)
-    metric = ml_setting(cfg, "metric")
     framework = ml_setting(cfg, "framework")
     gib = greater_is_better(cfg)
     n_iter = int(ml_setting(cfg, "search.n_iter"))
@@ -203,7 +185,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             fam.space,
             n_iter=n_iter,
             cv=splitter,
-            scoring=scoring(metric, len(classes or [])),
+            scoring=scoring.scorer(classes),
             random_state=seed,
             n_jobs=n_jobs,
             refit=False,
@@ -212,13 +194,12 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         search.fit(x_search, y_search)
         fitted = clone(search.estimator).set_params(**search.best_params_).fit(x_train, y_train)
         pred, proba = predict(fitted, x_val, contract.task)
-        val_score = score(metric, y_val, pred, proba, classes)
+        val_score = scoring.score(y_val, pred, proba, classes)
         entry = {
             "family": fam.name,
             "best_params": {k.removeprefix("model__"): v for k, v in search.best_params_.items()},
-            "cv_score": abs(float(search.best_score_))
-            if metric in ("rmse", "mae")
-            else float(search.best_score_),
+            # the search maximises, so error metrics are negated there
+            "cv_score": float(search.best_score_) * (1.0 if scoring.greater_is_better else -1.0),
             "validation_score": val_score,
             "draws": n_iter,
             "search_rows": len(x_search),
@@ -241,6 +222,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "target": contract.target,
         "id_column": contract.id_column,
         "metric": metric,
+        "average": scoring.average,
         "score": None,
         "greater_is_better": gib,
         "features": contract.features,
