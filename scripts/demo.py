@@ -236,7 +236,7 @@ def main() -> int:
     rel = args.dest
     for path, what in (("README.md", "the generated project's front page"),
                        ("reports/", "data quality, gate decision, monitoring report"),
-                       ("docs/model-card.md", "the model card written from the run"),
+                       ("reports/model-card.md", "the model card written from the run"),
                        ("Makefile", "every target: `make help`")):  # fmt: skip
         print(f"  {rel}/{path:<22} {what}")
     return 0

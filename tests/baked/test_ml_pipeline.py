@@ -95,7 +95,7 @@ def test_pipeline_blesses_a_model_that_reaches_min_score(
         assert key in conf_ml, key
     contract = _json(baked, "data/gold/contract.json")
     assert conf_ml["features"] == contract["features"]
-    assert (baked.path / "docs" / "model-card.md").read_text().count("BLESSED") == 1
+    assert (baked.path / "reports" / "model-card.md").read_text().count("BLESSED") == 1
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -155,7 +155,7 @@ def test_unreachable_min_score_fails_the_pipeline_and_blesses_nothing(bake: Bake
     gate = _json(baked, "reports/gate.json")
     assert gate["decision"] == "rejected" and gate["passed"] is False
     assert (baked.path / "models" / "candidate" / "model.onnx").is_file()  # packaged, not blessed
-    assert "REJECTED" in (baked.path / "docs" / "model-card.md").read_text()
+    assert "REJECTED" in (baked.path / "reports" / "model-card.md").read_text()
 
 
 def test_generated_tests_lint_and_benchmark_pass(pipelines: dict[str, tuple[Baked, Any]]) -> None:

@@ -58,6 +58,12 @@ class Layout:
 
     @property
     def model_card(self) -> Path:
+        """The card the pipeline writes: an artefact of the run, like the other reports."""
+        return self.reports / "model-card.md"
+
+    @property
+    def model_card_source(self) -> Path:
+        """The team's own sections of the card (intended use, ...): read, never written."""
         return self.root / "docs" / "model-card.md"
 
     def report(self, name: str) -> Path:
