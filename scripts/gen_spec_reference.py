@@ -423,6 +423,7 @@ def _unlink_missing(text: str, page: str, published: set[str]) -> str:
 
 
 def generated_project_pages() -> dict[str, str]:
+    from mlops_template import TEMPLATE_RELEASE, TEMPLATE_VERSION
     from mlops_template.render import render
     from mlops_template.spec import load_spec
 
@@ -434,7 +435,9 @@ def generated_project_pages() -> dict[str, str]:
         if missing:
             raise SystemExit(f"{folder}: examples/{example} no longer generates {sorted(missing)}")
         for path in sorted(published):
-            text = tree.text(path)
+            # the template release, not the content hash of this checkout's templates (which
+            # changes with every template edit): the pages stay current until a release
+            text = tree.text(path).replace(TEMPLATE_VERSION, TEMPLATE_RELEASE)
             if path.endswith(".md"):
                 text = _unlink_missing(text, path, published)
             pages[f"{GENERATED_DIR}/{folder}/{path}"] = text
