@@ -181,6 +181,17 @@ class Data(_Model):
         default=None, description="Record identifier column (synthetic source: customer_id)."
     )
     versioning: Versioning = Field(default="none", description="Data versioning: none, dvc, delta.")
+    date_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns holding ISO dates or date-times (YYYY-MM-DD[THH:MM[:SS]]): gold "
+        "expands them into numeric features (year, month, day, day of week, ...). Text columns "
+        "whose every value is one are detected without being listed.",
+    )
+    keep_features: list[str] = Field(
+        default_factory=list,
+        description="Columns kept as features although silver's screening would exclude them "
+        "(likely row identifiers, high-cardinality text); see reports/data-quality.md.",
+    )
 
 
 class ML(_Model):
@@ -377,6 +388,17 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
             )
     if spec.data.id_column is not None and not _COLUMN.match(spec.data.id_column):
         add(("data.id_column", f"{spec.data.id_column!r} is not a valid column name"))
+    for key in ("date_columns", "keep_features"):
+        listed: list[str] = getattr(spec.data, key)
+        for i, col in enumerate(listed):
+            if not col.strip():
+                add((f"data.{key}.{i}", "an empty column name; name a column of the source"))
+            elif listed.index(col) != i:
+                add((f"data.{key}.{i}", f"{col!r} is listed twice"))
+    for i, col in enumerate(spec.data.date_columns):
+        if col in (spec.ml.target, spec.data.id_column, *(spec.data.pii_columns or [])):
+            add((f"data.date_columns.{i}", f"{col!r} is the target, the id or a PII column; "
+                 "only features are expanded into date parts"))  # fmt: skip
 
     # ml
     target = spec.ml.target

@@ -71,6 +71,35 @@ def load_config(env: str | None = None, root: Path | None = None) -> dict[str, A
     return deepcopy(_load(str(root or project_root()), env))
 
 
+def _env_keys(root: str, env: str) -> frozenset[str]:
+    """The dotted keys conf/<env>.yaml sets (every level: ``data``, ``data.source``, ...); read
+    afresh (only error messages ask), so it always matches the file."""
+    env_file = Path(root) / "conf" / f"{env}.yaml"
+    if not env_file.is_file():
+        return frozenset()
+    keys: set[str] = set()
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            keys.add(dotted)
+            if isinstance(value, dict):
+                walk(value, dotted + ".")
+
+    walk(_read(env_file), "")
+    return frozenset(keys)
+
+
+def origin(config: dict[str, Any], key: str) -> str:
+    """The file a configuration value comes from, for messages: ``conf/<env>.yaml`` when that
+    file sets the dotted ``key`` (``data.id_column``), else ``conf/base.yaml``."""
+    env = str(config.get("environment", DEFAULT_ENV))
+    root = config.get("root")
+    if root and key in _env_keys(str(root), env):
+        return f"conf/{env}.yaml"
+    return "conf/base.yaml"
+
+
 def resolve(config: dict[str, Any], key: str, default: str | None = None) -> Path:
     """An entry of `paths:` as an absolute path (relative paths are taken from the project root).
 

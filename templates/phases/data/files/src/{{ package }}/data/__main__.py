@@ -1,4 +1,8 @@
-"""``python -m <package>.data ingest|silver|gold|all|docs`` - the data pipeline's CLI.
+"""``python -m <package>.data ingest|silver|gold|all|docs|reset-bronze`` - the data pipeline's CLI.
+
+``reset-bronze`` starts a new bronze contract after the source's columns changed: it moves every
+bronze partition (and its manifest) to ``<bronze>/_archive/<UTC time>/``, so nothing is lost and
+the next ``ingest`` locks the new columns.
 
 With ``data.versioning: delta``, ``delta-history [silver|gold]`` lists the Delta table versions.
 
@@ -23,7 +27,10 @@ from .errors import DataError
 
 #: the Delta tables module ships only with data.versioning: delta
 DELTA = importlib.util.find_spec(f"{__package__}.delta") is not None
-STEPS = ("ingest", "silver", "gold", "all", "docs") + (("delta-history",) if DELTA else ())
+STEPS = ("ingest", "silver", "gold", "all", "docs", "reset-bronze") + (
+    ("delta-history",) if DELTA else ()
+)
+ARCHIVE = "_archive"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +67,19 @@ def _ingest(cfg: dict[str, Any], args: argparse.Namespace) -> None:
 
 def _silver(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     report = silver.run(cfg, args.engine)
+    columns = report.get("columns") or {}
+    renamed = columns.get("renamed") or {}
+    if renamed:
+        old, new = next(iter(renamed.items()))
+        more = f" and {len(renamed) - 1} more" if len(renamed) > 1 else ""
+        print(
+            f"silver: column names made identifiers: {old!r} -> {new!r}{more} "
+            "(reports/data-quality.md lists them)"
+        )
+    for name, why in (columns.get("excluded") or {}).items():
+        print(f"silver: column {name!r} is not a feature: {why}")
+    for name, parts in (columns.get("dates") or {}).items():
+        print(f"silver: date column {name!r} -> gold features {', '.join(parts)}")
     dup = report["duplicates"]
     print(
         f"silver: {report['bronze']['rows']} bronze rows -> {report['silver']['rows']} rows "
@@ -93,6 +113,27 @@ def _docs(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"docs: contract tables of {target} rewritten from the silver contract")
 
 
+def _reset_bronze(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    from ..common.config import resolve
+    from ..common.lineage import utc_now
+    from .storage import move, relative
+
+    bronze, root = resolve(cfg, "bronze"), Path(cfg["root"])
+    folders = sorted(p for p in bronze.glob("ingest_date=*") if p.is_dir())
+    if not folders:
+        print(f"reset-bronze: {relative(bronze, root)} has no partitions; nothing to move")
+        return
+    stamp = utc_now().replace(":", "").replace("-", "")
+    archive = bronze / ARCHIVE / stamp
+    archive.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        move(folder, archive / folder.name)
+    print(
+        f"reset-bronze: {len(folders)} partition folder(s) moved to {relative(archive, root)}; "
+        "the next `ingest` (make data) starts a new bronze contract with the source's columns"
+    )
+
+
 def _delta_history(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     delta = importlib.import_module(f"{__package__}.delta")  # shipped with versioning: delta
 
@@ -107,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     steps = ["ingest", "silver", "gold"] if args.step == "all" else [args.step]
     actions = {"ingest": _ingest, "silver": _silver, "gold": _gold, "docs": _docs}
+    actions["reset-bronze"] = _reset_bronze
     actions["delta-history"] = _delta_history
     try:
         cfg = load_config()

@@ -5,6 +5,15 @@ and the scikit-learn datasets have declared columns; csv, parquet and sql source
 contract inferred from bronze (numbers -> numeric, text with few distinct values -> categorical).
 The configuration decides the roles: ``ml.target``, ``data.id_column`` and ``data.pii_columns``.
 
+Inferred contracts also screen the columns once, at silver, and say so in the data-quality report:
+- a feature name that is not an identifier (``mean radius``) is renamed (``mean_radius``), the
+  bronze name kept in the column's ``source`` (two names that end up equal are an error);
+- a likely row identifier (unique integers in row order or a dense range, or a name like
+  ``id`` / ``*_id`` / ``*Id`` unique in almost every row) and high-cardinality text are
+  excluded from the features, unless ``data.keep_features`` names them;
+- ISO dates and date-times (``data.date_columns``, or text whose every value is one) are features
+  of kind ``date`` / ``datetime``: gold expands them into numeric parts (year, month, ...).
+
 Three pandera (polars) schemas come out of one contract:
 - :func:`bronze_schema`: what a row must satisfy to enter silver (failures go to quarantine);
 - :func:`silver_schema`: the cleaned layer (no missing features, PII masked, unique ids);
@@ -15,18 +24,41 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandera.polars as pa
 import polars as pl
 
+from ..common.config import origin
 from . import synthetic
 from .errors import DataError
 
 DTYPES: dict[str, pl.DataType] = {"Int64": pl.Int64(), "Float64": pl.Float64(), "String": pl.Utf8()}
 ROLES = ("id", "pii", "feature", "target", "excluded")
+DATE_KINDS = ("date", "datetime")
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+#: an ISO date (``2016-01-31``); the date part of every value of a date or datetime feature
+DATE_PATTERN = rf"^{_DATE}$"
+#: an ISO date-time (``2016-01-31T08:30``, seconds, fraction and zone optional) or a date
+DATETIME_PATTERN = (
+    rf"^{_DATE}([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+#: numeric gold features a date (or date-time) feature expands into: ``<column>_<part>``
+DATE_PARTS: dict[str, tuple[str, ...]] = {
+    "date": ("year", "month", "day", "day_of_week"),
+    "datetime": ("year", "month", "day", "day_of_week", "hour", "minute"),
+}
+#: a text column with more distinct values than this share of its rows is not a category
+HIGH_CARDINALITY = 0.5
+#: a column named like an identifier is one when at least this share of its values is distinct
+ID_NAME_UNIQUE = 0.9
+#: the ratio rules (identifier names, high-cardinality text) need at least this many rows
+SCREEN_MIN_ROWS = 10
+ID_NAME = re.compile(r"^(id|ID|Id)$|[_ .-](id|ID|Id)$|[a-z0-9](Id|ID)$")
+SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HASH_PATTERN = r"^[0-9a-f]{64}$"
 #: text columns with at most this many distinct values are categorical features (inferred sources)
 MAX_CATEGORIES = 50
@@ -46,6 +78,12 @@ class Column:
     categories: tuple[str, ...] | None = None
     pattern: str | None = None
     description: str = ""
+    source: str | None = None  # the bronze name when silver renamed the column
+
+    @property
+    def bronze(self) -> str:
+        """The column's name in bronze (and in the quarantine file)."""
+        return self.source or self.name
 
     def checks_text(self) -> str:
         parts = []
@@ -111,6 +149,20 @@ class Contract:
         return [c.name for c in self.features if c.kind == "categorical"]
 
     @property
+    def date_features(self) -> list[str]:
+        return [c.name for c in self.features if c.kind in DATE_KINDS]
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Bronze name -> silver name of every renamed column."""
+        return {c.source: c.name for c in self.columns if c.source}
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """Column -> why it is not a feature, for the columns the screening excluded."""
+        return {c.name: c.description for c in self.by_role("excluded")}
+
+    @property
     def pii(self) -> list[str]:
         return [c.name for c in self.by_role("pii")]
 
@@ -158,6 +210,15 @@ class Contract:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def safe_name(name: str) -> str:
+    """A column name as an identifier, case kept: 'mean radius' -> 'mean_radius' (ONNX input
+    names, request fields and Python attributes all need one)."""
+    if SAFE_NAME.match(name):
+        return name
+    out = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_")
+    return out if out and not out[0].isdigit() else f"c_{out}"
 
 
 def normalize_name(name: str) -> str:
@@ -295,7 +356,7 @@ def _with_roles(columns: list[Column], cfg: dict[str, Any], where: str) -> list[
     ]:
         if name is not None and name not in names:
             raise DataError(
-                f"{where}: no column {name!r} ({key} in conf/base.yaml); columns are: "
+                f"{where}: no column {name!r} ({key} in {origin(cfg, key)}); columns are: "
                 f"{', '.join(sorted(names))}. Fix {key} or the source."
             )
     out = []
@@ -355,13 +416,16 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
         extra = [c for c in bronze.columns if c not in {col.name for col in columns}]
         if extra:
             raise DataError(f"{where}: unexpected columns {extra} for the synthetic source")
-    elif kind == "sklearn":
-        dataset = str(source["dataset"])
-        columns = [_infer(bronze, name) for name in bronze.columns]
     else:
-        dataset = _dataset_name(source)
-        columns = [_infer(bronze, name) for name in bronze.columns]
+        dataset = str(source["dataset"]) if kind == "sklearn" else _dataset_name(source)
+        dates = _listed(cfg, "date_columns", bronze.columns, where)
+        columns = [_infer(bronze, name, name in dates, where) for name in bronze.columns]
     columns = _with_roles(columns, cfg, where)
+    if kind != "synthetic":
+        keep = _listed(cfg, "keep_features", bronze.columns, where)
+        columns = _rename(
+            [_screen(bronze, c) if c.name not in keep else c for c in columns], cfg, where
+        )
     present = {c.name for c in columns}
     derived = tuple(d for d in derived if {d.numerator, d.denominator} <= present)
     return Contract(
@@ -382,9 +446,63 @@ def _dataset_name(source: dict[str, Any]) -> str:
     return "records"
 
 
-def _infer(frame: pl.DataFrame, name: str) -> Column:
+def _listed(cfg: dict[str, Any], key: str, names: list[str], where: str) -> set[str]:
+    """The bronze names of the columns ``data.<key>`` lists (by bronze or renamed name)."""
+    listed = cfg["data"].get(key) or []
+    by_safe = {safe_name(n): n for n in names}
+    out: set[str] = set()
+    for name in listed:
+        found = name if name in names else by_safe.get(str(name))
+        if found is None:
+            raise DataError(
+                f"{where}: no column {name!r} (data.{key} in {origin(cfg, 'data.' + key)}); "
+                f"columns are: {', '.join(sorted(names))}. Fix data.{key} or the source."
+            )
+        out.add(found)
+    return out
+
+
+def _date_kind(text: pl.Series) -> str | None:
+    """``date`` / ``datetime`` when every value of ``text`` (no nulls) is an ISO one."""
+    if text.len() == 0:
+        return None
+    stripped = text.str.strip_chars()
+    if stripped.str.contains(DATE_PATTERN).all():
+        return "date"
+    if stripped.str.contains(DATETIME_PATTERN).all():
+        return "datetime"
+    return None
+
+
+def _date_column(name: str, kind: str) -> Column:
+    pattern = DATE_PATTERN if kind == "date" else DATETIME_PATTERN
+    parts = ", ".join(DATE_PARTS[kind])
+    return Column(
+        name,
+        "String",
+        "feature",
+        kind,
+        pattern=pattern,
+        description=f"ISO {kind}; gold features: {parts}",
+    )
+
+
+def _infer(frame: pl.DataFrame, name: str, date: bool = False, where: str = "bronze") -> Column:
     series = frame.get_column(name)
     dtype = series.dtype
+    if dtype in (pl.Date, pl.Datetime):
+        return _date_column(name, "date" if dtype == pl.Date else "datetime")
+    if date:
+        kind = None
+        if dtype in (pl.Utf8, pl.Categorical):
+            kind = _date_kind(series.cast(pl.Utf8).drop_nulls())
+        if kind is None:
+            raise DataError(
+                f"{where}: column {name!r} is listed in data.date_columns but not every value is "
+                "an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM[:SS]); fix the source "
+                "or remove the column from data.date_columns"
+            )
+        return _date_column(name, kind)
     if dtype.is_integer():
         return Column(name, "Int64", "feature", "numeric")
     if dtype.is_numeric():
@@ -397,9 +515,75 @@ def _infer(frame: pl.DataFrame, name: str) -> Column:
             parsed = text.str.strip_chars().cast(pl.Float64, strict=False)
             if parsed.is_not_null().sum() >= NUMERIC_SHARE * text.len():
                 return Column(name, "Float64", "feature", "numeric")
+            date_kind = _date_kind(text)
+            if date_kind is not None:
+                return _date_column(name, date_kind)
             if text.n_unique() <= MAX_CATEGORIES:
                 return Column(name, "String", "feature", "categorical")
     return Column(name, "String", "feature", None, description="free text or other type")
+
+
+def _screen(frame: pl.DataFrame, col: Column) -> Column:
+    """``col`` excluded (the reason in its description) when it looks like a row identifier or
+    is high-cardinality text; any other column as it is."""
+    if col.role not in ("feature", "excluded") or col.kind in DATE_KINDS:
+        return col
+    series = frame.get_column(col.name)
+    rows = series.len()
+    values = series.drop_nulls()
+    distinct = values.n_unique() if values.len() else 0
+    reason = None
+    if (
+        col.kind == "numeric"
+        and series.dtype.is_integer()
+        and rows > 1
+        and values.len() == rows
+        and distinct == rows
+    ):
+        dense = int(values.max()) - int(values.min()) + 1 == rows  # type: ignore[arg-type]
+        if dense or values.is_sorted() or values.is_sorted(descending=True):
+            how = "a dense range" if dense else "in row order"
+            reason = f"looks like a row identifier: unique integers, {how}"
+    if reason is None and rows >= SCREEN_MIN_ROWS and values.len():
+        share = distinct / values.len()
+        if ID_NAME.search(col.name) and share >= ID_NAME_UNIQUE:
+            reason = f"looks like an identifier: named like one, {share:.0%} of values distinct"
+        elif series.dtype in (pl.Utf8, pl.Categorical) and (
+            col.kind is None or share > HIGH_CARDINALITY
+        ):
+            reason = (
+                f"high-cardinality text: {distinct} distinct values in {values.len()} rows "
+                "(free text or an identifier, not a category)"
+            )
+    if reason is None:
+        if col.role == "excluded":
+            return Column(col.name, col.dtype, "excluded", description="not a number or category")
+        return col
+    keep = "; set data.keep_features to keep it as a feature"
+    return Column(col.name, col.dtype, "excluded", None, True, description=reason + keep)
+
+
+def _rename(columns: list[Column], cfg: dict[str, Any], where: str) -> list[Column]:
+    """Features and excluded columns renamed to identifiers (``source`` keeps the bronze name);
+    two columns ending up with one name are an error."""
+    out: list[Column] = []
+    for col in columns:
+        if col.role in ("feature", "excluded") and not SAFE_NAME.match(col.name):
+            col = replace(col, name=safe_name(col.name), source=col.name)
+        out.append(col)
+    taken: dict[str, str] = {}
+    for col in out:
+        names = [col.name] + [f"{col.name}_{p}" for p in DATE_PARTS.get(col.kind or "", ())]
+        for name in names:
+            if name in taken:
+                raise DataError(
+                    f"{where}: columns {taken[name]!r} and {col.bronze!r} both become "
+                    f"{name!r} in silver/gold (names are made identifiers, dates expand into "
+                    f"<column>_<part>); rename one of them in the source, then run "
+                    f"`python -m {__package__} reset-bronze` and ingest again"
+                )
+            taken[name] = col.bronze
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -439,7 +623,7 @@ def silver_schema(contract: Contract) -> pa.DataFrameSchema:
         if c.role == "pii":
             columns[c.name] = pa.Column(pl.Utf8, pa.Check.str_matches(HASH_PATTERN), nullable=True)
         elif c.role == "feature":
-            checks = [ch for ch in _checks(c) if c.kind == "categorical"]
+            checks = _checks(c) if c.kind == "categorical" or c.kind in DATE_KINDS else []
             columns[c.name] = pa.Column(DTYPES[c.dtype], checks, nullable=False)
         elif c.role == "id":
             columns[c.name] = pa.Column(DTYPES[c.dtype], _checks(c), nullable=False, unique=True)
@@ -452,10 +636,22 @@ def gold_features(contract: Contract) -> list[dict[str, Any]]:
     """The ``features`` list of gold/contract.json, without categories (filled from the data)."""
     out: list[dict[str, Any]] = []
     for c in contract.features:
+        source = {"source": c.source} if c.source else {}
         if c.kind == "numeric":
-            out.append({"name": c.name, "kind": "numeric", "dtype": "Float64"})
+            out.append({"name": c.name, "kind": "numeric", "dtype": "Float64", **source})
+        elif c.kind in DATE_KINDS:
+            out += [
+                {
+                    "name": f"{c.name}_{part}",
+                    "kind": "numeric",
+                    "dtype": "Float64",
+                    "source": c.bronze,
+                    "part": part,
+                }
+                for part in DATE_PARTS[c.kind]
+            ]
         else:
-            out.append({"name": c.name, "kind": "categorical", "dtype": "String"})
+            out.append({"name": c.name, "kind": "categorical", "dtype": "String", **source})
     out += [{"name": d.name, "kind": "numeric", "dtype": "Float64"} for d in contract.derived]
     return out
 

@@ -289,7 +289,13 @@ class PolarsEngine(PolarsFrames):
     name = "polars"
 
     def load(self, parts: list[Path], contract: Contract) -> pl.DataFrame:
-        scans = [pl.scan_parquet(str(p)).select(contract.names) for p in parts]
+        # renamed columns (contract.Column.source) take their silver name here, once
+        scans = [
+            pl.scan_parquet(str(p)).select(
+                [pl.col(c.bronze).alias(c.name) for c in contract.columns]
+            )
+            for p in parts
+        ]
         lazy = pl.concat(scans, how="vertical_relaxed").with_row_index("_row")
         schema = lazy.collect_schema()
         typed: list[pl.Expr] = [pl.col("_row").cast(pl.Int64)]
@@ -397,6 +403,9 @@ class PolarsEngine(PolarsFrames):
         if contract.id_column:
             exprs.append(pl.col(contract.id_column))
         for c in contract.features:
+            if c.kind in contracts.DATE_KINDS:
+                exprs += _polars_date_parts(c.name, contracts.DATE_PARTS[c.kind])
+                continue
             dtype = pl.Float64 if c.kind == "numeric" else pl.Utf8
             exprs.append(pl.col(c.name).cast(dtype))
         for d in contract.derived:
@@ -458,6 +467,25 @@ class PolarsEngine(PolarsFrames):
         if not frames:
             return _empty_aggregates()
         return pl.concat(pl.collect_all(frames)).sort("dimension", "value")
+
+
+def _polars_date_parts(name: str, parts: tuple[str, ...]) -> list[pl.Expr]:
+    """The numeric parts of an ISO date / date-time text column (silver checked its pattern:
+    the date is its first 10 characters, the time starts at the 12th); an impossible date
+    (``2023-02-30``) gives null, which gold's contract check reports."""
+    text = pl.col(name).str.strip_chars()
+    day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    piece = {
+        "year": day.dt.year(),
+        "month": day.dt.month(),
+        "day": day.dt.day(),
+        "day_of_week": day.dt.weekday(),  # ISO: Monday 1 .. Sunday 7
+        "hour": text.str.slice(11, 2).cast(pl.Int32, strict=False).fill_null(0),
+        "minute": text.str.slice(14, 2).cast(pl.Int32, strict=False).fill_null(0),
+    }
+    # the time of a date-only value is midnight, of an impossible date null (like the date)
+    valid = day.is_not_null()
+    return [pl.when(valid).then(piece[p]).cast(pl.Float64).alias(f"{name}_{p}") for p in parts]
 
 
 def _polars_cast(expr: pl.Expr, raw: pl.DataType, want: pl.DataType) -> pl.Expr:
@@ -555,12 +583,13 @@ class DuckDBEngine(PolarsFrames):
         raw_types = {str(row[0]): str(row[1]).upper() for row in described}
         typed, errors = [], []
         for col in contract.columns:
-            raw, want = raw_types[col.name], _SQL_TYPES[col.dtype]
-            expr = _sql_cast(q(col.name), raw, want)
+            # renamed columns (contract.Column.source) take their silver name here, once
+            raw, want = raw_types[col.bronze], _SQL_TYPES[col.dtype]
+            expr = _sql_cast(q(col.bronze), raw, want)
             typed.append(f"{expr} AS {q(col.name)}")
             if not _same_sql_type(raw, want):
                 errors.append(
-                    f"CASE WHEN {q(col.name)} IS NOT NULL AND {expr} IS NULL "
+                    f"CASE WHEN {q(col.bronze)} IS NOT NULL AND {expr} IS NULL "
                     f"THEN {lit(col.name)} END"
                 )
         cast_errors = (
@@ -657,6 +686,9 @@ class DuckDBEngine(PolarsFrames):
         if contract.id_column:
             select.append(q(contract.id_column))
         for c in contract.features:
+            if c.kind in contracts.DATE_KINDS:
+                select += _sql_date_parts(c.name, contracts.DATE_PARTS[c.kind])
+                continue
             sql_type = "DOUBLE" if c.kind == "numeric" else "VARCHAR"
             select.append(f"CAST({q(c.name)} AS {sql_type}) AS {q(c.name)}")
         for d in contract.derived:
@@ -705,6 +737,24 @@ def _local_only(paths: list[Path]) -> None:
                 f"{path}: the duckdb engine reads files of this machine only; use the polars "
                 "or spark engine (data.engine, or --engine) for storage URLs in paths:"
             )
+
+
+def _sql_date_parts(name: str, parts: tuple[str, ...]) -> list[str]:
+    """The numeric parts of an ISO date / date-time text column, as the polars engine's."""
+    text = f"trim({q(name)})"
+    day = f"TRY_STRPTIME(substr({text}, 1, 10), '%Y-%m-%d')"
+    piece = {
+        "year": f"year({day})",
+        "month": f"month({day})",
+        "day": f"day({day})",
+        "day_of_week": f"isodow({day})",
+        "hour": f"coalesce(TRY_CAST(substr({text}, 12, 2) AS INTEGER), 0)",
+        "minute": f"coalesce(TRY_CAST(substr({text}, 15, 2) AS INTEGER), 0)",
+    }
+    return [
+        f"CAST(CASE WHEN {day} IS NOT NULL THEN {piece[p]} END AS DOUBLE) AS {q(name + '_' + p)}"
+        for p in parts
+    ]
 
 
 def _sql_cast(column: str, raw: str, want: str) -> str:

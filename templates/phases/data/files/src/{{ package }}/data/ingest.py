@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..common.config import resolve
+from ..common.config import origin, resolve
 from ..common.lineage import record
 from . import synthetic
 from .contracts import normalize_name
@@ -186,7 +186,7 @@ def check_columns(frame: pl.DataFrame, cfg: dict[str, Any], where: str, bronze: 
     for column, key in wanted:
         if column not in frame.columns:
             raise DataError(
-                f"{where} has no column {column!r} ({key} in conf/base.yaml); its columns are: "
+                f"{where} has no column {column!r} ({key} in {origin(cfg, key)}); its columns are: "
                 f"{', '.join(frame.columns)}. Fix the source or {key}."
             )
     parts = bronze_partitions(bronze)
@@ -199,7 +199,9 @@ def check_columns(frame: pl.DataFrame, cfg: dict[str, Any], where: str, bronze: 
             raise DataError(
                 f"{where}: columns do not match the bronze contract of "
                 f"{relative(latest, root)}: missing {missing}, unexpected {unexpected}. Fix the "
-                "source, or move the old partitions out of data/bronze to start a new contract."
+                f"source, or start a new bronze contract with `python -m {__package__} "
+                "reset-bronze` (or `make reset-bronze`: it archives the old partitions, nothing "
+                "is deleted) and ingest again."
             )
 
 

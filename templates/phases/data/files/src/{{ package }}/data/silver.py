@@ -110,7 +110,7 @@ def plan(
                     bounds[col.name] = (math.ceil(lo), math.floor(hi))
                 else:
                     bounds[col.name] = (lo, hi)
-        elif col.kind == "categorical":
+        elif col.kind == "categorical" or col.kind in contracts.DATE_KINDS:
             mode = stats.mode[col.name]
             if mode is None:
                 raise DataError(
@@ -179,7 +179,9 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
         )
 
     deduped, exact, repeated = engine.dedupe(valid, contract.id_column)
-    stats = engine.stats(deduped, contract.numeric_features, contract.categorical_features)
+    stats = engine.stats(
+        deduped, contract.numeric_features, contract.categorical_features + contract.date_features
+    )
     fills, bounds = plan(contract, stats, float(cfg["data"].get("outlier_iqr_factor", 3.0)))
     clipped = engine.count_outside(deduped, bounds)
     cleaned = engine.transform(deduped, fills, bounds, contract.pii, salt)
@@ -198,6 +200,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
             if n
         },
         pii_masked=contract.pii,
+        columns=columns_report(contract),
         silver={
             "rows": silver_rows,
             "columns": len(engine.columns(cleaned)),
@@ -224,6 +227,20 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     )
     commit_version(cfg, getattr(engine, "spark", None), "silver", silver_file, contract.dataset)
     return report
+
+
+def columns_report(contract: contracts.Contract) -> dict[str, Any]:
+    """What silver decided about the columns: renamed, excluded from the features (and why),
+    dates expanded in gold."""
+    return {
+        "renamed": contract.renamed,
+        "excluded": contract.excluded,
+        "dates": {
+            c.name: [f"{c.name}_{p}" for p in contracts.DATE_PARTS[c.kind or "date"]]
+            for c in contract.features
+            if c.kind in contracts.DATE_KINDS
+        },
+    }
 
 
 def _write_report(report: dict[str, Any], reports: Path) -> None:
@@ -280,8 +297,32 @@ def quality_markdown(report: dict[str, Any]) -> str:
             lines.append("None.")
         masked = ", ".join(report["pii_masked"]) or "none"
         lines += ["", f"PII columns masked (salted SHA-256): {masked}."]
+        lines += _columns_markdown(report.get("columns") or {})
     lines.append("")
     return "\n".join(lines)
+
+
+def _columns_markdown(columns: dict[str, Any]) -> list[str]:
+    lines = ["", "## Columns", ""]
+    renamed, excluded, dates = (columns.get(k) or {} for k in ("renamed", "excluded", "dates"))
+    if not (renamed or excluded or dates):
+        return lines + ["Every column kept its name; none was excluded from the features."]
+    if renamed:
+        lines += ["Renamed to identifiers (requests may use either name):", ""]
+        lines += ["| bronze name | silver / gold name |", "|---|---|"]
+        lines += [f"| `{old}` | `{new}` |" for old, new in renamed.items()]
+        lines.append("")
+    if excluded:
+        lines += ["Not features (kept in silver):", ""]
+        lines += ["| column | reason |", "|---|---|"]
+        lines += [f"| `{c}` | {why} |" for c, why in excluded.items()]
+        lines.append("")
+    if dates:
+        lines += ["Dates expanded into numeric gold features:", ""]
+        lines += ["| column | gold features |", "|---|---|"]
+        lines += [f"| `{c}` | {', '.join(parts)} |" for c, parts in dates.items()]
+        lines.append("")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def _fmt(value: Any) -> str:

@@ -136,11 +136,12 @@ class SparkEngine:
             typed: list[Column] = [row]
             errors: list[Column] = []
             for col in contract.columns:
-                want = SPARK_TYPES[col.dtype]
-                expr = _cast(F.col(col.name), kinds[col.name], want)
+                # renamed columns (contract.Column.source) take their silver name here, once
+                want, raw_col = SPARK_TYPES[col.dtype], F.col(_quoted(col.bronze))
+                expr = _cast(raw_col, kinds[col.bronze], want)
                 typed.append(expr.alias(col.name))
-                if kinds[col.name] != want:
-                    bad = F.col(col.name).isNotNull() & expr.isNull()
+                if kinds[col.bronze] != want:
+                    bad = raw_col.isNotNull() & expr.isNull()
                     errors.append(F.when(bad, F.lit(col.name)))
             joined = F.concat_ws(",", *errors) if errors else F.lit(None).cast("string")
             cast_errors = F.when(joined != "", joined).otherwise(F.lit(None).cast("string"))
@@ -277,7 +278,7 @@ class SparkEngine:
                 continue
             if c.role in ("feature", "id") or not c.nullable:
                 rules[f"{c.name}: missing"] = _missing(x, c.dtype == "Float64")
-            if c.role != "feature" or c.kind == "categorical":
+            if c.role != "feature" or c.kind == "categorical" or c.kind in contracts.DATE_KINDS:
                 for reason, broken in _rules(c):
                     rules[f"{c.name}: {reason}"] = broken
         what = "silver output breaks its own contract"
@@ -310,6 +311,9 @@ class SparkEngine:
         if contract.id_column:
             select.append(F.col(contract.id_column))
         for c in contract.features:
+            if c.kind in contracts.DATE_KINDS:
+                select += _date_parts(c.name, contracts.DATE_PARTS[c.kind])
+                continue
             select.append(F.col(c.name).cast("double" if c.kind == "numeric" else "string"))
         for d in contract.derived:
             num = F.col(d.numerator).cast("double")
@@ -392,6 +396,32 @@ class SparkEngine:
         for frame in frames[1:]:
             union = union.unionByName(frame)
         return _to_polars(union.orderBy("dimension", "value"))
+
+
+def _quoted(name: str) -> str:
+    """A column name for ``F.col``: backquoted, so dots and spaces are part of the name."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _date_parts(name: str, parts: tuple[str, ...]) -> list[Column]:
+    """The numeric parts of an ISO date / date-time text column, as the polars engine's."""
+    from pyspark.sql import functions as F
+
+    text = F.trim(F.col(name))
+    day = F.to_date(F.substring(text, 1, 10), "yyyy-MM-dd")
+    if hasattr(F, "try_to_timestamp"):  # Spark 4 (ANSI mode): null, not an error, when invalid
+        day = F.try_to_timestamp(F.substring(text, 1, 10), F.lit("yyyy-MM-dd")).cast("date")
+    piece = {
+        "year": F.year(day),
+        "month": F.month(day),
+        "day": F.dayofmonth(day),
+        "day_of_week": F.weekday(day) + F.lit(1),  # Monday 0 in Spark, 1 (ISO) in polars
+        "hour": F.coalesce(_try_cast(F.substring(text, 12, 2), "int"), F.lit(0)),
+        "minute": F.coalesce(_try_cast(F.substring(text, 15, 2), "int"), F.lit(0)),
+    }
+    return [
+        F.when(day.isNotNull(), piece[p]).cast("double").alias(f"{name}_{p}") for p in parts
+    ]
 
 
 def _to_polars(sdf: DataFrame) -> pl.DataFrame:
