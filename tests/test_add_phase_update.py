@@ -1121,3 +1121,32 @@ def test_temporary_files_of_a_killed_write_do_not_make_the_tree_dirty(project: P
     code, out = mlops("add-phase", "serving", "--project", str(project))
     assert code == 0, out
     assert not list(project.rglob("*.mlops-tmp"))  # removed by the run
+
+
+def test_rename_and_interrupted_update_in_a_project_inside_a_bigger_repository(
+    golden: Path, tmp_path: Path, upgraded_templates: Path
+) -> None:
+    """git reports paths from the repository's root: a project in a subfolder (a monorepo)
+    gets the same rename detection and interrupted-update recovery."""
+    repo = tmp_path / "mono"
+    project = repo / "services" / "demo"
+    shutil.copytree(golden, project, symlinks=True)
+    (repo / "other.txt").write_text("another team's file\n")
+    committed(repo)
+    (project / "docs" / "team").mkdir()
+    git(project, "mv", "docs/roles.md", "docs/team/roles.md")
+    committed(repo, "our layout")
+    twin = tmp_path / "twin"
+    shutil.copytree(repo, twin, symlinks=True)
+    finished = proj.update(project=twin / "services" / "demo", templates_root=upgraded_templates)
+    assert not finished.report.conflicts
+    moved = {e.path: e.action for e in finished.report.entries}
+    assert moved["docs/team/roles.md"] == "updated", moved
+    after = snapshot(twin / "services" / "demo")
+    # killed after its first writes: the rerun finishes without --allow-dirty
+    for rel in ("Makefile", "docs/team/roles.md"):
+        (project / rel).write_bytes((twin / "services" / "demo" / rel).read_bytes())
+    (repo / "other.txt").write_text("changed outside the project\n")  # not the project's business
+    outcome = proj.update(project=project, templates_root=upgraded_templates)
+    assert any("finishing an interrupted update" in n for n in outcome.notes), outcome.notes
+    assert snapshot(project) == after
