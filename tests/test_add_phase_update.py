@@ -1150,3 +1150,15 @@ def test_rename_and_interrupted_update_in_a_project_inside_a_bigger_repository(
     outcome = proj.update(project=project, templates_root=upgraded_templates)
     assert any("finishing an interrupted update" in n for n in outcome.notes), outcome.notes
     assert snapshot(project) == after
+
+
+def test_add_phase_in_a_crlf_checkout_keeps_crlf_everywhere(project: Path) -> None:
+    for rel in ("mlops.yaml", "Makefile", "pyproject.toml", "README.md"):
+        path = project / rel
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 0, out
+    for rel in ("mlops.yaml", "Makefile", "pyproject.toml", "README.md"):
+        data = (project / rel).read_bytes()
+        assert data.count(b"\r\n") == data.count(b"\n"), f"{rel} has mixed line ends"
+    assert b"training, serving]\r\n" in (project / "mlops.yaml").read_bytes()

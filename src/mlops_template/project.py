@@ -51,6 +51,7 @@ from mlops_template.merge import (
     Decision,
     conflict_regions,
     merge_trees,
+    uses_crlf,
 )
 from mlops_template.render import (
     PRISTINE_FILE,
@@ -1092,6 +1093,9 @@ def plan_and_apply(
                 diffs.append(unified_diff(decision.path, old_bytes, decision.content.content))
     spec_path = root / SPEC_FILE
     old_spec = spec_path.read_bytes() if spec_path.is_file() else None
+    if spec_text is not None and old_spec is not None and uses_crlf(old_spec):
+        # a CRLF checkout: the edited spec keeps CRLF on every line, the edited ones too
+        spec_text = spec_text.replace("\r\n", "\n").replace("\n", "\r\n")
     if spec_text is not None and old_spec == spec_text.encode("utf-8"):
         spec_text = None  # unchanged: not rewritten
     if spec_text is not None:
