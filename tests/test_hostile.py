@@ -170,14 +170,10 @@ def test_confinement_rules() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _seed_for(draws: dict[int, str]) -> int:
-    """A seed whose ``random.choice(['inside', '..'])`` draws number ``i`` are ``draws[i]``."""
-    for seed in range(10_000):
-        rng = random.Random(seed)
-        got = [rng.choice(["inside", ".."]) for _ in range(max(draws) + 1)]
-        if all(got[i] == value for i, value in draws.items()):
-            return seed
-    raise AssertionError("no seed")  # pragma: no cover
+def script_random(monkeypatch: pytest.MonkeyPatch, draws: list[str]) -> None:
+    """Jinja's ``random`` filter returns ``draws`` in order, then 'inside'."""
+    queue = list(draws)
+    monkeypatch.setattr(random, "choice", lambda seq: queue.pop(0) if queue else "inside")
 
 
 @pytest.fixture
@@ -191,24 +187,26 @@ def tmpdir_under(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_random_name_is_written_as_it_was_checked(
-    project: Path, tmp_path: Path, tmpdir_under: Path
+    project: Path, tmp_path: Path, tmpdir_under: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two nested folders named ``{{ ['inside', '..'] | random }}``. The old code rendered each
     name once to check it and again to write: draws 0-1 ('inside', 'inside') passed the check,
-    and the file was written where draws 5-6 ('..', '..') put it: outside, exit 0."""
+    2-4 made the folders, and the file went where draws 5-6 ('..', '..') put it: two levels
+    above cookiecutter's output folder, i.e. into $TMPDIR, outside the project, exit 0."""
     folder = fixture("random-name-cookiecutter", tmp_path, "random-kit")
-    random.seed(_seed_for({0: "inside", 1: "inside", 5: "..", 6: ".."}))
+    script_random(monkeypatch, ["inside"] * 5 + ["..", ".."])
     code, out = mlops("add-phase", str(folder), "--project", str(project))
-    assert code == 0, out
-    assert (project / "inside" / "inside" / "escaped.txt").is_file()
+    assert not (tmpdir_under / "escaped.txt").exists(), "a name rendered twice escaped"
     written = {p for p in tmp_path.rglob("escaped.txt") if folder not in p.parents}
-    assert written == {project / "inside" / "inside" / "escaped.txt"}, "a name escaped"
-    assert not (tmpdir_under / "escaped.txt").exists()
+    assert written == {project / "inside" / "inside" / "escaped.txt"}, out
+    assert code == 0, out
 
 
-def test_a_random_name_that_leaves_is_refused(project: Path, tmp_path: Path) -> None:
+def test_a_random_name_that_leaves_is_refused(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = fixture("random-name-cookiecutter", tmp_path, "random-kit")
-    random.seed(_seed_for({0: ".."}))
+    script_random(monkeypatch, [".."])
     out = refused(project, "add-phase", str(folder), "--project", str(project),
                   message="the name renders to '..'; refusing to write outside the project")  # fmt: skip
     assert "{{ ['inside', '..'] | random }}" in out  # names the template folder
@@ -456,8 +454,10 @@ def test_sandbox_bounds_cookiecutter_helpers(project: Path, tmp_path: Path) -> N
     (folder / "cookiecutter.json").write_text(json.dumps({
         "project_slug": "p", "big": "{{ random_ascii_string(10**9) }}"
     }))  # fmt: skip
-    refused(project, "add-phase", str(folder), "--project", str(project),
-            message="a random string would be 1,000,000,000 long")  # fmt: skip
+    before = everything(project)
+    result = cli_limited("add-phase", str(folder), "--project", str(project), cwd=tmp_path)
+    assert_clean_refusal(result, "a random string would be 1,000,000,000 long")
+    assert everything(project) == before
 
 
 def test_sandbox_still_renders_ordinary_templates() -> None:
