@@ -297,11 +297,35 @@ def test_cookiecutter_cannot_load_extensions_without_trust(
     folder = fixture("envvars-extension-cookiecutter", tmp_path, "ext-kit")
     (folder / "cookiecutter.json").write_text(json.dumps({"project_slug": "p", **settings}))
     monkeypatch.syspath_prepend(str(folder))  # importable, so only the tool can stop it
-    sys.modules.pop("mlops_hostile_extension", None)
+    monkeypatch.delitem(sys.modules, "mlops_hostile_extension", raising=False)
     out = refused(project, "add-phase", str(folder), "--project", str(project), message=message)
     assert str(folder / "cookiecutter.json") in out and "--trust" in out
     assert not marker.exists(), "the template's extension was imported"
     assert "mlops_hostile_extension" not in sys.modules
+
+
+@pytest.mark.parametrize("key", ["_extensions", "_jinja2_env_vars"])
+def test_trusted_cookiecutter_loads_its_extensions(
+    project: Path, tmp_path: Path, marker: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    folder = fixture("envvars-extension-cookiecutter", tmp_path, "trusted-kit")
+    extensions = ["mlops_hostile_extension.Hostile"]
+    settings = {key: extensions if key == "_extensions" else {"extensions": extensions}}
+    (folder / "cookiecutter.json").write_text(json.dumps({"project_slug": "p", **settings}))
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delitem(sys.modules, "mlops_hostile_extension", raising=False)
+    code, out = mlops("add-phase", str(folder), "--project", str(project), "--trust")
+    assert code == 0, out
+    assert marker.exists() and (project / "hello.txt").read_text() == "hello\n"
+
+
+def test_a_broken_trusted_env_var_is_a_clear_error(project: Path, tmp_path: Path) -> None:
+    folder = fixture("envvars-extension-cookiecutter", tmp_path, "broken-kit")
+    (folder / "cookiecutter.json").write_text(json.dumps({
+        "project_slug": "p", "_jinja2_env_vars": {"no_such_option": 1},
+    }))  # fmt: skip
+    refused(project, "add-phase", str(folder), "--project", str(project), "--trust",
+            message="cannot build the Jinja environment from `_jinja2_env_vars`")  # fmt: skip
 
 
 def test_safe_jinja_env_vars_still_work(project: Path, tmp_path: Path) -> None:

@@ -712,7 +712,8 @@ def render_cookiecutter(
 
     class Sandboxed(ExtensionLoaderMixin, BoundedSandbox):  # type: ignore[misc]
         def __init__(self, **kwargs: Any) -> None:
-            super().__init__(undefined=jinja2.StrictUndefined, **kwargs)
+            kwargs.setdefault("undefined", jinja2.StrictUndefined)
+            super().__init__(**kwargs)
 
     def sandboxed_env(context: dict[str, Any]) -> Any:
         settings = context.get("cookiecutter", {})
@@ -721,8 +722,16 @@ def render_cookiecutter(
         if not trust:  # checked above on the file; the computed context must not add any
             envvars = {k: v for k, v in envvars.items() if k in SAFE_JINJA_ENV_VARS}
             extensions = []
+        extensions += list(envvars.pop("extensions", None) or [])  # trusted: load them too
         options = {"keep_trailing_newline": True, **envvars}
-        return Sandboxed(context={"cookiecutter": {"_extensions": extensions}}, **options)
+        try:
+            return Sandboxed(context={"cookiecutter": {"_extensions": extensions}}, **options)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TemplateError(
+                f"{config}: cannot build the Jinja environment from `_jinja2_env_vars` "
+                f"({type(exc).__name__}: {exc})",
+                hint="fix or remove the option",
+            ) from None
 
     extra = {k: v for k, v in _flat_spec(spec).items() if k in declared}
     patched = (generate, prompt, hooks)
