@@ -308,7 +308,7 @@ def _columns_markdown(columns: dict[str, Any]) -> list[str]:
     if not (renamed or excluded or dates):
         return lines + ["Every column kept its name; none was excluded from the features."]
     if renamed:
-        lines += ["Renamed to identifiers (requests may use either name):", ""]
+        lines += ["Renamed to identifiers (model inputs and request fields use the new name):", ""]
         lines += ["| bronze name | silver / gold name |", "|---|---|"]
         lines += [f"| `{old}` | `{new}` |" for old, new in renamed.items()]
         lines.append("")
