@@ -809,6 +809,7 @@ def test_add_phase_killed_at_any_moment_keeps_every_file_whole(
 
     readme = project / "README.md"
     readme.write_text(readme.read_text() + "\nA user's own paragraph.\n")
+    committed(project)  # a git project: the rerun must not be refused as dirty
     expected = snapshot(project), _uninterrupted(project, tmp_path, "add-phase", "serving")
     command = [sys.executable, "-m", "mlops_template", "add-phase", "serving", "--quiet"]
     for work, err in _killed_runs(
@@ -1162,3 +1163,61 @@ def test_add_phase_in_a_crlf_checkout_keeps_crlf_everywhere(project: Path) -> No
         data = (project / rel).read_bytes()
         assert data.count(b"\r\n") == data.count(b"\n"), f"{rel} has mixed line ends"
     assert b"training, serving]\r\n" in (project / "mlops.yaml").read_bytes()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs in the killed process."""
+
+
+def test_rerun_after_a_killed_add_phase_finishes_it_without_allow_dirty(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan a run records in its lock before writing lets the rerun tell the killed run's
+    writes (mlops.yaml and merged files included) from the user's own changes."""
+    import socket
+
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nA user's own paragraph.\n")
+    committed(project)
+    after = _uninterrupted(project, tmp_path, "add-phase", "serving")
+    held: dict[str, object] = {}
+    original_record, original_write = proj.Lock.record_plan, proj.write_file
+    calls = {"n": 0}
+
+    def record(self: proj.Lock, plan: dict[str, str | None]) -> None:
+        original_record(self, plan)
+        held.update(self.info)
+
+    def write(target: Path, entry: proj.File) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:  # four files written: killed before the fifth
+            raise _Killed
+        original_write(target, entry)
+
+    monkeypatch.setattr(proj.Lock, "record_plan", record)
+    monkeypatch.setattr(proj, "write_file", write)
+    with pytest.raises(_Killed):
+        proj.add_phase("serving", project=project)
+    monkeypatch.undo()
+    # what a SIGKILL leaves: the lock with the plan, of a process that is gone
+    (project / proj.LOCK_FILE).write_text(json.dumps({**held, "pid": 2**22 + 12345}))
+    assert held["host"] == socket.gethostname() and "plan" in held
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 0, out
+    assert "took over" in out and "finishing an interrupted run" in out, out
+    assert snapshot(project) == after
+
+
+def test_a_full_disk_when_recording_the_plan_writes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def full(target: Path, entry: proj.File) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    before = snapshot(project)
+    monkeypatch.setattr(proj, "_replace_file", full)
+    code, out = mlops("add-phase", "serving", "--project", str(project))
+    assert code == 2 and "cannot record the planned writes" in out and "nothing" in out, out
+    assert snapshot(project) == before and not (project / proj.LOCK_FILE).exists()

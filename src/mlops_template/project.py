@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_template.apply import TEMP_SUFFIX, Entry, Report, pid_alive, safe_target, write_file
+from mlops_template.apply import write_file as _replace_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
 from mlops_template.merge import (
     REJ_SUFFIX,
@@ -206,9 +208,9 @@ def _since(holder: Mapping[str, Any]) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
-def _take_over_stale_lock(path: Path) -> str | None:
-    """Remove a lock whose owner process is gone (same host); the note to show, or None when
-    the lock is not provably stale (held, on another host, or unreadable)."""
+def _take_over_stale_lock(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """Remove a lock whose owner process is gone (same host): the note to show and the lock's
+    content, or None when the lock is not provably stale (held, on another host, unreadable)."""
     holder = _read_lock(path)
     if holder is None or str(holder.get("host", "")) != socket.gethostname():
         return None
@@ -219,7 +221,7 @@ def _take_over_stale_lock(path: Path) -> str | None:
     try:
         os.rename(path, moved)  # atomic: of two runs taking over, one gets it
     except FileNotFoundError:
-        return ""  # another run removed it first: just try again
+        return "", {}  # another run removed it first: just try again
     except OSError:
         return None
     if _read_lock(moved) != holder:
@@ -231,41 +233,106 @@ def _take_over_stale_lock(path: Path) -> str | None:
         return None
     with contextlib.suppress(OSError):
         moved.unlink()
-    return (
+    note = (
         f"took over {path}: it was left by process {pid} (started {_since(holder)}), which is "
         "no longer running"
     )
+    return note, holder
+
+
+@dataclass
+class Lock:
+    """A held ``.mlops/lock``. Before a run writes, it records its plan in the lock (path ->
+    sha256 of the content it will write, None for a removal), so that a later run that takes
+    over the lock of a killed run can tell that run's writes from the user's changes."""
+
+    path: Path
+    info: dict[str, Any]
+    #: the content of the stale lock this run took over (with the killed run's plan), if any
+    taken_over: dict[str, Any] | None = None
+
+    def record_plan(self, plan: Mapping[str, str | None]) -> None:
+        info = {**self.info, "plan": dict(plan)}
+        try:
+            _replace_file(self.path, File(json.dumps(info).encode("utf-8")))  # atomic
+        except OSError as exc:
+            raise ProjectError(
+                f"{self.path}: cannot record the planned writes ({exc.strerror}); nothing was "
+                "written",
+                hint="fix the cause (a full disk, permissions) and run the command again",
+            ) from None
+        self.info = info
 
 
 @contextlib.contextmanager
-def project_lock(root: Path, notes: list[str] | None = None) -> Iterator[None]:
+def project_lock(root: Path, notes: list[str] | None = None) -> Iterator[Lock]:
     """``.mlops/lock``, created atomically so two runs cannot interleave; removed on exit.
 
     A lock left by a process that no longer runs on this machine (a killed run) is taken over,
     with a note; any other held lock is an error naming its owner.
     """
     path = root / LOCK_FILE
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    lock = Lock(path, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
     for _attempt in range(3):
         try:
-            _create_lock(path, info)
+            _create_lock(path, lock.info)
             break
         except FileExistsError:
-            note = _take_over_stale_lock(path)
-            if note is None:
+            taken = _take_over_stale_lock(path)
+            if taken is None:
                 raise _lock_error(path) from None
-            if note and notes is not None:
-                notes.append(note)
+            note, holder = taken
+            if note:
+                lock.taken_over = holder
+                if notes is not None:
+                    notes.append(note)
         except OSError as exc:
             raise ProjectError(f"{path}: cannot take the lock ({exc.strerror})") from None
     else:
         raise _lock_error(path)
     try:
-        yield
+        yield lock
     finally:
-        if _read_lock(path) == info:  # never remove a lock another run holds
+        if _read_lock(path) == lock.info:  # never remove a lock another run holds
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def planned_writes(root: Path, lock: Lock | None) -> Callable[[list[str]], str | None]:
+    """For :func:`check_clean`: recognise the uncommitted changes of the killed run whose lock
+    ``lock`` took over: every changed path holds what that run's recorded plan says it wrote."""
+
+    def own(changed: list[str]) -> str | None:
+        plan = (lock.taken_over or {}).get("plan") if lock is not None else None
+        if not isinstance(plan, dict):
+            return None
+        written = 0
+        for rel in changed:
+            name = rel.rsplit("/", 1)[-1]
+            if rel == LOCK_FILE or (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+                continue
+            if rel not in plan:
+                return None
+            target = root / rel
+            now = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else None
+            if now != plan[rel]:
+                return None
+            written += 1
+        return (
+            f"finishing an interrupted run: the {written} uncommitted change"
+            f"{'s are' if written != 1 else ' is'} what it had written"
+        )
+
+    return own
+
+
+def _first_of(
+    *checks: Callable[[list[str]], str | None],
+) -> Callable[[list[str]], str | None]:
+    def own(changed: list[str]) -> str | None:
+        return next((n for n in (check(changed) for check in checks) if n is not None), None)
+
+    return own
 
 
 def _lock_error(path: Path) -> ProjectError:
@@ -1068,6 +1135,7 @@ def plan_and_apply(
     dry_run: bool,
     outcome: Outcome,
     conflict: ConflictStyle = "inline",
+    lock: Lock | None = None,
 ) -> None:
     """Merge ``theirs`` into the working tree at ``root`` and (unless ``dry_run``) write it.
     ``conflict`` says how conflicts are written: inline markers, or ``<file>.rej``."""
@@ -1113,6 +1181,15 @@ def plan_and_apply(
     outcome.diff = "".join(diffs)
     if dry_run:
         return
+    if lock is not None:  # what is about to be written, for a rerun after a kill
+        plan: dict[str, str | None] = {
+            d.path: None if d.delete or d.content is None else d.content.sha256 for d in writes
+        }
+        if spec_text is not None:
+            plan[SPEC_FILE] = hashlib.sha256(spec_text.encode("utf-8")).hexdigest()
+        for rel in (PRISTINE_FILE, STATE_FILE):
+            plan[rel] = theirs.files[rel].sha256
+        lock.record_plan(plan)
     _remove_leftover_temp_files(root, paths)
     done = 0
     current_path = ""
@@ -1172,9 +1249,9 @@ def identify_custom(folder: Path, catalogue: Mapping[str, Phase]) -> _Identified
 
 def _lock_unless(
     dry_run: bool, root: Path, notes: list[str] | None = None
-) -> contextlib.AbstractContextManager[None]:
+) -> contextlib.AbstractContextManager[Lock | None]:
     """A dry run writes nothing, so it takes no lock (and works in a read-only checkout)."""
-    return contextlib.nullcontext() if dry_run else project_lock(root, notes)
+    return contextlib.nullcontext(None) if dry_run else project_lock(root, notes)
 
 
 def _looks_like_path(phase: str) -> bool:
@@ -1208,7 +1285,7 @@ def add_phase(
 
     root = find_project(project)
     outcome = Outcome(Report(root, dry_run=dry_run))
-    with _lock_unless(dry_run, root, outcome.notes):
+    with _lock_unless(dry_run, root, outcome.notes) as lock:
         state = read_state(root)
         customs = custom_phases(state)
         spec_path = root / SPEC_FILE
@@ -1270,7 +1347,7 @@ def add_phase(
                 )
             add = needed
         if not dry_run:  # a no-op or a dry run writes nothing: no need for a clean tree
-            check_clean(root, allow_dirty, outcome.notes)
+            check_clean(root, allow_dirty, outcome.notes, planned_writes(root, lock))
         text = spec_path.read_text(encoding="utf-8")
         new_text = edit_spec_text(text, str(spec_path), add, parsed_sets)
         spec = validate_spec_text(new_text, str(spec_path), sets)
@@ -1278,7 +1355,7 @@ def add_phase(
         theirs = render_project(spec, new_customs, root, templates_root=templates_root,
                                 trust=trust, notes=outcome.notes)  # fmt: skip
         plan_and_apply(root, base, theirs, spec_text=new_text, dry_run=dry_run, outcome=outcome,
-                       conflict=conflict)  # fmt: skip
+                       conflict=conflict, lock=lock)  # fmt: skip
     return outcome
 
 
@@ -1296,7 +1373,7 @@ def update(
 
     root = find_project(project)
     outcome = Outcome(Report(root, dry_run=dry_run))
-    with _lock_unless(dry_run, root, outcome.notes):
+    with _lock_unless(dry_run, root, outcome.notes) as lock:
         state = read_state(root)
         spec = load_spec(root / SPEC_FILE)
         base = read_base(root)
@@ -1304,9 +1381,10 @@ def update(
                                 trust=trust, notes=outcome.notes)  # fmt: skip
         if not dry_run:  # after the render: the changes of an interrupted update are allowed
             own = interrupted_update(root, theirs, conflict)
+            own = _first_of(planned_writes(root, lock), own)
             check_clean(root, allow_dirty, outcome.notes, own)
         plan_and_apply(root, base, theirs, spec_text=None, dry_run=dry_run, outcome=outcome,
-                       conflict=conflict)  # fmt: skip
+                       conflict=conflict, lock=lock)  # fmt: skip
         old = state.get("template_version")
         new = json.loads(theirs.files[STATE_FILE].content).get("template_version")
         if old != new:
