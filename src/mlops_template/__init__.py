@@ -10,8 +10,6 @@ The core is a library::
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -19,6 +17,8 @@ __version__ = "0.1.0"
 TEMPLATE_RELEASE = "2026.12.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from mlops_template.apply import apply_new as apply_new
     from mlops_template.render import render as render
     from mlops_template.spec import load_spec as load_spec
@@ -35,6 +35,8 @@ __all__ = [
 def template_digest(root: Path) -> str:
     """A content hash of the template folder ``root``: every file's path and bytes (caches
     such as ``__pycache__`` excluded). Any change to any template changes it."""
+    import hashlib  # here, not at the top: `mlops --version` stays fast
+
     digest = hashlib.sha256()
     files = sorted(
         p for p in root.rglob("*")
@@ -50,6 +52,8 @@ def template_version(root: Path | None = None) -> str:
     """The version of the templates at ``root`` (default: the installed ones):
     ``<TEMPLATE_RELEASE>+<content hash>``, so it moves whenever a template changes."""
     if root is None:
+        from pathlib import Path
+
         here = Path(__file__).resolve().parent
         root = next(
             (c for c in (here / "templates", here.parent.parent / "templates")
