@@ -48,7 +48,7 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
         rows, seed = int(source["rows"]), int(source.get("seed", 42))
         return synthetic.generate(rows, seed), {"kind": kind, "rows": rows, "seed": seed}
     if kind in ("csv", "parquet"):
-        files = _source_files(root, source.get("path"), kind)
+        files = _source_files(root, source.get("path"), kind, origin(cfg, "data.source.path"))
         frames = [_read_file(f, kind, root) for f in files]
         frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
         return frame, {
@@ -64,15 +64,18 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
     if kind == "sql":
         return _read_sql(root, source)
     raise DataError(
-        f"conf/base.yaml data.source.kind {kind!r} is not one of synthetic, csv, "
-        "parquet, sklearn, sql"
+        f"{origin(cfg, 'data.source.kind')} data.source.kind {kind!r} is not one of "
+        "synthetic, csv, parquet, sklearn, sql"
     )
 
 
-def _source_files(root: Path, path: str | None, kind: str) -> list[Path]:
+def _source_files(
+    root: Path, path: str | None, kind: str, conf: str = "conf/base.yaml"
+) -> list[Path]:
+    """The files ``path`` names; ``conf`` is the file that sets data.source.path (messages)."""
     if not path:
         raise DataError(
-            f"data.source.path is not set in conf/base.yaml; a {kind} source needs "
+            f"data.source.path is not set in {conf}; a {kind} source needs "
             f"the file to ingest (e.g. data/raw/customers.{kind})"
         )
     full = Path(path) if Path(path).is_absolute() else root / path
@@ -81,13 +84,13 @@ def _source_files(root: Path, path: str | None, kind: str) -> list[Path]:
         if not files:
             raise DataError(
                 f"data.source.path {path!r}: no file matches in {root}; put the source files "
-                "there or fix data.source.path in conf/base.yaml"
+                f"there or fix data.source.path in {conf}"
             )
         return files
     if not full.is_file():
         raise DataError(
             f"source file {relative(full, root)} does not exist (data.source.path in "
-            "conf/base.yaml); put the file there or fix the path"
+            f"{conf}); put the file there or fix the path"
         )
     return [full]
 
