@@ -34,7 +34,9 @@ SETS = [
     "ml.target=species",
     "ml.metric=accuracy",
     "ml.min_score=0.8",
+    "ml.tracking=none",  # no MLflow to install: this module is about serving
 ]
+PHASES = ["data", "training", "serving", "monitoring"]
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 FEATURES += ["sex", "year"]
 
@@ -52,7 +54,7 @@ def strict_lines(path: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def penguins(bake: BakeFn) -> Baked:
     palmerpenguins = pytest.importorskip("palmerpenguins")
-    baked = bake("minimal", sets=SETS)
+    baked = bake("minimal", sets=SETS, phases=PHASES)
     source = baked.path / "data" / "raw" / "penguins.csv"
     source.parent.mkdir(parents=True, exist_ok=True)
     palmerpenguins.load_penguins().to_csv(source, index=False)
