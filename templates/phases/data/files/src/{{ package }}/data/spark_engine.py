@@ -419,9 +419,7 @@ def _date_parts(name: str, parts: tuple[str, ...]) -> list[Column]:
         "hour": F.coalesce(_try_cast(F.substring(text, 12, 2), "int"), F.lit(0)),
         "minute": F.coalesce(_try_cast(F.substring(text, 15, 2), "int"), F.lit(0)),
     }
-    return [
-        F.when(day.isNotNull(), piece[p]).cast("double").alias(f"{name}_{p}") for p in parts
-    ]
+    return [F.when(day.isNotNull(), piece[p]).cast("double").alias(f"{name}_{p}") for p in parts]
 
 
 def _to_polars(sdf: DataFrame) -> pl.DataFrame:
