@@ -744,9 +744,11 @@ def markdown(contract: Contract) -> str:
         "|---|---|---|---|---|",
     ]
     for c in contract.columns:
-        lines.append(
-            f"| `{c.name}` | {c.dtype} | {c.role} | {c.checks_text()} | {c.description or '-'} |"
-        )
+        about = c.description or "-"
+        if c.source:
+            renamed = f"bronze name `{c.source}`"
+            about = f"{renamed}; {about}" if c.description else renamed
+        lines.append(f"| `{c.name}` | {c.dtype} | {c.role} | {c.checks_text()} | {about} |")
     lines += [
         "",
         "### Silver (`data/silver/" + contract.dataset + ".parquet`)",
