@@ -46,20 +46,12 @@ _CONFLICT_HELP = (
 
 def _run(action: Callable[[], T]) -> T:
     """The one place where errors become messages and exit codes."""
-    from mlops_template.errors import MlopsError
+    from mlops_template.commands import guarded
 
-    try:
-        return action()
-    except MlopsError as exc:
-        typer.echo(f"error: {exc.render()}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: nothing was written", err=True)
-        raise typer.Exit(130) from None
+    ok, result, code = guarded(action, typer.echo)
+    if not ok:
+        raise typer.Exit(code)
+    return result  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -144,9 +136,7 @@ def new(
     """Render a new project from a spec (mlops.yaml) into DEST."""
 
     def action() -> None:
-        from mlops_template.apply import apply_new
-        from mlops_template.render import render
-        from mlops_template.spec import load_spec
+        from mlops_template.commands import new_project, spec_from_options
 
         phase_list = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
         nothing_given = spec_file is None and name is None and not _has_name(sets or [])
@@ -154,29 +144,9 @@ def new(
         if ask_user and spec_file is None:
             spec = _wizard(name, sets or [], phase_list)
         else:
-            if nothing_given:
-                from mlops_template.errors import UsageError
-
-                raise UsageError(
-                    "no project name: pass --spec mlops.yaml, --name 'My Project', "
-                    "--set project.name=... or -i to be asked",
-                    hint="e.g. mlops new churn --name 'Churn Prediction'",
-                )
-            spec = load_spec(spec_file, name=name, sets=sets or [], phases=phase_list)
-        target = dest if dest is not None else Path(spec.package)
-        tree = render(spec)
-        if ask_user and not dry_run and not _confirm(f"Write {len(tree)} files to {target}?"):
-            typer.echo("nothing written")
-            return
-        report = apply_new(tree, target, force=force, dry_run=dry_run)
-        if output is OutputFormat.json:
-            import json
-
-            typer.echo(json.dumps(report.to_json(), indent=2))
-        elif not quiet:
-            from mlops_template.output import print_new_report
-
-            print_new_report(report, spec, tree)
+            spec = spec_from_options(spec_file, name, sets or [], phase_list)
+        new_project(spec, dest, dry_run=dry_run, force=force, quiet=quiet, output=output.value,
+                    echo=typer.echo, confirm=_confirm if ask_user else None)  # fmt: skip
 
     _run(action)
 
@@ -212,7 +182,9 @@ def _confirm(prompt: str) -> bool:
 
 
 def _has_name(sets: list[str]) -> bool:
-    return any(s.split("=", 1)[0].strip() == "project.name" for s in sets)
+    from mlops_template.commands import has_name
+
+    return has_name(sets)
 
 
 @app.command()
@@ -455,12 +427,10 @@ def lint(
     """
 
     def action() -> int:
-        from mlops_template.lint import lint as run_lint
-        from mlops_template.lint.reporters import report
+        from mlops_template.commands import lint_project
 
-        result = run_lint(path, select=select, ignore=ignore)
-        typer.echo(report(result, output.value, strict=strict), nl=False)
-        return result.exit_code(strict=strict)
+        return lint_project(path, output=output.value, select=select, ignore=ignore,
+                            strict=strict, echo=typer.echo)  # fmt: skip
 
     code = _run(action)
     if code:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops_template import TEMPLATE_VERSION, __version__
+from mlops_template import TEMPLATE_VERSION, __version__, codecache
 from mlops_template.errors import TemplateError
 from mlops_template.phases import Conditional, MakeTarget, Phase, load_catalogue, templates_dir
 from mlops_template.spec import LOWER_IS_BETTER, Spec, dump_spec, spec_hash
@@ -64,23 +64,16 @@ def make_environment(search_path: list[Path], *, sandboxed: bool = False) -> Any
         bytecode_cache=None if sandboxed else _bytecode_cache(),
     )
     env.filters.update(FILTERS)
+    if not sandboxed:
+        codecache.attach(env)  # the compiled small strings and conditions, across runs
     return env
 
 
 def _bytecode_cache() -> Any:
     import jinja2
 
-    from mlops_template import __version__
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "mlops-template" / f"jinja-{jinja2.__version__}-tool-{__version__}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home: render without the cache
-    if not os.access(folder, os.W_OK):
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+    folder = codecache.cache_folder()  # None for a read-only home: render without the cache
+    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
 
 
 _SIMPLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
@@ -94,7 +87,7 @@ def render_string(env: Any, text: str, context: Mapping[str, Any]) -> str:
     cache: dict[str, Any] = env.__dict__.setdefault("_mlops_strings", {})
     template = cache.get(text)
     if template is None:
-        template = cache[text] = env.from_string(text)
+        template = cache[text] = codecache.from_string(env, text)
     rendered: str = template.render(context)
     return rendered
 
@@ -108,7 +101,7 @@ def evaluate(env: Any, expression: str | None, context: Mapping[str, Any], where
         cache: dict[str, Any] = env.__dict__.setdefault("_mlops_expressions", {})
         compiled = cache.get(expression)
         if compiled is None:
-            compiled = cache[expression] = env.compile_expression(expression)
+            compiled = cache[expression] = codecache.compile_expression(env, expression)
         return bool(compiled(**context))
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{where}: condition {expression!r} failed: {exc}") from None
@@ -345,6 +338,7 @@ def render_folder(
         else:
             _render_file(env, rel, full, context, tree, files_when, origin, loader_prefix,
                          confined)  # fmt: skip
+    codecache.save(env)  # written only when this render compiled something new
 
 
 def _render_file(

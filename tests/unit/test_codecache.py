@@ -1,0 +1,74 @@
+"""The on-disk cache of compiled template strings and conditions changes no output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from mlops_template import codecache
+from mlops_template.render import evaluate, make_environment, render, render_string
+from mlops_template.spec import load_spec
+
+
+def _files(tree: object) -> dict[str, bytes]:
+    return {path: entry.content for path, entry in tree.files.items()}  # type: ignore[attr-defined]
+
+
+def test_cold_warm_and_no_cache_render_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    spec = load_spec(name="Cache Check", sets=["ml.task=regression", "infra.cloud=gcp"])
+    cold = _files(render(spec))
+    written = list((tmp_path / "cache").rglob("strings-*.marshal"))
+    assert len(written) == 1 and written[0].stat().st_size > 0
+    warm = _files(render(spec))
+    monkeypatch.setattr(codecache, "attach", lambda env: None)  # no code cache at all
+    plain = _files(render(spec))
+    assert cold == warm == plain
+
+
+def test_a_damaged_cache_file_is_ignored_and_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    spec = load_spec(name="Cache Check")
+    first = _files(render(spec))
+    (cache,) = (tmp_path / "cache").rglob("strings-*.marshal")
+    cache.write_bytes(b"\x00garbage")
+    assert _files(render(spec)) == first
+    assert cache.read_bytes() != b"\x00garbage"
+
+
+def test_cached_strings_and_conditions_behave_as_jinja_compiles_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for _ in range(2):  # the second environment reads what the first one saved
+        env = make_environment([tmp_path])
+        context = {"a": "x", "n": 3, "items": [1, 2]}
+        assert render_string(env, "{{ a | upper }}-{{ n + 1 }}", context) == "X-4"
+        assert evaluate(env, "n > 2 and 'x' in a", context, "here") is True
+        assert evaluate(env, "missing is undefined", context, "here") is True
+        codecache.save(env)
+    env = make_environment([tmp_path])
+    with pytest.raises(jinja2.UndefinedError):
+        render_string(env, "{{ nope }}", {})
+    # bad syntax: Jinja's own error, as without the cache (and nothing cached for it)
+    from mlops_template.errors import TemplateError
+
+    with pytest.raises(TemplateError, match="condition 'n >' failed"):
+        evaluate(env, "n >", {"n": 1}, "here")
+    with pytest.raises(TemplateError, match="condition 'a b' failed"):
+        evaluate(env, "a b", {"a": 1}, "here")
+
+
+def test_sandboxed_environments_do_not_use_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    env = make_environment([tmp_path], sandboxed=True)
+    assert codecache.ATTRIBUTE not in env.__dict__
+    assert render_string(env, "{{ a }}{{ a }}", {"a": "y"}) == "yy"
