@@ -879,15 +879,18 @@ def test_update_records_the_versions_and_spec_it_rendered(
     project: Path, upgraded_templates: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlops_template import render as render_module
+    from mlops_template import template_version
 
     old = state(project)
     monkeypatch.setattr(render_module, "__version__", "9.9.9")
-    monkeypatch.setattr(render_module, "TEMPLATE_VERSION", "next")
     outcome = proj.update(project=project, templates_root=upgraded_templates)
     assert not outcome.report.conflicts
     new = state(project)
-    assert (new["tool_version"], new["template_version"]) == ("9.9.9", "next")
-    assert (old["tool_version"], old["template_version"]) != ("9.9.9", "next")
+    # the version of the templates it rendered (here the upgraded copy), not the installed one
+    upgraded = template_version(upgraded_templates)
+    assert (new["tool_version"], new["template_version"]) == ("9.9.9", upgraded)
+    assert (old["tool_version"], old["template_version"]) != ("9.9.9", upgraded)
+    assert f"(template {upgraded})" in (project / "README.md").read_text()
     assert new["spec_hash"] == old["spec_hash"]  # the spec did not change
     assert (project / "docs" / "upgrade-notes.md").read_text() == "# New in v2\n"
     recorded = read_pristine((project / PRISTINE_FILE).read_text())

@@ -679,7 +679,7 @@ def render_project(
                 raise TemplateError(f"{origin}: {path} is already rendered by another phase")
             tree.files[path] = entry
     tree.add(SPEC_FILE, dump_spec(spec))
-    record_state(tree, spec)
+    record_state(tree, spec, templates_root=templates_root)
     _record_customs(tree, customs)
     return Tree(dict(sorted(tree.files.items())))
 

@@ -131,6 +131,15 @@ def base_make_targets(root: Path | None = None) -> frozenset[str]:
     return frozenset(_MAKE_RULE.findall(text))
 
 
+def _template_version(root: Path | None) -> str:
+    """The version of the templates a render uses: the installed ones', or those at ``root``."""
+    if root is None:
+        return TEMPLATE_VERSION
+    from mlops_template import template_version
+
+    return template_version(root)
+
+
 def build_context(
     spec: Spec, phases: list[Phase], env: Any, *, templates_root: Path | None = None
 ) -> dict[str, Any]:
@@ -142,7 +151,7 @@ def build_context(
         package=package,
         phases=[p.name for p in phases],
         tool_version=__version__,
-        template_version=TEMPLATE_VERSION,
+        template_version=_template_version(templates_root),
         lower_is_better=(spec.ml.metric in LOWER_IS_BETTER),
         owners={role: handle for role, handle in data["roles"].items() if handle},
         environments=list(spec.infra.environments),
@@ -407,12 +416,13 @@ def render(spec: Spec, *, root: Path | None = None) -> Tree:
                 loader_prefix=f"phases/{phase.name}/files",
             )
     tree.add(SPEC_FILE, dump_spec(spec))
-    record_state(tree, spec)
+    record_state(tree, spec, templates_root=root)
     return Tree(dict(sorted(tree.files.items())))
 
 
-def record_state(tree: Tree, spec: Spec) -> None:
-    """Add `.mlops/state.json` and `.mlops/pristine.json` (the merge base for later updates)."""
+def record_state(tree: Tree, spec: Spec, *, templates_root: Path | None = None) -> None:
+    """Add `.mlops/state.json` and `.mlops/pristine.json` (the merge base for later updates);
+    the template version recorded is that of ``templates_root`` (default: the installed one)."""
     pristine: dict[str, dict[str, Any]] = {}
     for path in sorted(tree.files):
         if path in (STATE_FILE, PRISTINE_FILE):
@@ -428,7 +438,7 @@ def record_state(tree: Tree, spec: Spec) -> None:
         pristine[path] = record
     state = {
         "tool_version": __version__,
-        "template_version": TEMPLATE_VERSION,
+        "template_version": _template_version(templates_root),
         "spec_hash": spec_hash(spec),
         "phases": list(spec.phases),
         "files": {p: r["sha256"] for p, r in pristine.items()},
