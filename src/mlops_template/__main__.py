@@ -1,3 +1,3 @@
 from mlops_template.entry import main
 
-main()
+raise SystemExit(main())
