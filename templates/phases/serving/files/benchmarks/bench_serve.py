@@ -9,7 +9,8 @@ worker and request logging on (into a temporary folder, so benchmark traffic nev
 
 It prints the figures (and writes them as JSON with --json) and always stops the server. The
 client runs on the same machine and competes for CPU, so the figures are a lower bound.
-Nothing leaves 127.0.0.1.
+Nothing leaves 127.0.0.1. With `serving.auth` on in conf/base.yaml the clients send the key of
+`serving.auth.key_env` (export it first); the first line says whether auth and /metrics are on.
 """
 
 from __future__ import annotations
@@ -79,11 +80,15 @@ def wait_ready(port: int, server: subprocess.Popen[bytes], log: Path, timeout: f
     raise SystemExit(f"error: the server was not ready after {timeout:.0f} s")
 
 
+#: request headers of every client: JSON, plus the API key when conf/ turns serving.auth on
+HEADERS = {"content-type": "application/json"}
+
+
 def run_client(
     port: int, body: bytes, count: int, latencies: list[float], failures: list[int]
 ) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"content-type": "application/json"}
+    headers = HEADERS
     for _ in range(count):
         started = time.perf_counter()
         conn.request("POST", "/predict", body=body, headers=headers)
@@ -136,6 +141,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    serving = config.get("serving") or {}
+    auth = serving.get("auth") or {}
+    if auth.get("enabled"):  # the service needs the key: send it as a bearer token
+        key_env = auth.get("key_env", "SERVING_API_KEY")
+        key = os.environ.get(key_env, "")
+        if not key.strip():
+            print(
+                f"error: serving.auth is on in conf/base.yaml: export {key_env}=<key> first",
+                file=sys.stderr,
+            )
+            return 2
+        HEADERS["authorization"] = f"Bearer {key}"
+    print(
+        f"serving.auth {'on' if auth.get('enabled') else 'off'}, "
+        f"serving.metrics {'on' if serving.get('metrics', True) else 'off'}"
+    )
     body = json.dumps(sample_record(model_dir)).encode("utf-8")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as log_dir:

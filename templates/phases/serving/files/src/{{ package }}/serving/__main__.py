@@ -6,13 +6,14 @@ request log first), 2 no usable blessed model or bad configuration, 3 the server
 (e.g. the port is in use: the message names it and how to pick another).
 One worker process; for more, run
 `uvicorn --factory <package>.serving.app:create_app --workers N` (each worker appends to the same
-request log safely).
+request log safely). The service's own events (and uvicorn's) are JSON lines on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import logging.config
 import socket
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from .telemetry import event, log_config
 
     try:
         app = create_app(
@@ -55,8 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 3
     try:
+        logging.config.dictConfig(log_config())  # JSON lines on stderr, before the first event
+        event("starting", host=args.host, port=args.port)
         uvicorn.run(
-            app, host=args.host, port=args.port, access_log=args.access_log, log_level="info"
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=args.access_log,
+            log_level="info",
+            log_config=log_config(),
         )
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind or start up
         if exc.code not in (None, 0):

@@ -7,6 +7,13 @@ ONNX session at start-up (lifespan). Endpoints:
 - ``GET /health``    liveness: the process answers
 - ``GET /ready``     readiness: 503 until the model is loaded, then 200
 - ``GET /metadata``  model version, training data version, metric and score, features
+- ``POST /feedback`` the observed label of a served request (joined by ``make monitor``) or a
+  free-text problem report
+- ``GET /metrics``   Prometheus text format (see telemetry.py; ``serving.metrics``)
+
+``serving.auth`` (off by default) makes every endpoint but ``/health`` and ``/ready`` need the key
+held by the environment variable ``serving.auth.key_env``; ``serving.cors_origins`` (empty by
+default: no CORS headers) lists the browser origins allowed to call the API.
 
 Every scored record is logged to ``logs/requests.jsonl`` (``serving.log_requests``) and every
 rejected payload to ``logs/schema-errors.jsonl``, both off the request path (see request_log.py).
@@ -21,6 +28,7 @@ the log stay valid JSON.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 import uuid
@@ -31,11 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..common.config import ConfigError, load_config, resolve
-from .model import ModelMetadata, OnnxModel, read_metadata
-from .request_log import JsonlWriter, utc_timestamp
+from .model import REFERENCE_FILE, ModelMetadata, OnnxModel, read_metadata
+from .request_log import JsonlWriter, csv_line, utc_timestamp
 from .schemas import (
     MAX_RECORDS,
     OUT_OF_RANGE_POLICIES,
@@ -45,9 +55,19 @@ from .schemas import (
     build_response_model,
     build_schema,
 )
+from .telemetry import METRICS_CONTENT_TYPE, Guard, Metrics, access_settings, event
 
 REQUEST_LOG = "requests.jsonl"
 SCHEMA_ERROR_LOG = "schema-errors.jsonl"
+#: every POST /feedback item (labels and problem reports), strict JSON lines, in paths.logs
+FEEDBACK_LOG = "feedback.jsonl"
+#: the labels of POST /feedback, in the format make monitor reads from data/labels/ (request_id,
+#: target CSV)
+FEEDBACK_LABELS = "feedback.csv"
+#: request ids /feedback accepts: those served since start-up plus those in the request log, the
+#: most recent ones when there are more
+MAX_KNOWN_IDS = 1_000_000
+MAX_PROBLEM_CHARS = 10_000
 #: default of serving.max_body_bytes: 4 MiB holds MAX_RECORDS records of a few dozen features
 MAX_BODY_BYTES = 4 * 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
@@ -123,6 +143,70 @@ class ServingState:
     requests: JsonlWriter | None = None
     schema_errors: JsonlWriter | None = None
     stats: dict[str, int] = field(default_factory=lambda: {"predicted": 0, "rejected": 0})
+    labels_dir: Path | None = None
+    metrics: Metrics | None = None
+    feedback: JsonlWriter | None = None
+    labels: JsonlWriter | None = None
+    known_ids: dict[str, None] = field(default_factory=dict)
+
+    def served(self, request_ids: list[str]) -> None:
+        """Remember ``request_ids`` for /feedback (the oldest forgotten past MAX_KNOWN_IDS)."""
+        known = self.known_ids
+        for request_id in request_ids:
+            known[request_id] = None
+        while len(known) > MAX_KNOWN_IDS:
+            del known[next(iter(known))]
+
+
+class Feedback(BaseModel):
+    """``POST /feedback``: the observed label of a served request, or a problem report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(
+        None, min_length=1, max_length=200, description="as returned by POST /predict"
+    )
+    label: str | int | float | bool | None = Field(
+        None, description="the observed outcome (the target's true value) for request_id"
+    )
+    problem: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PROBLEM_CHARS,
+        description="a free-text report of a bad or unexpected result",
+    )
+
+
+def _seed_known_ids(path: Path, state: ServingState) -> None:
+    """The request ids of the request log, so labels of requests served before a restart join."""
+    if not path.is_file():
+        return
+    ids: list[str] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                request_id = json.loads(line).get("request_id")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(request_id, str):
+                ids.append(request_id)
+                if len(ids) >= 2 * MAX_KNOWN_IDS:
+                    ids = ids[-MAX_KNOWN_IDS:]
+    state.served(ids[-MAX_KNOWN_IDS:])
+
+
+def _reference_predictions(model_dir: Path) -> list[float]:
+    """The training reference's predictions (regression buckets of /metrics); [] without one."""
+    path = model_dir / REFERENCE_FILE
+    if not path.is_file():
+        return []
+    try:
+        import polars as pl
+
+        column = pl.read_parquet(path, columns=["prediction"])["prediction"]
+        return [float(v) for v in column.drop_nulls().to_list()]
+    except Exception:  # the buckets are a convenience: fall back to the default ones
+        return []
 
 
 def _metadata_view(metadata: ModelMetadata) -> dict[str, Any]:
@@ -164,7 +248,7 @@ def _openapi_body(schema: RequestSchema) -> dict[str, Any]:
 
 
 def _serving_settings(config: dict[str, Any]) -> tuple[str, int]:
-    """serving.out_of_range and serving.max_body_bytes from conf/, checked."""
+    """serving.out_of_range and serving.max_body_bytes from conf/, checked (serving.metrics too)."""
     serving = config.get("serving") or {}
     policy = serving.get("out_of_range", "flag")
     if policy not in OUT_OF_RANGE_POLICIES:
@@ -179,14 +263,25 @@ def _serving_settings(config: dict[str, Any]) -> tuple[str, int]:
             f"conf: serving.max_body_bytes = {limit!r} must be a positive number of bytes "
             f"(default {MAX_BODY_BYTES})"
         )
+    metrics = serving.get("metrics", True)
+    if not isinstance(metrics, bool):
+        raise ConfigError(
+            f"conf: serving.metrics = {metrics!r} must be true (serve GET /metrics) or false"
+        )
     return policy, limit
 
 
 def create_app(
-    model_dir: Path | None = None, log_dir: Path | None = None, log_requests: bool | None = None
+    model_dir: Path | None = None,
+    log_dir: Path | None = None,
+    log_requests: bool | None = None,
+    labels_dir: Path | None = None,
 ) -> FastAPI:
-    """Build the app. Defaults come from conf/ (``paths.models``/blessed, ``paths.logs``)."""
+    """Build the app. Defaults come from conf/ (``paths.models``/blessed, ``paths.logs``;
+    labels from /feedback go to ``data/labels/``, where ``make monitor`` reads them)."""
     config = load_config()
+    serving_conf = config.get("serving") or {}
+    access = access_settings(serving_conf)
     model_dir = model_dir or resolve(config, "models") / "blessed"
     metadata = read_metadata(model_dir)
     policy, max_body_bytes = _serving_settings(config)
@@ -207,21 +302,56 @@ def create_app(
             else log_requests
         ),
         max_body_bytes=max_body_bytes,
+        labels_dir=labels_dir or Path(config["root"]) / "data" / "labels",
     )
+    if serving_conf.get("metrics", True):
+        state.metrics = Metrics(
+            metadata.model_version,
+            metadata.task,
+            _reference_predictions(model_dir) if metadata.task == "regression" else (),
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.schema_errors = JsonlWriter(state.log_dir / SCHEMA_ERROR_LOG).start()
+        state.feedback = JsonlWriter(state.log_dir / FEEDBACK_LOG).start()
+        assert state.labels_dir is not None
+        columns = ["request_id", metadata.target]
+        state.labels = JsonlWriter(
+            state.labels_dir / FEEDBACK_LABELS,
+            line=csv_line(columns),
+            header=csv_line(columns)(dict(zip(columns, columns, strict=True))),
+        ).start()
         if state.log_requests:
+            await asyncio.to_thread(_seed_known_ids, state.log_dir / REQUEST_LOG, state)
             state.requests = JsonlWriter(state.log_dir / REQUEST_LOG).start()
         try:
             state.model = await asyncio.to_thread(OnnxModel, state.model_dir, state.metadata)
+            event(
+                "model_loaded",
+                model_version=metadata.model_version,
+                task=metadata.task,
+                auth=access.enabled,
+                metrics=state.metrics is not None,
+                cors_origins=list(access.cors_origins),
+                log_requests=state.log_requests,
+            )
             yield
         finally:
             state.model = None
-            for writer in (state.requests, state.schema_errors):
+            for writer in (state.requests, state.schema_errors, state.feedback, state.labels):
                 if writer is not None:
                     writer.close()
+            event(
+                "stopped",
+                predicted=state.stats["predicted"],
+                rejected=state.stats["rejected"],
+                dropped=sum(
+                    w.dropped
+                    for w in (state.requests, state.schema_errors, state.feedback, state.labels)
+                    if w
+                ),
+            )
 
     app = FastAPI(
         title=f"{config['project']['name']} inference",
@@ -229,6 +359,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.serving = state
+    # Guard (auth, request counting) inside CORS, so a browser sees CORS headers on a 401 too
+    app.add_middleware(Guard, access=access, metrics=state.metrics)
+    if access.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(access.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-api-key"],
+        )
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -315,10 +454,111 @@ def create_app(
                     }
                 )
         state.stats["predicted"] += len(records)
+        state.served(request_ids)
+        if state.metrics is not None:
+            state.metrics.predicted(out["prediction"] for out in outputs)
         predictions = [
             {"request_id": rid, **out} for rid, out in zip(request_ids, outputs, strict=True)
         ]
         return JSONResponse({"model_version": metadata.model_version, "predictions": predictions})
+
+    if state.metrics is not None:
+        metrics = state.metrics
+
+        @app.get("/metrics", response_class=Response)
+        async def prometheus_metrics() -> Response:
+            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    @app.post(
+        "/feedback",
+        status_code=202,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {JSON_MEDIA_TYPE: {"schema": Feedback.model_json_schema()}},
+            }
+        },
+        responses={
+            202: {"description": "recorded (labels: data/labels/feedback.csv)"},
+            404: {"description": "request_id was not served by this service"},
+            413: {"description": "the body is larger than serving.max_body_bytes"},
+            415: {"description": "the body is not sent as application/json"},
+            422: {"description": "not a label or problem report; `detail` names the field"},
+        },
+    )
+    async def feedback(request: Request) -> JSONResponse:
+        try:
+            body = await read_body(request, state.max_body_bytes)
+            item = Feedback.model_validate_json(body or b"null")
+        except BodyError as exc:
+            return refuse(exc.status, [{"loc": ["body"], "msg": str(exc), "type": "body"}])
+        except ValidationError as exc:
+            errors = [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            return refuse(422, errors)
+        problems = _feedback_problems(item)
+        if problems:
+            return refuse(422, problems)
+        label: Any = None
+        if item.label is not None:
+            try:
+                label = _observed(item.label)
+            except ValueError as exc:
+                return refuse(422, [_body_error("label", str(exc))])
+        if item.request_id is not None and item.request_id not in state.known_ids:
+            return refuse(
+                404,
+                [
+                    _body_error(
+                        "request_id",
+                        f"request_id {item.request_id!r} was not served by this service (not in "
+                        f"{state.log_dir / REQUEST_LOG} nor since start-up); send the request_id "
+                        "POST /predict returned",
+                        "unknown_request_id",
+                    )
+                ],
+            )
+        record = {
+            "timestamp": utc_timestamp(),
+            "request_id": item.request_id,
+            "model_version": metadata.model_version,
+            **({"label": label} if item.label is not None else {}),
+            **({"problem": item.problem} if item.problem is not None else {}),
+        }
+        if state.feedback is not None:
+            state.feedback.write(record)
+        if item.label is not None and state.labels is not None:
+            state.labels.write({"request_id": item.request_id, metadata.target: label})
+        if state.metrics is not None:
+            if item.label is not None:
+                state.metrics.feedback.labels("label").inc()
+            if item.problem is not None:
+                state.metrics.feedback.labels("problem").inc()
+        return JSONResponse({"status": "recorded", **record}, status_code=202)
+
+    def _observed(value: Any) -> Any:
+        """The label checked against the model: one of its classes, or a finite number."""
+        if metadata.task == "classification":
+            for known in metadata.classes:
+                if str(known) == str(value) and not isinstance(value, float):
+                    return known
+            raise ValueError(
+                f"{value!r} is not one of the model's classes "
+                f"({', '.join(repr(c) for c in metadata.classes)})"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(
+                f"{value!r} is not a number; `{metadata.target}` is a regression target"
+            )
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return value
+
+    def refuse(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
+        """A refused /feedback (not a schema error of the model's callers: not logged as one)."""
+        return JSONResponse({"detail": errors}, status_code=status)
 
     def reject(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
         state.stats["rejected"] += 1
@@ -329,6 +569,32 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=status)
 
     return app
+
+
+def _body_error(name: str, msg: str, kind: str = "value_error") -> dict[str, Any]:
+    return {"loc": ["body", name], "msg": msg, "type": kind}
+
+
+def _feedback_problems(item: Feedback) -> list[dict[str, Any]]:
+    """What makes ``item`` neither a label (request_id + label) nor a problem report."""
+    if item.label is None and item.problem is None:
+        return [
+            _body_error(
+                "label",
+                "send {'request_id': ..., 'label': <observed value>} or {'problem': '<text>'} "
+                "(optionally with request_id)",
+                "missing",
+            )
+        ]
+    if item.label is not None and item.request_id is None:
+        return [
+            _body_error(
+                "request_id",
+                "a label needs the request_id POST /predict returned, to be joined with it",
+                "missing",
+            )
+        ]
+    return []
 
 
 def _numbers(schema: RequestSchema, record: Any) -> list[str]:

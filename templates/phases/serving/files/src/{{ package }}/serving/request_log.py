@@ -10,12 +10,15 @@ up) records are dropped and counted rather than slowing the service down.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,17 @@ def json_line(record: dict[str, Any]) -> str:
     return text + "\n"
 
 
+def csv_line(columns: Sequence[str]) -> Callable[[dict[str, Any]], str]:
+    """A line formatter writing ``columns`` of a record as one CSV row (quoted as needed)."""
+
+    def line(record: dict[str, Any]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow([record.get(c) for c in columns])
+        return buffer.getvalue()
+
+    return line
+
+
 def utc_timestamp() -> str:
     """ISO-8601 UTC with milliseconds, e.g. 2026-01-31T12:00:00.123Z."""
     now = time.time()
@@ -51,12 +65,23 @@ def utc_timestamp() -> str:
 
 
 class JsonlWriter:
-    """A queue plus one writer thread appending JSON objects to ``path``, one per line."""
+    """A queue plus one writer thread appending JSON objects to ``path``, one per line.
+
+    ``line`` formats a record (default: strict JSON); ``header`` is written first when the file
+    is new or empty (the CSV labels file of ``POST /feedback``)."""
 
     def __init__(
-        self, path: Path, max_queue: int = 100_000, batch: int = 1_000, flush_seconds: float = 0.2
+        self,
+        path: Path,
+        max_queue: int = 100_000,
+        batch: int = 1_000,
+        flush_seconds: float = 0.2,
+        line: Callable[[dict[str, Any]], str] = json_line,
+        header: str | None = None,
     ) -> None:
         self.path = path
+        self._line = line
+        self._header = header
         self.dropped = 0
         self.written = 0
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
@@ -69,6 +94,8 @@ class JsonlWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # fail at start-up (not silently later) when the log cannot be written
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if self._header is not None and os.fstat(fd).st_size == 0:
+            os.write(fd, self._header.encode("utf-8"))
         self._thread = threading.Thread(
             target=self._run, args=(fd,), name=f"jsonl-writer:{self.path.name}", daemon=True
         )
@@ -124,7 +151,7 @@ class JsonlWriter:
                         if extra is not _STOP:
                             items.append(extra)
                 if items:
-                    lines = "".join(json_line(item) for item in items)
+                    lines = "".join(self._line(item) for item in items)
                     data = lines.encode("utf-8")
                     while data:
                         written = os.write(fd, data)
