@@ -1,4 +1,4 @@
-"""ONNX export (skl2onnx; LightGBM through onnxmltools' converter) and the parity test.
+"""ONNX export (skl2onnx, with the converter ``ml/models.py`` registers per family) and parity.
 
 Inputs: one per contract feature, named as the feature, shape [None, 1], float32 for numeric and
 string for categorical. Outputs: ``label`` + ``probabilities`` (classification, no zipmap) or
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import dataset
+from . import dataset, models
 from .model import ONNX_FILE, load_candidate, predict
 from .split import split_gold
 from .store import MLError, layout, ml_setting
@@ -26,38 +26,23 @@ PROBA_ATOL = 1e-4
 REGRESSION_RTOL = 1e-4
 
 
-def _register_lightgbm() -> None:
-    from lightgbm import LGBMClassifier, LGBMRegressor
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import (
-        calculate_linear_classifier_output_shapes,
-        calculate_linear_regressor_output_shapes,
-    )
-
-    update_registered_converter(
-        LGBMClassifier,
-        "LightGbmLGBMClassifier",
-        calculate_linear_classifier_output_shapes,
-        convert_lightgbm,
-        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
-    )
-    update_registered_converter(
-        LGBMRegressor,
-        "LightGbmLGBMRegressor",
-        calculate_linear_regressor_output_shapes,
-        convert_lightgbm,
-        options={"split": None},
-    )
-
-
-def to_onnx(model: Any, contract: dataset.Contract, framework: str) -> Any:
-    """The fitted pipeline as an ONNX ModelProto."""
+def to_onnx(model: Any, contract: dataset.Contract, family: str) -> Any:
+    """The fitted pipeline as an ONNX ModelProto; ``family`` names its ``ml/models.py`` entry."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    if framework == "lightgbm":
-        _register_lightgbm()
+    try:
+        entry = models.get(family)
+    except models.RegistryError as exc:
+        raise MLError(f"the candidate's family: {exc}") from None
+    if entry.register_onnx is not None:
+        try:
+            entry.register_onnx()
+        except ImportError as exc:
+            raise MLError(
+                f"ONNX converter of model family {family!r} cannot be loaded ({exc}); install "
+                f"{list(entry.requires)} (see ml/models.py)"
+            ) from None
     inputs = [
         (
             f["name"],
@@ -146,8 +131,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     contract = cand.contract
     split = split_gold(gold, contract.target, contract.task, cfg)
     cand.check_same_split(split)
-    framework = ml_setting(cfg, "framework")
-    onx = to_onnx(cand.model, contract, framework)
+    onx = to_onnx(cand.model, contract, str(cand.metadata["estimator"]))
     blob = onx.SerializeToString()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
     x = dataset.features(split.holdout, contract)

@@ -4,34 +4,34 @@ Preprocessing is a ColumnTransformer: numeric features -> median imputer (+ stan
 linear models; trees are scale-invariant and unscaled inputs keep float32 ONNX parity exact),
 categorical features -> constant imputer + OneHotEncoder(handle_unknown="ignore").
 
-``framework: sklearn`` searches a linear model and a random forest; ``framework: lightgbm``
-searches LightGBM. Each family gets ``ml.search.n_iter`` random draws scored by
-``ml.search.cv``-fold cross-validation on (at most ``ml.search.max_rows`` rows of) the training
-split; the best draw is refitted on the whole training split, and the family that scores best on
-the validation split becomes the candidate. The holdout is not touched here.
+The model families come from ``ml/models.py`` (the project's own registry): ``ml.families`` in
+conf names them, or else every family of ``ml.framework`` there is searched (sklearn: a linear
+model and a random forest; lightgbm: LightGBM; xgboost: XGBoost, when installed). Each family
+gets ``ml.search.n_iter`` random draws scored by ``ml.search.cv``-fold cross-validation on (at
+most ``ml.search.max_rows`` rows of) the training split; the best draw is refitted on the whole
+training split, and the family that scores best on the validation split becomes the candidate.
+The holdout is not touched here.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import joblib
 import pandas as pd
-from scipy.stats import loguniform
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..common.lineage import record
-from . import dataset
+from . import dataset, models
 from .evaluate import greater_is_better
 from .model import METADATA_FILE, MODEL_FILE, predict
 from .scoring import scoring_for
@@ -42,7 +42,7 @@ from .tracking import tracker_for
 
 @dataclass(frozen=True)
 class Family:
-    """One model family of the search: an estimator, its search space, whether to scale."""
+    """One model family of the search, ready to fit: an estimator, its search space, scaling."""
 
     name: str
     estimator: BaseEstimator
@@ -50,61 +50,22 @@ class Family:
     scale: bool
 
 
-def families(task: str, framework: str, seed: int) -> list[Family]:
-    if framework == "lightgbm":
-        try:
-            from lightgbm import LGBMClassifier, LGBMRegressor
-        except ImportError:
-            raise MLError(
-                "ml.framework is 'lightgbm' but lightgbm is not installed; run `make setup`"
-            ) from None
-        lgbm_cls = LGBMClassifier if task == "classification" else LGBMRegressor
-        return [
-            Family(
-                "lightgbm",
-                lgbm_cls(random_state=seed, n_jobs=1, verbose=-1),
-                {
-                    "model__n_estimators": [100, 200],
-                    "model__learning_rate": [0.03, 0.05, 0.1],
-                    "model__num_leaves": [7, 15, 31],
-                    "model__min_child_samples": [10, 20, 40],
-                    "model__colsample_bytree": [0.7, 1.0],
-                },
-                scale=False,
-            )
-        ]
-    if framework != "sklearn":
-        raise MLError(f"conf: ml.framework = {framework!r}; use sklearn or lightgbm")
-    # bounded on purpose: depth-limited trees on half-size bootstrap samples keep the search fast
-    forest_space = {
-        "model__n_estimators": [50, 100],
-        "model__max_depth": [6, 10, 14],
-        "model__min_samples_leaf": [2, 10, 30],
-        "model__max_features": ["sqrt", 0.5],
-    }
-    if task == "classification":
-        return [
-            Family(
-                "logistic_regression",
-                LogisticRegression(max_iter=2000),
-                {"model__C": loguniform(1e-3, 1e2)},
-                scale=True,
-            ),
-            Family(
-                "random_forest",
-                RandomForestClassifier(max_samples=0.5, random_state=seed, n_jobs=1),
-                forest_space,
-                scale=False,
-            ),
-        ]
+def families(
+    task: str, framework: str, seed: int, names: Sequence[str] | None = None
+) -> list[Family]:
+    """The ``ml/models.py`` families conf selects (``ml.families``, else ``ml.framework``)."""
+    try:
+        chosen = models.select(task, framework, names)
+    except models.RegistryError as exc:
+        raise MLError(str(exc)) from None
     return [
-        Family("ridge", Ridge(), {"model__alpha": loguniform(1e-3, 1e3)}, scale=True),
         Family(
-            "random_forest",
-            RandomForestRegressor(max_samples=0.5, random_state=seed, n_jobs=1),
-            forest_space,
-            scale=False,
-        ),
+            f.name,
+            f.make(task, seed),  # type: ignore[arg-type]
+            {f"model__{key}": value for key, value in f.space.items()},
+            f.scale,
+        )
+        for f in chosen
     ]
 
 
@@ -131,6 +92,18 @@ def build_pipeline(contract: dataset.Contract, estimator: BaseEstimator, scale: 
     if contract.categorical:
         parts.append(("categorical", categorical, contract.categorical))
     return Pipeline([("features", ColumnTransformer(parts)), ("model", estimator)])
+
+
+def _family_names(cfg: dict[str, Any]) -> list[str] | None:
+    names = ml_setting(cfg, "families", None)
+    if names is None:
+        return None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise MLError(
+            f"conf: ml.families = {names!r}; give a list of family names from ml/models.py "
+            "(or remove it to search every family of ml.framework)"
+        )
+    return names
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +151,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
 
     results: list[dict[str, Any]] = []
     best: tuple[float, Any, dict[str, Any]] | None = None
-    for fam in families(contract.task, framework, seed):
+    for fam in families(contract.task, framework, seed, _family_names(cfg)):
         t0, cpu0 = time.perf_counter(), time.process_time()
         search = RandomizedSearchCV(
             build_pipeline(contract, fam.estimator, fam.scale),
