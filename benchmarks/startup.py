@@ -8,7 +8,11 @@ Paired, interleaved runs (each round runs every command once, in a rotated order
 * ``mlops --version`` (target < 60 ms) and ``mlops --help`` (target < 150 ms), via the installed
   console script, i.e. the real process a shell starts;
 * ``cookiecutter --version``, ``copier --version`` and ``ccds --help`` from ``.bench/venv`` (created
-  with uv when missing; ``--no-peers`` leaves them out).
+  with uv when missing; ``--no-peers`` leaves them out);
+* with ``--baseline DIR`` (a source tree of another revision: ``git archive REV src templates |
+  tar -x -C DIR``), ``--version`` and ``--help`` of this tree and of that one, each through the
+  console script's entry point (``python -c "...entry.main()"`` with ``PYTHONPATH=<tree>/src``),
+  paired, so a change can be shown to make neither slower.
 
 Then ``python -X importtime -c "import mlops_template.cli"`` (best of 3): the top cumulative imports,
 the share of the third-party packages, and whether a heavy library (pydantic, jinja2, rich, yaml)
@@ -82,6 +86,25 @@ def cases(with_peers: bool) -> list[Case]:
     return out
 
 
+#: what the console script runs, as a -c statement (so two source trees run the same way)
+ENTRY = "import sys; from mlops_template.entry import main; sys.exit(main())"
+
+
+def baseline_cases(baseline: Path) -> list[Case]:
+    if not (baseline / "src" / "mlops_template" / "entry.py").is_file():
+        raise BenchError(
+            f"--baseline {baseline}: no src/mlops_template/entry.py there; make it with "
+            f"`git archive REV src templates | tar -x -C {baseline}`"
+        )
+    out = []
+    for label, tree in (("this tree", REPO), ("baseline", baseline)):
+        env = {**quiet_env(), "PYTHONPATH": str(tree / "src")}
+        for flag in ("--version", "--help"):
+            argv = [tool_python(), "-c", ENTRY, flag]
+            out.append(Case(f"{label} {flag}", _fixed(argv), env=env))
+    return out
+
+
 def _fixed(argv: list[str]) -> Callable[[int], list[str]]:
     return lambda _index: argv
 
@@ -135,11 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--top", type=int, default=15, help="imports to list (default 15)")
     parser.add_argument("--no-peers", action="store_true", help="time only mlops")
+    parser.add_argument(
+        "--baseline", type=Path, help="also time --version/--help of this source tree (paired)"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
     try:
         todo = cases(with_peers=not args.no_peers)
+        if args.baseline is not None:
+            todo += baseline_cases(args.baseline.resolve())
         print(f"timing {', '.join(c.name for c in todo)} ...", flush=True)
         run_paired(todo, args.runs, args.warmup)
         floor = todo[0].times
@@ -178,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                 if peer in by_name:
                     peer_ratio = paired_ratio(by_name[ours].times, by_name[peer].times)
                     print(f"ratio  {ours} / {peer}: {peer_ratio:.2f}")
+        for flag in ("--version", "--help"):
+            if f"baseline {flag}" in by_name:
+                ratio = paired_ratio(by_name[f"this tree {flag}"].times,
+                                     by_name[f"baseline {flag}"].times)  # fmt: skip
+                print(f"ratio  this tree {flag} / baseline {flag}: {ratio:.2f}")
         versions = [
             (p, peer_version(p)) for p in ("cookiecutter", "copier", "cookiecutter-data-science")
         ]
