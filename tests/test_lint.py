@@ -613,3 +613,28 @@ def test_a_crlf_checkout_is_not_reported_as_modified(repo: Path) -> None:
     files = {f.file for f in found(lint(repo, select=["MLO603"]), "MLO603")}
     assert "README.md" in files
     assert "Makefile" not in files and ".editorconfig" not in files
+
+
+def test_conflict_markers_and_side_files_at_a_renamed_path(repo: Path) -> None:
+    """Review finding 2: since `update` follows a `git mv`, it writes conflict markers and
+    `.mlops-new`/`.rej` at the user's new path; MLO604 and MLO605 report them there."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "render"],
+                 ["mv", ".editorconfig", ".editorconfig-team"]):  # fmt: skip
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+    moved = repo / ".editorconfig-team"
+    (repo / ".editorconfig-team.mlops-new").write_text("root = true\n")
+    (repo / ".editorconfig-team.rej").write_text("@@ -1 +1 @@\n-a\n+b\n")
+    start = len(moved.read_text().splitlines()) + 1
+    with moved.open("a") as handle:
+        handle.write("<<<<<<< yours\na\n=======\nb\n>>>>>>> template\n")
+    assert {(f, line) for f, line, _ in located(repo, "MLO604")} == {(".editorconfig-team", start)}
+    leftovers = {(f, m) for f, _, m in located(repo, "MLO605")}
+    assert {f for f, _ in leftovers} == {".editorconfig-team.mlops-new", ".editorconfig-team.rej"}
+    assert all(".editorconfig-team (moved from .editorconfig)" in m for _, m in leftovers), (
+        leftovers
+    )

@@ -288,6 +288,24 @@ class Project:
         load.pristine = pristine
         return load
 
+    @functools.cached_property
+    def renames(self) -> dict[str, str]:
+        """Where the user moved generated files that are missing (template path -> new path),
+        as `mlops update` finds them (git's rename detection); empty outside git."""
+        from mlops_template.project import renamed_files
+
+        pristine = self.state_load.pristine
+        if pristine is None:
+            return {}
+        gone = [rel for rel in sorted(pristine.files)
+                if not rel.startswith(".mlops/") and not self.exists(rel)]  # fmt: skip
+        if not gone:
+            return {}
+        try:
+            return renamed_files(self.root, gone, set(pristine.files))
+        except (OSError, ProjectError):
+            return {}
+
     def rendered_phases(self) -> list[str] | None:
         """The phases of the last render (`.mlops/state.json`), or None when unknown."""
         state = self.state_load.state

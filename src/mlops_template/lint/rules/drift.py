@@ -168,14 +168,15 @@ def conflict_markers(project: Project, rule: Rule) -> Iterator[Finding]:
 
     pristine = project.state_load.pristine
     paths = {"mlops.yaml"} | (set(pristine.files) if pristine is not None else set())
-    for rel in sorted(paths):
+    template_path = {rel: rel for rel in paths} | {new: old for old, new in project.renames.items()}
+    for rel in sorted(template_path):
         if rel.startswith(".mlops/"):
             continue
         text = project.text(rel)
         if text is None:
             continue
-        if pristine is not None and rel in pristine.files:
-            original = pristine.files[rel]
+        if pristine is not None and template_path[rel] in pristine.files:
+            original = pristine.files[template_path[rel]]
             if original.is_text() and conflict_regions(original.content.decode("utf-8")):
                 continue  # the template itself ships these lines (documentation of markers)
         for line in conflict_regions(text):
@@ -204,11 +205,15 @@ def merge_leftovers(project: Project, rule: Rule) -> Iterator[Finding]:
     pristine = project.state_load.pristine
     if pristine is None:
         return
-    for rel in sorted(pristine.files):
+    names = {rel: rel for rel in pristine.files} | {
+        new: f"{new} (moved from {old})" for old, new in project.renames.items()
+    }
+    for rel in sorted(names):
         for suffix, what in ((SIDE_SUFFIX, "version"), (REJ_SUFFIX, "conflicting changes")):
             if project.is_file(rel + suffix):
                 yield rule.finding(
                     rel + suffix,
-                    f"the template's {what} of {rel} {'is' if suffix == SIDE_SUFFIX else 'are'} "
-                    f"still in {rel + suffix}, not merged",
+                    f"the template's {what} of {names[rel]} "
+                    f"{'is' if suffix == SIDE_SUFFIX else 'are'} still in {rel + suffix}, "
+                    "not merged",
                 )
