@@ -10,7 +10,9 @@ scikit-learn's ExtraTreesClassifier registered in models.py (skl2onnx converts i
 * a misspelt family in conf stops training with exit 2, names the name and models.py, and leaves
   the candidate as it was; two families listed are both searched and the better one is kept;
 * committed, then a spec change (ml.min_score) and `mlops update`: exit 0, no conflict, the
-  template's change lands in conf/base.yaml, models.py and the user's conf/dev.yaml are unchanged.
+  template's change lands in conf/base.yaml, models.py and the user's conf/dev.yaml are unchanged;
+* XGBoost, registered but optional: disabled until pyproject's `xgboost` extra (xgboost-cpu +
+  onnxmltools) is installed, then its entry trains, converts and matches native in test_models.py.
 """
 
 from __future__ import annotations
@@ -157,3 +159,23 @@ def test_update_after_the_edit_has_no_conflict(user_project: Baked) -> None:
     base = (user_project.path / "conf" / "base.yaml").read_text()
     assert "min_score: 0.55" in base
     assert "<<<<<<<" not in models.read_text() + base
+
+
+def test_the_xgboost_extra_installs_and_its_family_converts(user_project: Baked) -> None:
+    """XGBoost is listed in models.py but enabled only once pyproject's `xgboost` extra is in."""
+    py = str(user_project.path / ".venv" / "bin" / "python")
+    probe = "from {p}.ml import models; print(models.get('xgboost').installed())"
+    before = user_project.run(py, "-c", probe.format(p=user_project.package))
+    assert before.stdout.strip() == "False"
+    uv = user_project.path / ".venv" / "bin" / "uv"
+    pip = (
+        [str(uv), "pip", "install", "--python", py] if uv.exists() else [py, "-m", "pip", "install"]
+    )
+    user_project.run(*pip, "-q", "-e", ".[dev,xgboost]")
+    proc = user_project.run(
+        py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA",
+        "tests/ml/test_models.py", "-k", "xgboost",
+    )  # fmt: skip
+    for task in ("classification", "regression"):
+        case = f"test_family_trains_converts_and_matches_native[xgboost-{task}]"
+        assert f"PASSED tests/ml/test_models.py::{case}" in proc.stdout, proc.stdout
