@@ -225,14 +225,33 @@ def _partition_problem(part: Path) -> str | None:
     return "readable, but its sha256 differs from the one in its manifest" if want else None
 
 
+def _free_target(target: Path) -> Path:
+    """``target``, or, when it or its manifest is taken (a partition of the same name was
+    quarantined before, e.g. a bad copy put back), the name with a UTC timestamp (and a counter
+    if that is taken too), so a quarantined file is never replaced."""
+    taken = [target, manifest_path(target)]
+    if not any(p.exists() for p in taken):
+        return target
+    stem = target.name.removesuffix(".parquet")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    count = 0
+    while True:
+        suffix = f".{stamp}" + (f"-{count}" if count else "")
+        candidate = target.with_name(f"{stem}{suffix}.parquet")
+        if not candidate.exists() and not manifest_path(candidate).exists():
+            return candidate
+        count += 1
+
+
 def check_bronze(cfg: dict[str, Any]) -> None:
     """Stop (exit 2) on a corrupt bronze partition, after moving it out of the way.
 
     Policy (docs/data-contracts.md): a partition whose bytes are not the ones ingested (its
     sha256 differs from its manifest's, or it is no parquet file) is quarantined: it and its
     manifest move to ``<bronze>/_quarantine/ingest_date=.../``, where no step reads it and
-    nothing deletes it. The run stops naming the file; the next run goes on without it (and
-    ingest appends the source again when it differs from the newest good partition).
+    nothing deletes it (a name already taken there gets a timestamp suffix). The run stops
+    naming the file; the next run goes on without it (and ingest appends the source again when
+    it differs from the newest good partition).
     """
     root = Path(cfg["root"])
     bronze = resolve(cfg, "bronze")
@@ -243,6 +262,7 @@ def check_bronze(cfg: dict[str, Any]) -> None:
     for part, why in bad:
         target = bronze / QUARANTINE_DIR / part.parent.name / part.name
         target.parent.mkdir(parents=True, exist_ok=True)
+        target = _free_target(target)
         for src, dst in ((part, target), (manifest_path(part), manifest_path(target))):
             if src.exists():
                 src.rename(dst)
