@@ -140,6 +140,13 @@ class Scoring:
                 # columns in `classes` order; a class missing from a fold scores probability 0
                 full = np.zeros((len(proba), len(wanted)))
                 for j, c in enumerate(fitted):
+                    if c not in wanted:
+                        raise MLError(
+                            f"the model predicts class {c!r}, which is not among the classes it "
+                            f"is scored against ({wanted}: `classes` in the model's metadata.json, "
+                            "the labels seen in training). The model and its metadata come from "
+                            "different runs: train again (`make train`) so they match."
+                        )
                     full[:, wanted.index(c)] = proba[:, j]
                 pred = np.asarray(estimator.classes_)[proba.argmax(axis=1)]
                 value = self.score(y, pred, full, wanted)
