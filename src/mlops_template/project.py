@@ -314,7 +314,15 @@ def planned_writes(root: Path, lock: Lock | None) -> Callable[[list[str]], str |
             if rel not in plan:
                 return None
             target = root / rel
-            now = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else None
+            try:
+                now = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else None
+            except OSError as exc:
+                raise ProjectError(
+                    f"{target}: cannot read it to tell an interrupted run's write from your "
+                    f"change ({exc.strerror or exc})",
+                    hint="make the file readable (or commit or remove the change), then run "
+                    "the command again",
+                ) from exc
             if now != plan[rel]:
                 return None
             written += 1
