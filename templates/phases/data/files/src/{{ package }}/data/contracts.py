@@ -33,24 +33,11 @@ import polars as pl
 
 from ..common.config import origin
 from . import synthetic
+from .dates import DATE_KINDS, DATE_PARTS, DATE_PATTERN, DATETIME_PATTERN
 from .errors import DataError
 
 DTYPES: dict[str, pl.DataType] = {"Int64": pl.Int64(), "Float64": pl.Float64(), "String": pl.Utf8()}
 ROLES = ("id", "pii", "feature", "target", "excluded")
-DATE_KINDS = ("date", "datetime")
-_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-#: an ISO date (``2016-01-31``); the date part of every value of a date or datetime feature
-DATE_PATTERN = rf"^{_DATE}$"
-#: an ISO date-time (``2016-01-31T08:30``, seconds, fraction and zone optional) or a date
-DATETIME_PATTERN = (
-    rf"^{_DATE}([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
-)
-#: numeric gold features a date (or date-time) feature expands into: ``<column>_<part>``
-DATE_PARTS: dict[str, tuple[str, ...]] = {
-    "date": ("year", "month", "day", "day_of_week"),
-    "datetime": ("year", "month", "day", "day_of_week", "hour", "minute"),
-}
 #: a text column with more distinct values than this share of its rows is not a category
 HIGH_CARDINALITY = 0.5
 #: a column named like an identifier is one when at least this share of its values is distinct

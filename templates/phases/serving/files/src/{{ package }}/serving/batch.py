@@ -9,6 +9,11 @@ one ``probability_<class>`` column per class (classification), ``model_version``
 join on ``request_id``.
 The output is written to a temporary file and renamed, so a failure leaves nothing half-written.
 
+Columns may also come as silver/bronze has them, as the REST service accepts: a renamed feature
+under its original name (``mean radius`` for ``mean_radius``) and a date column gold expanded
+(``date``, ISO text) instead of its parts (``date_year``, ...), expanded with gold's rule
+(``data/dates.py``); a column present under both names, or an impossible date, is an error.
+
 A null in a feature silver imputes is filled with silver's value (the model's metadata ``fill``),
 as the REST service does; the log lists it in ``imputed``, and numbers beyond silver's fences in
 ``out_of_range``.
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.config import ConfigError, load_config, resolve
+from ..data.dates import date_parts
 from .model import ModelError, OnnxModel, read_metadata
 from .request_log import JsonlWriter, utc_timestamp
 
@@ -38,10 +44,45 @@ class BatchInputError(ValueError):
     """The input file cannot be scored; the message names the file and column."""
 
 
+def _raw_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
+    """``frame`` with renamed features under their model names and raw dates expanded."""
+    import polars as pl
+
+    meta = model.metadata
+    for name, original in meta.renamed.items():
+        if original in frame.columns:
+            if name in frame.columns:
+                raise BatchInputError(
+                    f"{path}: columns {original!r} and {name!r} are the same feature; keep one"
+                )
+            frame = frame.rename({original: name})
+    for column, parts in meta.dates.items():
+        if column not in frame.columns:
+            continue
+        both = [n for n in parts.values() if n in frame.columns]
+        if both:
+            raise BatchInputError(
+                f"{path}: column {column!r} and its parts {', '.join(both)} are both present; "
+                "keep the date or its parts"
+            )
+        rows: list[dict[str, float] | None] = []
+        for index, text in enumerate(frame[column].cast(pl.Utf8, strict=False).to_list()):
+            try:
+                rows.append(None if text is None else date_parts(text))
+            except ValueError as exc:
+                raise BatchInputError(f"{path}: column {column!r}, row {index}: {exc}") from None
+        frame = frame.with_columns(
+            pl.Series(name, [None if r is None else r[part] for r in rows], dtype=pl.Float64)
+            for part, name in parts.items()
+        ).drop(column)
+    return frame
+
+
 def _check_columns(frame: Any, path: Path, model: OnnxModel) -> tuple[Any, dict[str, Any]]:
     """The feature columns typed and their nulls filled, and per filled feature its null mask."""
     import polars as pl
 
+    frame = _raw_columns(frame, path, model)
     missing = [n for n in model.metadata.feature_names if n not in frame.columns]
     if missing:
         raise BatchInputError(

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.dates import DATE_PARTS
+
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "reference.parquet"
@@ -30,13 +32,17 @@ class ModelError(RuntimeError):
 @dataclass(frozen=True)
 class Feature:
     """One model input. ``fill`` is the value silver imputed a missing one with (None: the
-    feature is required); ``fences`` the [lower, upper] range silver clips numeric values at."""
+    feature is required); ``fences`` the [lower, upper] range silver clips numeric values at.
+    ``source`` is the original (bronze) column name when silver renamed it, or, with ``part``,
+    the date column this numeric part (``year``, ``month``, ...) of gold's expansion comes from."""
 
     name: str
     kind: str  # "numeric" | "categorical"
     categories: tuple[str, ...] = ()
     fill: Any = None
     fences: tuple[float, float] | None = None
+    source: str | None = None
+    part: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,24 @@ class ModelMetadata:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Feature name -> its original (bronze) name, for the features silver renamed."""
+        return {
+            f.name: f.source
+            for f in self.features
+            if f.source and f.part is None and f.source != f.name
+        }
+
+    @property
+    def dates(self) -> dict[str, dict[str, str]]:
+        """Date column (original name) -> {part: gold feature name} of gold's date expansion."""
+        out: dict[str, dict[str, str]] = {}
+        for f in self.features:
+            if f.part is not None and f.source is not None:
+                out.setdefault(f.source, {})[f.part] = f.name
+        return out
 
 
 def _bad(path: Path, message: str) -> ModelError:
@@ -92,8 +116,19 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
                 f"one of {', '.join(FEATURE_KINDS)}",
             )
         categories = tuple(str(c) for c in item.get("categories") or ())
+        source, part = item.get("source"), item.get("part")
+        if source is not None and (not isinstance(source, str) or not source):
+            raise _bad(path, f"features[{index}] ({item['name']}): `source` must be a name")
+        if part is not None and (part not in DATE_PARTS["datetime"] or source is None):
+            raise _bad(
+                path,
+                f"features[{index}] ({item['name']}): `part` must be one of "
+                f"{', '.join(DATE_PARTS['datetime'])}, with the date column as `source`",
+            )
         features.append(
-            Feature(item["name"], kind, categories, *_imputation(path, index, item, kind))
+            Feature(
+                item["name"], kind, categories, *_imputation(path, index, item, kind), source, part
+            )
         )
     classes = tuple(raw.get("classes") or ())
     if raw["task"] == "classification" and not classes:

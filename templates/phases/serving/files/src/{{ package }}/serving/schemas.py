@@ -10,17 +10,35 @@ in conf/, scored and named in ``out_of_range`` (``flag``, the default) or refuse
 ``request_id`` (echoed back and used to join late labels), the id column and PII columns: those
 are accepted but dropped, never scored and never logged. Any other field is an error, so a
 misspelt feature name is caught.
+
+A feature silver renamed (``mean radius`` -> ``mean_radius``) is accepted under either name (the
+OpenAPI schema shows the original); sending both is a 422. A date column gold expanded into parts
+(``date`` -> ``date_year``, ``date_month``, ...) is sent raw, as an ISO date or date-time under its
+original (or silver) name, and expanded with gold's rule (``data/dates.py``); an impossible date is
+a 422 naming the field. Sending all the parts instead of the date still works; sending both is a
+422.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
+from ..data.dates import date_parts
 from .model import Feature, ModelMetadata
 
 MAX_RECORDS = 10_000
@@ -51,6 +69,67 @@ def _feature_type(feature: Feature, reject_out_of_range: bool) -> Any:
     if feature.fill is None:
         return (kind, ...)
     return (kind | None, Field(default=None, description=f"missing -> {feature.fill!r}"))
+
+
+def _iso_date(text: str) -> str:
+    date_parts(text)  # raises ValueError saying what a date must look like
+    return text.strip()
+
+
+IsoDate = Annotated[
+    str,
+    Field(strict=True, description="an ISO date (2031-07-04) or date-time (2031-07-04T08:30)"),
+    AfterValidator(_iso_date),
+]
+
+
+@dataclass(frozen=True)
+class DateColumn:
+    """A date column of the request: its field, the name it is sent under, its gold parts."""
+
+    field: str
+    name: str
+    parts: dict[str, str]  # part -> gold feature name
+
+
+class Record(BaseModel):
+    """The base of the generated record model: unknown fields are refused, a feature may come
+    under one of its names only, and a raw date becomes gold's parts."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: (name, other name) of one field: a record may use either, not both
+    synonyms: ClassVar[tuple[tuple[str, str], ...]] = ()
+    date_columns: ClassVar[tuple[DateColumn, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_field(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for first, second in cls.synonyms:
+                if first in data and second in data:
+                    raise ValueError(f"send {first!r} or {second!r} (the same feature), not both")
+        return data
+
+    @model_validator(mode="after")
+    def _expand_dates(self) -> Record:
+        for column in self.date_columns:
+            raw = getattr(self, column.field)
+            given = [n for n in column.parts.values() if getattr(self, n) is not None]
+            if raw is not None:
+                if given:
+                    raise ValueError(
+                        f"{column.name}: send the date or its parts ({', '.join(given)}), not both"
+                    )
+                parts = date_parts(raw)
+                for part, name in column.parts.items():
+                    setattr(self, name, parts[part])
+            elif len(given) < len(column.parts):
+                missing = [n for n in column.parts.values() if n not in given]
+                raise ValueError(
+                    f"{column.name}: field required (an ISO date such as 2031-07-04), or all of "
+                    f"its parts (missing: {', '.join(missing)})"
+                )
+        return self
 
 
 @dataclass(frozen=True)
@@ -132,7 +211,7 @@ def _clean(exc: ValidationError, fenced: frozenset[str] = frozenset()) -> list[d
     for err in exc.errors(include_url=False, include_input=False):
         loc = ("body", *err["loc"])
         name = next((str(p) for p in reversed(err["loc"]) if isinstance(p, str)), None)
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] in _BOUND_ERRORS:
             ctx = err.get("ctx") or {}
             bound = f"at least {ctx['ge']:.6g}" if "ge" in ctx else f"at most {ctx.get('le'):.6g}"
@@ -160,7 +239,39 @@ def build_schema(
         choices = ", ".join(OUT_OF_RANGE_POLICIES)
         raise ValueError(f"serving.out_of_range {out_of_range!r} is not one of {choices}")
     reject = out_of_range == "reject"
-    fields: dict[str, Any] = {f.name: _feature_type(f, reject) for f in metadata.features}
+    fields: dict[str, Any] = {}
+    synonyms: list[tuple[str, str]] = []
+    renamed = metadata.renamed
+    dates = metadata.dates
+    for feature in metadata.features:
+        kind, default = _feature_type(feature, reject)
+        if feature.name in renamed:
+            original = renamed[feature.name]
+            synonyms.append((original, feature.name))
+            alias = AliasChoices(original, feature.name)  # the schema shows the original
+            described = f"or {feature.name!r}"
+            if feature.fill is None:
+                default = Field(validation_alias=alias, description=described)
+            else:
+                described += f"; missing -> {feature.fill!r}"
+                default = Field(default=None, validation_alias=alias, description=described)
+        elif feature.part is not None and feature.source in dates:
+            # a part may be left out when its date column is sent (Record._expand_dates)
+            kind = kind if feature.fill is not None else kind | None
+            default = Field(default=None, description=f"or send {feature.source!r}")
+        fields[feature.name] = (kind, default)
+    columns = []
+    for index, (name, parts) in enumerate(dates.items()):
+        some_part, some_feature = next(iter(parts.items()))
+        silver = some_feature.removesuffix(f"_{some_part}")
+        names = [name] if silver == name else [name, silver]
+        if len(names) == 2:
+            synonyms.append((name, silver))
+        attr = f"raw_date_{index}"
+        while attr in fields:
+            attr += "_"
+        fields[attr] = (IsoDate | None, Field(default=None, validation_alias=AliasChoices(*names)))
+        columns.append(DateColumn(attr, name, parts))
     fields[REQUEST_ID] = (
         Annotated[str, Field(strict=True, min_length=1, max_length=128)] | None,
         None,
@@ -169,9 +280,9 @@ def build_schema(
         if name not in fields:
             # accepted so callers may send whole customer records; dropped before scoring/logging
             fields[name] = (Any, Field(default=None, exclude=True))
-    record = create_model(  # type: ignore[call-overload]
-        "PredictionRecord", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    record: type[Record] = create_model("PredictionRecord", __base__=Record, **fields)
+    record.synonyms = tuple(synonyms)
+    record.date_columns = tuple(columns)
     return RequestSchema(
         record=record,
         feature_names=tuple(metadata.feature_names),
