@@ -208,31 +208,69 @@ def _since(holder: Mapping[str, Any]) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
+@contextlib.contextmanager
+def _takeover_guard(folder: Path) -> Iterator[None]:
+    """Exclusive between runs while one judges and removes a stale lock: an ``flock`` on the
+    lock's folder (no extra file for git to see). Nothing is held where ``fcntl`` is missing
+    (Windows), where the rename check below is the only protection."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for a read, a rename and an unlink
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def _take_over_stale_lock(path: Path) -> tuple[str, dict[str, Any]] | None:
     """Remove a lock whose owner process is gone (same host): the note to show and the lock's
-    content, or None when the lock is not provably stale (held, on another host, unreadable)."""
-    holder = _read_lock(path)
-    if holder is None or str(holder.get("host", "")) != socket.gethostname():
-        return None
-    pid = int(holder["pid"])
-    if pid == os.getpid() or pid_alive(pid):
-        return None
-    moved = path.with_name(f".{path.name}.{os.getpid()}.stale{TEMP_SUFFIX}")
-    try:
-        os.rename(path, moved)  # atomic: of two runs taking over, one gets it
-    except FileNotFoundError:
-        return "", {}  # another run removed it first: just try again
-    except OSError:
-        return None
-    if _read_lock(moved) != holder:
-        # a live run took the lock between our read and the rename: give it back
-        with contextlib.suppress(OSError):
-            os.link(moved, path)
+    content, or None when the lock is not provably stale (held, on another host, unreadable).
+
+    The check and the removal run under :func:`_takeover_guard`, so of several runs that found
+    the same stale lock one removes it and the others read the lock it then creates: no run can
+    remove a live run's lock (a lock is only created where none exists, and only removed by its
+    owner or here, under the guard, when its owner is gone)."""
+    with _takeover_guard(path.parent):
+        holder = _read_lock(path)
+        if holder is None and not path.exists():
+            return "", {}  # another run removed it first: just try again
+        if holder is None or str(holder.get("host", "")) != socket.gethostname():
+            return None
+        pid = int(holder["pid"])
+        if pid == os.getpid() or pid_alive(pid):
+            return None
+        moved = path.with_name(f".{path.name}.{os.getpid()}.stale{TEMP_SUFFIX}")
+        try:
+            os.rename(path, moved)  # atomic: of two runs taking over, one gets it
+        except FileNotFoundError:
+            return "", {}  # another run removed it first: just try again
+        except OSError:
+            return None
+        if _read_lock(moved) != holder:
+            # a live run took the lock between our read and the rename (possible only without
+            # the guard): give it back, or, when a third run took the free path meanwhile,
+            # stop rather than leave two runs that both believe they hold the lock
+            try:
+                os.link(moved, path)
+            except OSError:
+                raise ProjectError(
+                    f"{path}: another mlops run took the lock while this one was taking over a "
+                    f"stale lock; the displaced lock is kept in {moved}",
+                    hint="wait for the other mlops runs to finish, then retry",
+                ) from None
+            with contextlib.suppress(OSError):
+                moved.unlink()
+            return None
         with contextlib.suppress(OSError):
             moved.unlink()
-        return None
-    with contextlib.suppress(OSError):
-        moved.unlink()
     note = (
         f"took over {path}: it was left by process {pid} (started {_since(holder)}), which is "
         "no longer running"
