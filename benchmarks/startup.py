@@ -10,9 +10,10 @@ Paired, interleaved runs (each round runs every command once, in a rotated order
 * ``cookiecutter --version``, ``copier --version`` and ``ccds --help`` from ``.bench/venv`` (created
   with uv when missing; ``--no-peers`` leaves them out);
 * with ``--baseline DIR`` (a source tree of another revision: ``git archive REV src templates |
-  tar -x -C DIR``), ``--version`` and ``--help`` of this tree and of that one, each through the
-  console script's entry point (``python -c "...entry.main()"`` with ``PYTHONPATH=<tree>/src``),
-  paired, so a change can be shown to make neither slower.
+  tar -x -C DIR``), ``--version``, ``--help``, ``new`` (the default project) and
+  ``lint --format json`` (of the default project that tree generates) of this tree and of that
+  one, each through the console script's entry point (``python -c "...entry.main()"`` with
+  ``PYTHONPATH=<tree>/src``), paired: the before/after figures of a change.
 
 Then ``python -X importtime -c "import mlops_template.cli"`` (best of 3): the top cumulative imports,
 the share of the third-party packages, and whether a heavy library (pydantic, jinja2, rich, yaml)
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +93,10 @@ def cases(with_peers: bool) -> list[Case]:
 ENTRY = "import sys; from mlops_template.entry import main; sys.exit(main())"
 
 
-def baseline_cases(baseline: Path) -> list[Case]:
+def baseline_cases(baseline: Path, scratch: Path) -> list[Case]:
+    """``--version``, ``--help``, ``new`` (the default project, text report, as new.py runs it)
+    and ``lint --format json`` (of the default project that tree generates) for this tree and
+    for ``baseline``."""
     if not (baseline / "src" / "mlops_template" / "entry.py").is_file():
         raise BenchError(
             f"--baseline {baseline}: no src/mlops_template/entry.py there; make it with "
@@ -99,9 +105,27 @@ def baseline_cases(baseline: Path) -> list[Case]:
     out = []
     for label, tree in (("this tree", REPO), ("baseline", baseline)):
         env = {**quiet_env(), "PYTHONPATH": str(tree / "src")}
+        entry = [tool_python(), "-c", ENTRY]
         for flag in ("--version", "--help"):
-            argv = [tool_python(), "-c", ENTRY, flag]
-            out.append(Case(f"{label} {flag}", _fixed(argv), env=env))
+            out.append(Case(f"{label} {flag}", _fixed([*entry, flag]), env=env))
+        folder = scratch / label.replace(" ", "-")
+        project = folder / "lint-project"
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([*entry, "new", str(project), "--no-input", "--name", "Bench Project",
+                               "-q"], env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        if made.returncode != 0:
+            raise BenchError(f"{label}: `mlops new` failed:\n{made.stderr.strip()[-2000:]}")
+
+        def new_argv(index: int, entry: list[str] = entry, folder: Path = folder) -> list[str]:
+            return [*entry, "new", str(folder / f"new-{index}"), "--no-input", "--name",
+                    "Bench Project"]  # fmt: skip
+
+        def clean(index: int, folder: Path = folder) -> None:
+            shutil.rmtree(folder / f"new-{index}", ignore_errors=True)
+
+        out.append(Case(f"{label} new", new_argv, env=env, after=clean))
+        lint = [*entry, "lint", str(project), "--format", "json"]
+        out.append(Case(f"{label} lint", _fixed(lint), env=env))
     return out
 
 
@@ -164,10 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
+    scratch = Path(tempfile.mkdtemp(prefix="mlops-bench-startup-"))
     try:
         todo = cases(with_peers=not args.no_peers)
         if args.baseline is not None:
-            todo += baseline_cases(args.baseline.resolve())
+            todo += baseline_cases(args.baseline.resolve(), scratch)
         print(f"timing {', '.join(c.name for c in todo)} ...", flush=True)
         run_paired(todo, args.runs, args.warmup)
         floor = todo[0].times
@@ -206,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 if peer in by_name:
                     peer_ratio = paired_ratio(by_name[ours].times, by_name[peer].times)
                     print(f"ratio  {ours} / {peer}: {peer_ratio:.2f}")
-        for flag in ("--version", "--help"):
+        for flag in ("--version", "--help", "new", "lint"):
             if f"baseline {flag}" in by_name:
                 ratio = paired_ratio(by_name[f"this tree {flag}"].times,
                                      by_name[f"baseline {flag}"].times)  # fmt: skip
@@ -248,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

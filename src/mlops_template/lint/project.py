@@ -292,8 +292,6 @@ class Project:
     def renames(self) -> dict[str, str]:
         """Where the user moved generated files that are missing (template path -> new path),
         as `mlops update` finds them (git's rename detection); empty outside git."""
-        from mlops_template.project import renamed_files
-
         pristine = self.state_load.pristine
         if pristine is None:
             return {}
@@ -301,6 +299,10 @@ class Project:
                 if not rel.startswith(".mlops/") and not self.exists(rel)]  # fmt: skip
         if not gone:
             return {}
+        # only now: update's machinery (git, merge, writing) is not needed to lint a project
+        # whose generated files are all where they were rendered
+        from mlops_template.project import renamed_files
+
         try:
             return renamed_files(self.root, gone, set(pristine.files))
         except (OSError, ProjectError):
