@@ -23,7 +23,7 @@ from test_add_phase_update import GIT_ENV, mlops
 from mlops_template.apply import apply_new
 from mlops_template.limits import MAX_INPUT_BYTES, MAX_SANDBOX_LENGTH, MAX_YAML_NODES
 from mlops_template.render import confinement_problem, render
-from mlops_template.sandbox import BoundedSandbox, GrowthError
+from mlops_template.sandbox import BoundedSandbox
 from mlops_template.spec import load_spec
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
@@ -387,6 +387,20 @@ def test_a_memory_bomb_template_is_stopped(project: Path, tmp_path: Path, name: 
     assert everything(project) == before
 
 
+def test_running_out_of_memory_in_a_sandboxed_render_is_a_located_error(
+    project: Path, tmp_path: Path
+) -> None:
+    """A value no check sizes (a list holding one long string many times, printed) runs the
+    limited child out of memory; that is reported with the file, a message and a hint."""
+    folder = fixture("memory-bomb-phase", tmp_path, "oom-phase")
+    (folder / "files" / "bomb.txt.jinja").write_text("{% set s = 'x' * 9000000 %}{{ [s] * 200 }}\n")
+    before = everything(project)
+    result = cli_limited("add-phase", str(folder), "--project", str(project), cwd=tmp_path)
+    assert_clean_refusal(result, "bomb.txt.jinja: GrowthError: the template ran out of memory")
+    assert "hint: a template that does not ship with mlops may not build values" in result.stderr
+    assert everything(project) == before
+
+
 def test_an_alias_bomb_spec_is_refused_at_the_alias(tmp_path: Path) -> None:
     spec = HOSTILE / "alias-bomb.yaml"
     result = cli_limited("new", str(tmp_path / "bomb"), "--spec", str(spec), "--no-input",
@@ -436,41 +450,75 @@ def test_oversized_manifests_are_refused(project: Path, tmp_path: Path) -> None:
     )
 
 
+#: every entry would need more than 1 GiB if its value were built before the check (except the
+#: ``+`` case, whose operands are themselves capped at the limit); they run in a child limited to
+#: 1 GiB of address space, so a check made only after building ends in MemoryError and fails here
 GROWTH = [
     "{{ 'a' * 10**10 }}",
     "{{ [0] * 10**9 }}",
-    "{{ 10 ** 1000000 }}",
+    "{{ 10 ** (10 ** 10) }}",
     "{{ ('a' * 9000000) + ('b' * 9000000) }}",
-    "{{ '%099999999d' % 1 }}",
-    "{{ '%*d' % (10**9, 1) }}",
-    "{{ 'a'.center(10**9) }}",
-    "{{ 'a'.ljust(10**9) }}",
-    "{{ 'a'.zfill(10**9) }}",
-    "{{ ('\t' * 1000).expandtabs(10**6) }}",
-    "{{ ('a' * 1000).replace('', 'b' * 100000) }}",
+    "{{ '%02000000000d' % 1 }}",
+    "{{ '%*d' % (2 * 10**9, 1) }}",
+    "{{ 'a'.center(2 * 10**9) }}",
+    "{{ 'a'.ljust(2 * 10**9) }}",
+    "{{ 'a'.zfill(2 * 10**9) }}",
+    "{{ ('\t' * 1000).expandtabs(10**7) }}",
+    "{{ ('a' * 1000).replace('', 'b' * 2000000) }}",
     "{{ ('x' * 100000).join(range(100000)) }}",
-    "{{ '{:>999999999}'.format(1) }}",
-    "{{ '{:>{w}}'.format(1, w=10**9) }}",
-    "{{ 'a' | center(10**9) }}",
-    "{{ ('a\n' * 1000) | indent(10**6) }}",
-    "{{ ('a ' * 100000) | wordwrap(1, wrapstring='b' * 1000) }}",
-    "{{ ('a' * 1000) | replace('', 'b' * 100000) }}",
-    "{{ range(100000) | join('x' * 1000) }}",
-    "{{ '%099999999d' | format(1) }}",
+    "{{ '{:>2000000000}'.format(1) }}",
+    "{{ '{:>{w}}'.format(1, w=2 * 10**9) }}",
+    "{{ 'a' | center(2 * 10**9) }}",
+    "{{ ('a\n' * 1000) | indent(10**7) }}",
+    "{{ ('a ' * 100000) | wordwrap(1, wrapstring='b' * 100000) }}",
+    "{{ ('a' * 1000) | replace('', 'b' * 2000000) }}",
+    "{{ range(100000) | join('x' * 100000) }}",
+    "{{ '%02000000000d' | format(1) }}",
     "{{ [1] | batch(10**9, 0) | list }}",
     "{{ [1] | slice(10**9, 0) | list }}",
     "{{ [1] | tojson(indent=10**9) }}",
     "{% set ns = namespace(s='a') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
     "{% endfor %}{{ ns.s | length }}",
-    "{% for i in range(100000) %}{% for j in range(1000) %}xxxxxxxxxx{% endfor %}{% endfor %}",
+    "{% for i in range(100000) %}{% for j in range(10000) %}xxxxxxxxxx{% endfor %}{% endfor %}",
+    # review finding 1: `%` with a mapping or tuple, str.format repeats, lipsum, slugify, urlencode
+    "{{ (('%(a)s' * 1000000) % {'a': 'x' * 10000}) | length }}",
+    "{{ (('%s' * 1000000) % (('x' * 10000,) * 1000000)) | length }}",
+    "{{ ('{0}' * 1000000).format('x' * 10000) | length }}",
+    "{{ ('{a}' * 1000000).format_map({'a': 'x' * 10000}) | length }}",
+    "{{ ('%(a)s' * 1000000) | format(a='x' * 10000) | length }}",
+    "{{ lipsum(10**7) | length }}",
+    "{{ lipsum(1, max=10**9) | length }}",
+    "{{ ('a ' * 4000000) | slugify(separator='x' * 1000) | length }}",
+    "{{ ('\U0001f600' * 9000000) | urlencode | urlencode | urlencode | length }}",
 ]
+
+_GROWTH_CHILD = """
+import json, sys
+import jinja2
+from mlops_template.sandbox import BoundedSandbox
+extensions = ["cookiecutter.extensions." + n for n in
+              ("JsonifyExtension", "RandomStringExtension", "SlugifyExtension")]
+env = BoundedSandbox(undefined=jinja2.StrictUndefined, extensions=extensions)
+try:
+    out = env.from_string(sys.argv[1]).render()
+    print(json.dumps(["rendered", str(len(out))]))
+except BaseException as exc:
+    print(json.dumps([type(exc).__name__, str(exc)]))
+"""
 
 
 @pytest.mark.parametrize("source", GROWTH)
 def test_sandbox_bounds_growth(source: str) -> None:
-    env = BoundedSandbox(undefined=jinja2.StrictUndefined)
-    with pytest.raises(GrowthError, match="over the sandbox limit"):
-        env.from_string(source).render()
+    """Refused before the value is built: the child has 1 GiB of address space, and each value
+    here would need more, so a check made after building would end in MemoryError instead."""
+    result = subprocess.run(
+        [sys.executable, "-c", _GROWTH_CHILD, source], capture_output=True, text=True,
+        preexec_fn=_limit_memory, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    kind, message = json.loads(result.stdout.strip().splitlines()[-1])
+    assert kind == "GrowthError", (kind, message)
+    assert "over the sandbox limit" in message
 
 
 def test_sandbox_bounds_cookiecutter_helpers(project: Path, tmp_path: Path) -> None:
@@ -482,6 +530,22 @@ def test_sandbox_bounds_cookiecutter_helpers(project: Path, tmp_path: Path) -> N
     result = cli_limited("add-phase", str(folder), "--project", str(project), cwd=tmp_path)
     assert_clean_refusal(result, "a random string would be 1,000,000,000 long")
     assert everything(project) == before
+
+
+def test_sandbox_still_renders_ordinary_formats_and_filters() -> None:
+    """The pre-checks added for review finding 1 leave ordinary uses alone."""
+    extensions = ["cookiecutter.extensions.SlugifyExtension"]
+    env = BoundedSandbox(undefined=jinja2.StrictUndefined, extensions=extensions)
+    source = (
+        "{{ '%(a)s-%(b)s' % {'a': 1, 'b': 'x'} }} {{ '%s/%s' % ('p', 2) }} "
+        "{{ '{a}{0}'.format(1, a=2) }} {{ '{k}'.format_map({'k': 'v'}) }} "
+        "{{ '%(a)s' | format(a=3) }} {{ 'Hello World' | slugify }} "
+        "{{ 'Hello World' | slugify(separator='_') }} {{ 'a b&' | urlencode }} "
+        "{{ '<b>' | e }} {{ lipsum(2, html=False, min=2, max=3).split() | length > 1 }}"
+    )
+    assert env.from_string(source).render() == (
+        "1-x p/2 21 v 3 hello-world hello_world a%20b%26 &lt;b&gt; True"
+    )
 
 
 def test_sandbox_still_renders_ordinary_templates() -> None:

@@ -386,7 +386,11 @@ def _render_file(
             template = env.get_template(f"{loader_prefix}/{rel}")
             text = template.render(context)
         except Exception as exc:
-            raise TemplateError(f"{origin}/{rel}: {type(exc).__name__}: {exc}") from None
+            hint = getattr(exc, "hint", None)  # a sandbox GrowthError says how to fix it
+            raise TemplateError(
+                f"{origin}/{rel}: {type(exc).__name__}: {exc}",
+                hint=hint if isinstance(hint, str) else None,
+            ) from None
         if not text.strip():
             return  # a template that renders empty is skipped, like an empty path segment
         tree.add(out, text, executable)

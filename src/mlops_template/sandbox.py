@@ -11,9 +11,17 @@ larger than its inputs is checked *before* it runs, against
 * the ``str`` methods that pad, repeat or splice (``center``, ``ljust``, ``rjust``, ``zfill``,
   ``expandtabs``, ``replace``, ``join``, ``format``, ``format_map``) and any call with an integer
   argument above the length limit to a function named like cookiecutter's ``random_ascii_string``;
+* ``%`` and ``format``/``format_map`` by their field count times the longest argument, since a
+  field may repeat one argument (``'%(a)s' * n % {'a': long}``);
 * the filters that pad, repeat or fill (``center``, ``indent``, ``wordwrap``, ``replace``,
-  ``join``, ``format``, ``batch``, ``slice``, ``tojson`` and cookiecutter's ``jsonify``);
+  ``join``, ``format``, ``batch``, ``slice``, ``tojson`` and cookiecutter's ``jsonify``), and
+  every other filter by its input times a growth factor and its string arguments
+  (``slugify(separator=...)``, chained ``urlencode``); every filter's result is measured too;
+* ``lipsum(n, max=...)``, by ``n * max`` words;
 * the rendered text itself, which is assembled piece by piece and stops at the length limit.
+
+A ``MemoryError`` or ``RecursionError`` during a render becomes a :class:`GrowthError` (with a
+hint), so a value no check sizes still ends in a located error rather than an empty one.
 
 Imported only when a sandboxed render needs it (jinja2 is a heavy import).
 """
@@ -21,9 +29,11 @@ Imported only when a sandboxed render needs it (jinja2 is a heavy import).
 from __future__ import annotations
 
 import functools
+import inspect
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
 
 import jinja2
 import jinja2.compiler
@@ -36,6 +46,11 @@ from mlops_template.limits import MAX_SANDBOX_INT_BITS, MAX_SANDBOX_LENGTH
 
 class GrowthError(SecurityError):
     """A sandboxed template tried to build a value larger than the limits allow."""
+
+    hint = (
+        "a template that does not ship with mlops may not build values longer than "
+        f"{MAX_SANDBOX_LENGTH:,} characters or items; make the template render less"
+    )
 
 
 def _too_long(length: int, what: str) -> GrowthError:
@@ -93,9 +108,36 @@ def _check_format_spec(text: str) -> None:
             )
 
 
+def _text_length(value: Any) -> int:
+    """How long ``str(value)`` is, without building it for strings, bytes and integers."""
+    if isinstance(value, (str, bytes)):
+        return len(value) * (4 if isinstance(value, bytes) else 1)  # b'\xff' -> 4 characters
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value.bit_length() // 3 + 2  # a generous count of decimal digits and the sign
+    return len(str(value))
+
+
+def _longest(values: Iterable[Any]) -> int:
+    return max((_text_length(v) for v in values), default=0)
+
+
+def _check_fields(text: str, marker: str, values: Iterable[Any], what: str) -> None:
+    """Before a format runs: at most one field per ``marker`` in ``text``, each no longer than
+    the longest value (conservative: a field may repeat any argument, by name or index)."""
+    fields = text.count(marker)
+    if fields:
+        _check_length(len(text) + fields * _longest(values), what)
+
+
 def _check_percent(left: Any, right: Any) -> None:
     if isinstance(left, str):
         _check_format_spec(left)
+        if isinstance(right, Mapping):
+            _check_fields(left, "%", right.values(), "a %-formatted value")
+        elif isinstance(right, tuple):
+            _check_fields(left, "%", right, "a %-formatted value")
+        else:
+            _check_fields(left, "%", (right,), "a %-formatted value")
         if "*" in left:  # '%*d' takes its width from the arguments
             args = right if isinstance(right, tuple) else (right,)
             for arg in args:
@@ -171,7 +213,10 @@ def _filter_wrappers(filters: dict[str, Any]) -> dict[str, Any]:
         @functools.wraps(original)
         def bounded(*args: Any, **kwargs: Any) -> Any:
             check(*args[skip:], **kwargs)  # without the context a filter may be passed first
-            return original(*args, **kwargs)
+            result = original(*args, **kwargs)
+            if _sized(result):  # the estimate above is conservative; this is the backstop
+                _check_length(len(result), f"the result of the {name} filter")
+            return result
 
         filters[name] = bounded
 
@@ -193,7 +238,7 @@ def _filter_wrappers(filters: dict[str, Any]) -> dict[str, Any]:
         _check_replace(str(value), str(old), str(new), -1 if count is None else count)
 
     def format_(value: Any, *args: Any, **kwargs: Any) -> None:
-        _check_percent(str(value), args)
+        _check_percent(str(value), kwargs or args)
 
     def batch(value: Any, linecount: Any, fill_with: Any = None) -> None:
         _check_width(linecount, "a batch size")
@@ -212,6 +257,25 @@ def _filter_wrappers(filters: dict[str, Any]) -> dict[str, Any]:
     def jsonify(value: Any, indent: Any = 4) -> None:  # cookiecutter's JsonifyExtension
         tojson(value, indent)
 
+    def generic(name: str) -> Callable[..., None]:
+        """Any other filter: its input times the growth an escaping filter can cause, plus, for
+        filters not known to ignore them, the string arguments once per input item (a separator
+        or replacement may land between every two characters, as in ``slugify(separator=...)``)."""
+        factor = _FACTORS.get(name, 1)
+        by_args = name not in _NO_ARGUMENT_GROWTH
+
+        def check(value: Any, *args: Any, **kwargs: Any) -> None:
+            size = _input_size(value, name)
+            extra = 0
+            if by_args:
+                extra = sum(len(a) for a in (*args, *kwargs.values()) if isinstance(a, str))
+            _check_length(size * (factor + extra), f"the result of the {name} filter")
+
+        return check
+
+    for name in list(filters):
+        if name not in _SPECIFIC:
+            wrap(name, generic(name))
     for name, check in (("center", center), ("indent", indent), ("wordwrap", wordwrap),
                         ("replace", replace), ("format", format_),
                         ("batch", batch), ("slice", slice_), ("tojson", tojson),
@@ -230,6 +294,52 @@ def _filter_wrappers(filters: dict[str, Any]) -> dict[str, Any]:
 
         filters["join"] = join
     return filters
+
+
+#: the filters with their own check above
+_SPECIFIC = frozenset(
+    ("center", "indent", "wordwrap", "replace", "format", "batch", "slice", "tojson", "jsonify",
+     "join")
+)  # fmt: skip
+#: output characters per input character for filters that grow text without an argument
+#: saying so (``&`` -> ``&amp;``; ``urlencode`` is measured in UTF-8 bytes, 3 characters each)
+_FACTORS = {"escape": 5, "e": 5, "forceescape": 5, "xmlattr": 5, "urlencode": 3, "pprint": 4}
+#: filters whose string arguments select, name or replace a value at most once, never repeat
+_NO_ARGUMENT_GROWTH = frozenset(
+    ("default", "d", "attr", "map", "select", "reject", "selectattr", "rejectattr", "sort",
+     "dictsort", "groupby", "unique", "min", "max", "sum", "first", "last", "length", "count",
+     "list", "items", "random", "reverse", "int", "float", "abs", "round", "safe", "trim",
+     "truncate", "truncatewords", "wordcount", "striptags", "capitalize", "lower", "upper",
+     "title", "string", "filesizeformat", "urlencode", "escape", "e", "forceescape")
+)  # fmt: skip
+
+
+def _input_size(value: Any, name: str) -> int:
+    if name == "urlencode" and isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    if _sized(value) or isinstance(value, Mapping):
+        return max(len(value), 1)
+    return 1
+
+
+def _bounded_lipsum(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Jinja's ``lipsum(n, html, min, max)`` with ``n * max`` words checked before it runs."""
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def lipsum(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        paragraphs, most = bound.arguments.get("n"), bound.arguments.get("max")
+        if isinstance(paragraphs, int) and isinstance(most, int):
+            # a word is at most 12 letters and a space; a paragraph adds its tags or newlines
+            _check_length(max(paragraphs, 0) * (max(most, 0) * 13 + 16), "lipsum()")
+        result = original(*args, **kwargs)
+        if _sized(result):
+            _check_length(len(result), "lipsum()")
+        return result
+
+    return lipsum
 
 
 #: a replacement field whose format spec takes a width from the arguments: '{:>{w}}'
@@ -251,6 +361,10 @@ def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
             _check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
         elif name in ("format", "format_map"):
             _check_format_spec(owner)
+            given: list[Any] = [*args, *kwargs.values()]
+            if name == "format_map" and args and isinstance(args[0], Mapping):
+                given = list(args[0].values())
+            _check_fields(owner, "{", given, f"str.{name}()")
             if _NESTED_WIDTH.search(owner):
                 values = [*args, *kwargs.values()]
                 if name == "format_map" and args and isinstance(args[0], dict):
@@ -272,6 +386,25 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self.concat = _bounded_concat  # type: ignore[method-assign]
         self.filters = _filter_wrappers(dict(self.filters))
+        lipsum = self.globals.get("lipsum")
+        if callable(lipsum):
+            self.globals = {**self.globals, "lipsum": _bounded_lipsum(lipsum)}
+
+    def handle_exception(self, source: str | None = None) -> NoReturn:
+        """Running out of memory or stack while rendering becomes a :class:`GrowthError`, which
+        callers report with the file's name and a hint, instead of an empty ``MemoryError``."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, MemoryError):
+            raise GrowthError(
+                "the template ran out of memory while rendering (a value over the sandbox limit "
+                f"of {MAX_SANDBOX_LENGTH:,} that no check caught, or too little memory)"
+            ) from None
+        if isinstance(exc, RecursionError):
+            raise GrowthError(
+                "the template recursed too deeply while rendering (a macro or loop calling "
+                "itself without end, or a value nested too deeply)"
+            ) from None
+        super().handle_exception(source)
 
     @staticmethod
     def mlops_concat(pieces: Iterable[Any]) -> str:
