@@ -387,17 +387,27 @@ def test_a_memory_bomb_template_is_stopped(project: Path, tmp_path: Path, name: 
     assert everything(project) == before
 
 
+@pytest.mark.parametrize("kind", ["phase", "cookiecutter"])
 def test_running_out_of_memory_in_a_sandboxed_render_is_a_located_error(
-    project: Path, tmp_path: Path
+    project: Path, tmp_path: Path, kind: str
 ) -> None:
     """A value no check sizes (a list holding one long string many times, printed) runs the
     limited child out of memory; that is reported with the file, a message and a hint."""
-    folder = fixture("memory-bomb-phase", tmp_path, "oom-phase")
-    (folder / "files" / "bomb.txt.jinja").write_text("{% set s = 'x' * 9000000 %}{{ [s] * 200 }}\n")
+    folder = fixture(f"memory-bomb-{kind}", tmp_path, f"oom-{kind}")
+    bomb = "{% set s = 'x' * 9000000 %}{{ [s] * 200 }}\n"
+    if kind == "phase":
+        (folder / "files" / "bomb.txt.jinja").write_text(bomb)
+    else:
+        (folder / "cookiecutter.json").write_text('{"project_slug": "p"}')
+        next(folder.glob("{{*")).joinpath("bomb.txt").write_text(bomb)
     before = everything(project)
     result = cli_limited("add-phase", str(folder), "--project", str(project), cwd=tmp_path)
-    assert_clean_refusal(result, "bomb.txt.jinja: GrowthError: the template ran out of memory")
-    assert "hint: a template that does not ship with mlops may not build values" in result.stderr
+    assert_clean_refusal(result, "GrowthError: the template ran out of memory")
+    if kind == "phase":
+        assert "bomb.txt.jinja: GrowthError" in result.stderr
+        assert "hint: a template that does not ship with mlops may not build" in result.stderr
+    else:
+        assert f"{folder}: cookiecutter failed: GrowthError" in result.stderr
     assert everything(project) == before
 
 
