@@ -24,7 +24,7 @@ from mlops_template import project as proj
 from mlops_template.apply import apply_new
 from mlops_template.cli import app
 from mlops_template.errors import ProjectError
-from mlops_template.merge import MARK_OURS, MARK_THEIRS, SIDE_SUFFIX, has_markers
+from mlops_template.markers import MARK_OURS, MARK_THEIRS, SIDE_SUFFIX, has_markers
 from mlops_template.phases import load_catalogue, templates_dir
 from mlops_template.render import PRISTINE_FILE, STATE_FILE, read_pristine, render
 from mlops_template.spec import dump_spec, load_spec

@@ -8,12 +8,8 @@ import tomlkit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlops_template.markers import MARK_OURS, MARK_SEP, MARK_THEIRS, SIDE_SUFFIX, has_markers
 from mlops_template.merge import (
-    MARK_OURS,
-    MARK_SEP,
-    MARK_THEIRS,
-    SIDE_SUFFIX,
-    has_markers,
     merge3_lines,
     merge3_text,
     merge_file,
@@ -448,7 +444,7 @@ def test_crlf_user_edit_merges_with_only_the_real_clash_marked_and_endings_kept(
 
 
 def test_conflict_regions_are_found_in_every_marker_style() -> None:
-    from mlops_template.merge import conflict_regions
+    from mlops_template.markers import conflict_regions
 
     ours_style = f"a\n{MARK_OURS}\nmine\n{MARK_SEP}\ntheirs\n{MARK_THEIRS}\nb\n"
     git_style = "x\n<<<<<<< HEAD\nmine\n||||||| base\nold\n=======\nnew\n>>>>>>> branch\n"
@@ -499,7 +495,7 @@ def test_conflict_rej_keeps_yours_in_the_file_and_the_templates_side_in_a_patch(
 ) -> None:
     import subprocess
 
-    from mlops_template.merge import REJ_SUFFIX
+    from mlops_template.markers import REJ_SUFFIX
 
     base = "".join(f"line {n}\n" for n in range(1, 11))
     ours = base.replace("line 2\n", "line 2 (mine)\n").replace("line 9\n", "line 9 (mine)\n")

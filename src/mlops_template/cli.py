@@ -263,7 +263,7 @@ def _finish(outcome: Any, output: OutputFormat, *, show_diff: bool, quiet: bool 
             print_report(report)
     conflicts = report.conflicts
     if conflicts:
-        from mlops_template.merge import REJ_SUFFIX, SIDE_SUFFIX
+        from mlops_template.markers import REJ_SUFFIX, SIDE_SUFFIX
 
         one = len(conflicts) == 1
         verb = (

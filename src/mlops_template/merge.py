@@ -29,13 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlops_template.markers import (
+    MARK_OURS,
+    MARK_SEP,
+    MARK_THEIRS,
+    REJ_SUFFIX,
+    SIDE_SUFFIX,
+)
 from mlops_template.tree import File, Tree
-
-MARK_OURS = "<<<<<<< yours"
-MARK_SEP = "======="
-MARK_THEIRS = ">>>>>>> template"
-#: suffix of the template's version written next to a file that could not take it.
-SIDE_SUFFIX = ".mlops-new"
 
 Action = Literal[
     "created", "updated", "merged", "conflict", "unchanged", "skipped", "removed", "overwritten"
@@ -132,44 +133,6 @@ def merge3_text(base: str, ours: str, theirs: str) -> TextMerge:
         theirs.splitlines(keepends=True),
     )
     return TextMerge("".join(lines), conflicts, "lines")
-
-
-def has_markers(text: str) -> bool:
-    return any(
-        line.startswith((MARK_OURS, MARK_THEIRS)) or line.rstrip("\r\n") == MARK_SEP
-        for line in text.splitlines()
-    )
-
-
-_OPEN = re.compile(r"^<{7}(?: |$)")
-_BASE = re.compile(r"^\|{7}(?: |$)")
-_SEP = re.compile(r"^={7}$")
-_CLOSE = re.compile(r"^>{7}(?: |$)")
-
-
-def conflict_regions(text: str) -> list[int]:
-    """The 1-based line numbers where an unresolved conflict region starts.
-
-    A region is a ``<<<<<<<`` line, then (after an optional diff3 ``|||||||`` base part) a
-    ``=======`` line, then a ``>>>>>>>`` line, as written by this tool, git, diff3 or copier.
-    A lone ``=======`` (a Markdown heading underline) is not a region.
-    """
-    out: list[int] = []
-    start: int | None = None
-    state = ""  # "" outside, "ours" after <<<, "base" after |||, "theirs" after ===
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r")
-        if _OPEN.match(line):
-            start, state = number, "ours"
-        elif state == "ours" and _BASE.match(line):
-            state = "base"
-        elif state in ("ours", "base") and _SEP.match(line):
-            state = "theirs"
-        elif state == "theirs" and _CLOSE.match(line):
-            assert start is not None
-            out.append(start)
-            start, state = None, ""
-    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -762,8 +725,6 @@ def _to_crlf(entry: File) -> File:
     return File(lf.replace(b"\n", b"\r\n"), entry.executable)
 
 
-#: suffix of the file holding the template's conflicting changes with ``--conflict rej``.
-REJ_SUFFIX = ".rej"
 ConflictStyle = Literal["inline", "rej"]
 
 

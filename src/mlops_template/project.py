@@ -46,12 +46,16 @@ from typing import TYPE_CHECKING, Any
 from mlops_template.apply import TEMP_SUFFIX, Entry, Report, pid_alive, safe_target, write_file
 from mlops_template.apply import write_file as _replace_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
+from mlops_template.gitread import (
+    changed_paths,
+    committed_files,
+    in_work_tree,
+    renamed_files,
+)
+from mlops_template.markers import REJ_SUFFIX, SIDE_SUFFIX, conflict_regions
 from mlops_template.merge import (
-    REJ_SUFFIX,
-    SIDE_SUFFIX,
     ConflictStyle,
     Decision,
-    conflict_regions,
     merge_trees,
     uses_crlf,
 )
@@ -407,17 +411,7 @@ def _lock_error(path: Path) -> ProjectError:
 def git_status(root: Path) -> list[str] | None:
     """Uncommitted changes under ``root`` (``git status --porcelain`` lines), or None when
     ``root`` is not in a git work tree (or git is not installed)."""
-    try:
-        probe = subprocess.run(
-            ["git", "rev-parse", "--is-inside-work-tree"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return None
-    if probe.returncode != 0 or probe.stdout.strip() != "true":
+    if not in_work_tree(root):
         return None
     status = subprocess.run(
         ["git", "status", "--porcelain=v1", "--untracked-files=all", "--", "."],
@@ -436,56 +430,6 @@ def git_status(root: Path) -> list[str] | None:
         if not line.endswith(LOCK_FILE)
         and not (line[3:].rsplit("/", 1)[-1].startswith(".") and line.endswith(TEMP_SUFFIX))
     ]
-
-
-def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    done = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip()
-        raise ProjectError(f"{root}: `git {' '.join(args[:2])}` failed: {message}")
-    return done.stdout
-
-
-def changed_paths(root: Path) -> list[str]:
-    """The paths (relative to ``root``, POSIX) that ``git status`` reports under ``root``:
-    modified, deleted, added, untracked, and both sides of a rename."""
-    prefix = _git(root, "rev-parse", "--show-prefix").decode("utf-8").strip()
-    raw = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
-    fields = raw.decode("utf-8", "surrogateescape").split("\0")
-    out: list[str] = []
-    index = 0
-    while index < len(fields):
-        entry = fields[index]
-        index += 1
-        if len(entry) < 4:
-            continue
-        names = [entry[3:]]
-        if entry[0] in "RC":  # a rename is followed by its source path
-            names.append(fields[index])
-            index += 1
-        out.extend(n[len(prefix) :] if n.startswith(prefix) else n for n in names)
-    return out
-
-
-def committed_files(root: Path, paths: Sequence[str]) -> dict[str, bytes]:
-    """The content of ``paths`` (relative to ``root``) at ``HEAD``; paths not there are absent."""
-    if not paths:
-        return {}
-    prefix = _git(root, "rev-parse", "--show-prefix").decode("utf-8").strip()
-    request = "".join(f"HEAD:{prefix}{rel}\n" for rel in paths).encode("utf-8")
-    data = _git(root, "cat-file", "--batch", stdin=request)
-    out: dict[str, bytes] = {}
-    at = 0
-    for rel in paths:
-        end = data.index(b"\n", at)
-        header = data[at:end].split()
-        at = end + 1
-        if len(header) != 3 or header[1] != b"blob":
-            continue  # "<name> missing" (not committed) or a folder
-        size = int(header[2])
-        out[rel] = data[at : at + size]
-        at += size + 1
-    return out
 
 
 def check_clean(
@@ -513,36 +457,6 @@ def check_clean(
             hint="commit or stash them first so the merge can be reviewed and undone with git, "
             "or pass --allow-dirty",
         )
-
-
-def renamed_files(root: Path, gone: Sequence[str], known: set[str]) -> dict[str, str]:
-    """Where the user moved generated files that are missing (``gone``): git's rename detection
-    (content similarity) between a commit that recorded a render (``.mlops/pristine.json``;
-    the newest, then the first) and the working tree, so a ``git mv``, committed or not, is
-    found however many updates ago it happened. Empty outside git or when nothing was renamed."""
-    if git_status(root) is None:
-        return {}
-    out: dict[str, str] = {}
-    try:
-        commits = _git(root, "log", "--format=%H", "--", PRISTINE_FILE).decode().split()
-        prefix = _git(root, "rev-parse", "--show-prefix").decode("utf-8").strip()
-        for commit in dict.fromkeys(commits[:1] + commits[-1:]):
-            wanted = set(gone) - set(out)
-            if not wanted:
-                break
-            raw = _git(root, "diff", "--find-renames", "--name-status", "-z", "--diff-filter=R",
-                       commit, "--", ".")  # fmt: skip
-            fields = raw.decode("utf-8", "surrogateescape").split("\0")
-            for index in range(0, len(fields) - 2, 3):
-                old, new = (
-                    name[len(prefix) :] if name.startswith(prefix) else name
-                    for name in fields[index + 1 : index + 3]
-                )
-                if old in wanted and new not in known:
-                    out[old] = new
-    except ProjectError:
-        return out
-    return out
 
 
 def _lf(data: bytes) -> bytes:

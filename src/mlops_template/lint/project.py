@@ -299,9 +299,9 @@ class Project:
                 if not rel.startswith(".mlops/") and not self.exists(rel)]  # fmt: skip
         if not gone:
             return {}
-        # only now: update's machinery (git, merge, writing) is not needed to lint a project
-        # whose generated files are all where they were rendered
-        from mlops_template.project import renamed_files
+        # only now: git is not needed to lint a project whose generated files are all where
+        # they were rendered
+        from mlops_template.gitread import renamed_files
 
         try:
             return renamed_files(self.root, gone, set(pristine.files))

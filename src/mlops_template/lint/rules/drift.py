@@ -164,7 +164,7 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
     needs_spec=False,
 )
 def conflict_markers(project: Project, rule: Rule) -> Iterator[Finding]:
-    from mlops_template.merge import conflict_regions
+    from mlops_template.markers import conflict_regions
 
     pristine = project.state_load.pristine
     paths = {"mlops.yaml"} | (set(pristine.files) if pristine is not None else set())
@@ -200,7 +200,7 @@ def conflict_markers(project: Project, rule: Rule) -> Iterator[Finding]:
     needs_spec=False,
 )
 def merge_leftovers(project: Project, rule: Rule) -> Iterator[Finding]:
-    from mlops_template.merge import REJ_SUFFIX, SIDE_SUFFIX
+    from mlops_template.markers import REJ_SUFFIX, SIDE_SUFFIX
 
     pristine = project.state_load.pristine
     if pristine is None:
