@@ -4,9 +4,10 @@
 - breast cancer (scikit-learn) written as a CSV keeps names like ``mean radius``; a row id that is
   sorted with the label is added to it. Silver renames the features to identifiers and leaves the
   row id out of the features, saying why in the data-quality report; ONNX packaging and serving
-  work with the renamed features.
+  work with the renamed features, and the service takes a row under either name.
 - seattle-weather (vega_datasets): a ``date`` column and a text multiclass target. Gold expands
-  the date into numeric parts, so the service scores a date the data never had.
+  the date into numeric parts, so the service scores a date the data never had, sent as its parts
+  or as the date itself (an impossible date is a 422 naming the field).
 """
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ def test_the_service_scores_a_real_row(cancer: tuple[Baked, str]) -> None:
     assert result["status"] == 200, result
     [prediction] = result["body"]["predictions"]
     assert prediction["prediction"] == int(values["target"])
+    # the same row under the CSV's own names (`mean radius`): the service takes the original names
+    raw = {f["source"]: float(values[f["source"]]) for f in meta["features"] if "source" in f}
+    assert "mean radius" in raw
+    same = _predict(project, raw)
+    assert same["status"] == 200, same
+    assert same["body"]["predictions"][0]["probabilities"] == prediction["probabilities"]
+    both = _predict(project, {**raw, "mean_radius": raw["mean radius"]})
+    assert both["status"] == 422, both
+    assert "not both" in both["body"]["detail"][0]["msg"]
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +170,14 @@ def test_the_service_scores_a_date_the_data_never_had(weather: tuple[Baked, str]
     assert result["status"] == 200, result
     [prediction] = result["body"]["predictions"]
     assert prediction["prediction"] in {"drizzle", "fog", "rain", "snow", "sun"}
+    # the date as the CSV has it: the service expands it into the same parts gold does
+    raw = {k: v for k, v in body.items() if not k.startswith("date_")}
+    same = _predict(project, {**raw, "date": "2031-07-04"})
+    assert same["status"] == 200, same
+    assert same["body"]["predictions"][0]["probabilities"] == prediction["probabilities"]
+    for bad, why in (("2031-02-30", "not a date of the calendar"), ("yesterday", "ISO date")):
+        refused = _predict(project, {**raw, "date": bad})
+        assert refused["status"] == 422, refused
+        [error] = refused["body"]["detail"]
+        assert error["loc"] == ["body", "date"], error
+        assert why in error["msg"], error
