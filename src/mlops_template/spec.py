@@ -30,7 +30,9 @@ PhaseName = Literal[
 ]
 DEFAULT_PHASES: list[PhaseName] = ["data", "training", "serving", "monitoring", "infra"]
 Engine = Literal["polars", "duckdb", "spark"]
-SourceKind = Literal["synthetic", "csv", "parquet", "sklearn", "sql"]
+SourceKind = Literal["synthetic", "csv", "parquet", "json", "sklearn", "sql"]
+#: the file endings a json source reads: a JSON array of records (or an object holding one), JSON lines
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 Versioning = Literal["none", "dvc", "delta"]
 Task = Literal["classification", "regression"]
 Framework = Literal["sklearn", "lightgbm"]
@@ -140,7 +142,11 @@ class Source(_Model):
         default=50_000, description="Rows to generate (synthetic source only)."
     )
     seed: int = Field(default=42, description="Seed of the synthetic generator.")
-    path: str | None = Field(default=None, description="File or glob to ingest (csv, parquet).")
+    path: str | None = Field(
+        default=None,
+        description="File or glob to ingest (csv, parquet, json). json: `.json` is an array of "
+        "records (or an object holding one), `.jsonl` / `.ndjson` JSON lines.",
+    )
     dataset: str | None = Field(
         default=None, description="scikit-learn bundled dataset (sklearn source)."
     )
@@ -157,7 +163,7 @@ class Source(_Model):
             kind, _, rest = value.partition(":")
             if kind == "sklearn":
                 return {"kind": "sklearn", "dataset": rest or None}
-            if kind in ("csv", "parquet"):
+            if kind in ("csv", "parquet", "json"):
                 return {"kind": kind, "path": rest or None}
             if kind == "sql":
                 return {"kind": "sql", "url": rest or None}
@@ -361,9 +367,21 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
 
     # data
     src = spec.data.source
-    if src.kind in ("csv", "parquet") and not src.path:
+    if src.kind in ("csv", "parquet", "json") and not src.path:
+        example = (
+            "data/raw/customers.jsonl" if src.kind == "json" else f"data/raw/customers.{src.kind}"
+        )
         add(("data.source.path", f"a {src.kind} source needs a path; set data.source.path to the "
-             f"file to ingest (e.g. data/raw/customers.{src.kind})"))  # fmt: skip
+             f"file to ingest (e.g. {example})"))  # fmt: skip
+    elif (
+        src.kind == "json"
+        and src.path
+        and not any(c in src.path for c in "*?[")
+        and not src.path.lower().endswith(JSON_SUFFIXES)
+    ):
+        add(("data.source.path", f"a json source reads files ending in {', '.join(JSON_SUFFIXES)} "
+             f"(the ending tells a JSON array from JSON lines), not {src.path!r}; name the file "
+             "so, e.g. data/raw/customers.jsonl"))  # fmt: skip
     if src.kind == "sql" and not (src.url and src.query):
         missing_sql = [k for k in ("url", "query") if not getattr(src, k)]
         add((f"data.source.{missing_sql[0]}", "a sql source needs url (SQLAlchemy URL, e.g. "

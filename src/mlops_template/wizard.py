@@ -33,7 +33,7 @@ QUESTIONS: tuple[Question, ...] = (
     Question("project.description"),
     Question("ml.task"),
     Question("data.source.kind"),
-    Question("data.source.path", lambda a: a.get("data.source.kind") in ("csv", "parquet")),
+    Question("data.source.path", lambda a: a.get("data.source.kind") in ("csv", "parquet", "json")),
     Question("data.source.dataset", lambda a: a.get("data.source.kind") == "sklearn"),
     Question("data.source.url", lambda a: a.get("data.source.kind") == "sql"),
     Question("data.source.query", lambda a: a.get("data.source.kind") == "sql"),

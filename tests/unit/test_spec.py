@@ -60,6 +60,12 @@ def test_minimal_spec_takes_every_default() -> None:
         (["roles.ml_engineer=null"], "roles.ml_engineer", "has no handle"),
         (["data.versioning=delta"], "data.versioning", "spark"),
         (["data.source=csv"], "data.source.path", "needs a path"),
+        (["data.source=json"], "data.source.path", "data/raw/customers.jsonl"),
+        (
+            ["data.source=json:data/raw/x.csv", "ml.target=y"],
+            "data.source.path",
+            "files ending in .json, .jsonl, .ndjson",
+        ),
         (["data.source=sklearn:titanic"], "data.source.dataset", "unknown scikit-learn dataset"),
         (["data.source=sklearn:diabetes"], "ml.task", "regression"),
         (["data.source.kind=sql"], "data.source.url", "sql source needs url"),
@@ -95,6 +101,10 @@ def test_each_rule_fails_with_a_located_fix(sets: list[str], path: str, fragment
         ["roles.ml_engineer=mle@example.com", "roles.data_scientist=@alice"],
         ["data.engine=spark", "data.versioning=delta"],
         ["data.source=csv:data/raw/x.csv", "ml.target=label", "data.pii_columns=[]"],
+        ["data.source=json:data/raw/x.jsonl", "ml.target=label", "data.pii_columns=[]"],
+        ["data.source=json:data/raw/*.json", "ml.target=label"],
+        ["data.source.kind=json", "data.source.path=data/raw/X.NDJSON", "ml.target=label"],
+        ["data.source=json:data/raw/events-*", "ml.target=label"],
         ["data.source=sklearn:diabetes", "ml.task=regression"],
         ["data.source=sklearn:breast_cancer"],
         [
@@ -130,6 +140,23 @@ def test_errors_point_at_file_line_and_column(tmp_path: Path) -> None:
     rendered = errors_of(exc)
     assert f"{path}:7:11 data.engine: Input should be" in rendered[0]
     assert any(f"{path}:8:3 data.sourc: unknown key; did you mean 'source'?" in r for r in rendered)
+
+
+def test_json_source_shorthand_and_a_bad_path_located_in_the_file(tmp_path: Path) -> None:
+    spec = load_spec(name="Churn", sets=["data.source=json:data/raw/a.jsonl", "ml.target=y"])
+    assert (spec.data.source.kind, spec.data.source.path) == ("json", "data/raw/a.jsonl")
+    path = write(
+        tmp_path,
+        "project:\n  name: Churn\nml:\n  target: y\n"
+        "data:\n  source:\n    kind: json\n    path: data/raw/a.txt\n",
+    )
+    with pytest.raises(SpecError) as exc:
+        load_spec(path)
+    rendered = errors_of(exc)
+    assert any(
+        r.startswith(f"{path}:8:11 data.source.path: a json source reads files ending in")
+        for r in rendered
+    ), rendered
 
 
 def test_cross_field_errors_are_located_too(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,9 @@ from .storage import (
 URL_ENV = "MLOPS_SOURCE_URL"
 #: where a corrupt bronze partition goes (inside bronze, outside the partition glob)
 QUARANTINE_DIR = "_quarantine"
+#: json source files: a JSON array of records (or an object holding one), JSON lines
+JSON_ARRAY_SUFFIXES = (".json",)
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -47,10 +51,12 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
     if kind == "synthetic":
         rows, seed = int(source["rows"]), int(source.get("seed", 42))
         return synthetic.generate(rows, seed), {"kind": kind, "rows": rows, "seed": seed}
-    if kind in ("csv", "parquet"):
+    if kind in ("csv", "parquet", "json"):
         files = _source_files(root, source.get("path"), kind, origin(cfg, "data.source.path"))
         frames = [_read_file(f, kind, root) for f in files]
-        frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+        # a JSON record may leave a key out: json files are aligned by key name (missing: null)
+        how: Any = "diagonal_relaxed" if kind == "json" else "vertical_relaxed"
+        frame = pl.concat(frames, how=how) if len(frames) > 1 else frames[0]
         return frame, {
             "kind": kind,
             "path": source["path"],
@@ -65,7 +71,7 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
         return _read_sql(root, source)
     raise DataError(
         f"{origin(cfg, 'data.source.kind')} data.source.kind {kind!r} is not one of "
-        "synthetic, csv, parquet, sklearn, sql"
+        "synthetic, csv, parquet, json, sklearn, sql"
     )
 
 
@@ -97,6 +103,8 @@ def _source_files(
 
 def _read_file(path: Path, kind: str, root: Path) -> pl.DataFrame:
     name = relative(path, root)
+    if kind == "json":
+        return read_json_file(path, name)
     try:
         if kind == "csv":
             return pl.read_csv(path, infer_schema_length=None)
@@ -106,6 +114,113 @@ def _read_file(path: Path, kind: str, root: Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"source file {name} cannot be read as {kind}: {first}") from None
+
+
+def read_json_file(path: Path, name: str) -> pl.DataFrame:
+    """The records of a JSON (array of records, or an object holding one) or JSON lines file.
+
+    Types follow JSON's: strings stay strings, integers are Int64, a key with integers and
+    decimals is Float64, true/false are Boolean, a key that is always null is String. Nested
+    values (objects, arrays) are refused, naming the file, the record and the key: flatten them
+    into columns before ingesting.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in JSON_ARRAY_SUFFIXES + JSON_LINES_SUFFIXES:
+        raise DataError(
+            f"source file {name} is not a json source file: a json source reads "
+            f"{', '.join(JSON_ARRAY_SUFFIXES + JSON_LINES_SUFFIXES)} files (the ending tells a "
+            "JSON array from JSON lines); rename it or fix data.source.path"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"source file {name} cannot be read as UTF-8 JSON: {exc}") from None
+    if not text.strip():
+        raise DataError(f"source file {name} is empty: it has no records")
+    records: list[tuple[str, Any]] = []
+    if suffix in JSON_LINES_SUFFIXES:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((f"{name}:{number}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{name}:{number}: not a JSON value ({exc.msg} at column {exc.colno}); "
+                    "a JSON lines file holds one JSON object per line"
+                ) from None
+    else:
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{name}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if isinstance(document, dict) and len(document) == 1:
+            key, document = next(iter(document.items()))
+            if not isinstance(document, list):
+                raise DataError(
+                    f"source file {name}: the object's only key {key!r} holds no array of records"
+                )
+        if not isinstance(document, list):
+            raise DataError(
+                f"source file {name} holds no array of records: a .json source is an array of "
+                'objects ([{"a": 1}, ...]) or an object with one key holding one; use .jsonl '
+                "for one object per line"
+            )
+        records = [(f"{name} record {i}", r) for i, r in enumerate(document, start=1)]
+    if not records:
+        raise DataError(f"source file {name} holds no records")
+    return _json_frame(records, name)
+
+
+def _json_frame(records: list[tuple[str, Any]], name: str) -> pl.DataFrame:
+    """A frame from ``(where, record)`` pairs, each a flat JSON object, with one type per key."""
+    names = {bool: "a true/false", int: "an integer", float: "a decimal", str: "a string"}
+    seen: dict[str, tuple[type, str]] = {}  # key -> (its type, the record that set it)
+    for where, row in records:
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{where}: a {type(row).__name__} where a record (a JSON object) is expected"
+            )
+        for key, value in row.items():
+            if value is None:
+                continue
+            if isinstance(value, (dict, list)):
+                nested = "object" if isinstance(value, dict) else "array"
+                raise DataError(
+                    f"{where}: key {key!r} holds a nested {nested}; "
+                    "a json source takes flat records (one value per key): flatten it into "
+                    "columns (e.g. a.b) before ingesting"
+                )
+            kind: type = type(value)
+            if key not in seen:
+                seen[key] = (kind, where)
+                continue
+            known, first = seen[key]
+            if known is kind:
+                continue
+            if {known, kind} == {int, float}:
+                seen[key] = (float, first)
+                continue
+            raise DataError(
+                f"{where}: key {key!r} is {names[kind]}, but {names[known]} in {first}; "
+                "give the key one type in every record"
+            )
+    columns: dict[str, None] = {}  # every key, in the order first seen
+    for _, row in records:
+        columns.update(dict.fromkeys(row))
+    dtypes = {bool: pl.Boolean, int: pl.Int64, float: pl.Float64, str: pl.Utf8}
+    series = []
+    for key in columns:
+        dtype = dtypes[seen[key][0]] if key in seen else pl.Utf8
+        values = [r.get(key) for _, r in records]
+        try:
+            series.append(pl.Series(key, values, dtype=dtype, strict=True))
+        except (pl.exceptions.PolarsError, OverflowError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"source file {name}: key {key!r} cannot be typed: {first}") from None
+    return pl.DataFrame(series)
 
 
 def _read_sklearn(dataset: str) -> pl.DataFrame:
@@ -321,7 +436,7 @@ def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
 
 def _describe(origin: dict[str, Any]) -> str:
     kind = origin["kind"]
-    if kind in ("csv", "parquet"):
+    if kind in ("csv", "parquet", "json"):
         files = origin["files"]
         return f"source file {files[0]}" if len(files) == 1 else f"source files {origin['path']}"
     if kind == "sklearn":
