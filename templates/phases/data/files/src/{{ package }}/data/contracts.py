@@ -427,7 +427,7 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
 
 
 def _dataset_name(source: dict[str, Any]) -> str:
-    if source["kind"] in ("csv", "parquet") and source.get("path"):
+    if source["kind"] in ("csv", "parquet", "json") and source.get("path"):
         stem = Path(str(source["path"])).name.split(".")[0].replace("*", "")
         return normalize_name(stem or "records")
     return "records"
