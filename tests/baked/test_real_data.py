@@ -34,12 +34,14 @@ print(json.dumps({{"status": response.status_code, "body": response.json()}}))
 """
 
 
-def _csv_project(bake: BakeFn, name: str, target: str) -> Baked:
+def _csv_project(bake: BakeFn, name: str, target: str, kind: str = "csv") -> Baked:
+    """A project reading ``data/raw/<name>.csv`` (kind json: ``<name>.jsonl``, JSON lines)."""
+    ending = "jsonl" if kind == "json" else kind
     return bake(
         None,
         sets=[
-            "data.source.kind=csv",
-            f"data.source.path=data/raw/{name}.csv",
+            f"data.source.kind={kind}",
+            f"data.source.path=data/raw/{name}.{ending}",
             f"ml.target={target}",
             "ml.tracking=none",
         ],
@@ -133,16 +135,22 @@ def test_the_service_scores_a_real_row(cancer: tuple[Baked, str]) -> None:
 @pytest.fixture(scope="module")
 def weather(bake: BakeFn) -> tuple[Baked, str]:
     vega = pytest.importorskip("vega_datasets")
-    project = _csv_project(bake, "weather", "weather")
+    # the same real data as JSON lines (a json source), dates as ISO strings as an export has them
+    project = _csv_project(bake, "weather", "weather", kind="json")
     raw = project.path / "data/raw"
     raw.mkdir(parents=True, exist_ok=True)
-    vega.data.seattle_weather().to_csv(raw / "weather.csv", index=False)
+    frame = vega.data.seattle_weather()
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    frame.to_json(raw / "weather.jsonl", orient="records", lines=True)
     result = project.make("pipeline")
     return project, result.stdout
 
 
 def test_a_date_column_becomes_numeric_parts(weather: tuple[Baked, str]) -> None:
     project, stdout = weather
+    [manifest] = project.path.glob("data/bronze/ingest_date=*/*.manifest.json")
+    source = json.loads(manifest.read_text(encoding="utf-8"))["source"]
+    assert source["kind"] == "json" and source["files"] == ["data/raw/weather.jsonl"]
     assert "date column 'date' -> gold features date_year, date_month" in stdout
     contract = _read(project, "data/gold/contract.json")
     kinds = {f["name"]: f["kind"] for f in contract["features"]}
@@ -170,7 +178,7 @@ def test_the_service_scores_a_date_the_data_never_had(weather: tuple[Baked, str]
     assert result["status"] == 200, result
     [prediction] = result["body"]["predictions"]
     assert prediction["prediction"] in {"drizzle", "fog", "rain", "snow", "sun"}
-    # the date as the CSV has it: the service expands it into the same parts gold does
+    # the date as the source has it: the service expands it into the same parts gold does
     raw = {k: v for k, v in body.items() if not k.startswith("date_")}
     same = _predict(project, {**raw, "date": "2031-07-04"})
     assert same["status"] == 200, same
