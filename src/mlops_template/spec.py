@@ -690,12 +690,19 @@ def _scalar(value: Any) -> str:
     return text.removesuffix("...").strip()
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=max(width, 40), break_on_hyphens=False) or [""]
+
+
 def _dump_model(model: BaseModel, indent: int, lines: list[str]) -> None:
     pad = "  " * indent
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         if field.description:
-            lines.append(f"{pad}# {field.description}")
+            # wrapped so the file stays within the generated project's yamllint line length
+            lines.extend(f"{pad}# {part}" for part in _wrap(field.description, 98 - len(pad)))
         if isinstance(value, BaseModel):
             lines.append(f"{pad}{name}:")
             _dump_model(value, indent + 1, lines)
