@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,25 @@ class Baked:
 
 
 BakeFn = Callable[..., Baked]
+
+
+def wait_until_ready(
+    server: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], timeout: float = 90
+) -> None:
+    """Poll ``ready()`` (connection errors count as not yet) until it is true; fail the test with
+    the end of the server's log if the server exits first or is not ready within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            pytest.fail(f"server exited {server.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"server not ready after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

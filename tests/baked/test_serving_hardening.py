@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Baked, BakeFn
+from .conftest import Baked, BakeFn, wait_until_ready
 from .test_serving_monitoring import call, free_port
 
 SETS = [
@@ -80,18 +80,7 @@ def served(penguins: Baked) -> Iterator[int]:
             start_new_session=True,  # make and its python child get the signal together
         )
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"server exited {server.returncode}:\n{log.read_text()[-4000:]}")
-                try:
-                    if call(port, "GET", "/ready")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready on PORT={port}:\n{log.read_text()[-4000:]}")
-                time.sleep(0.2)
+            wait_until_ready(server, log, lambda: call(port, "GET", "/ready")[0] == 200)
             yield port
         finally:
             os.killpg(server.pid, signal.SIGINT)  # graceful shutdown flushes the request log

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Baked, BakeFn
+from .conftest import Baked, BakeFn, wait_until_ready
 
 PII_EMAIL = "someone.private@example.org"
 
@@ -77,18 +76,7 @@ def serving(baked: Baked) -> Iterator[int]:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"server exited {server.returncode}:\n{log.read_text()[-4000:]}")
-                try:
-                    if call(port, "GET", "/ready")[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready after 90 s:\n{log.read_text()[-4000:]}")
-                time.sleep(0.2)
+            wait_until_ready(server, log, lambda: call(port, "GET", "/ready")[0] == 200)
             yield port
         finally:
             server.send_signal(signal.SIGINT)  # graceful shutdown flushes the request log

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Baked, BakeFn
+from .conftest import Baked, BakeFn, wait_until_ready
 from .test_serving_monitoring import free_port, gold_rows
 
 KEY = "baked-telemetry-key-5f1c2a9e7d"
@@ -130,19 +130,19 @@ def traffic(churn: Baked) -> Traffic:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"server exited {server.returncode}:\n{log.read_text()[-4000:]}")
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    if request(conn, "GET", "/ready", key=None)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready after 90 s:\n{log.read_text()[-4000:]}")
-                time.sleep(0.2)
+            wait_until_ready(
+                server,
+                log,
+                lambda: (
+                    request(
+                        http.client.HTTPConnection("127.0.0.1", port, timeout=5),
+                        "GET",
+                        "/ready",
+                        key=None,
+                    )[0]
+                    == 200
+                ),
+            )
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             record = {k: v for k, v in rows[0].items() if k != target}
             out.statuses["predict without key"] = request(conn, "POST", "/predict", record, None)[0]
