@@ -223,7 +223,25 @@ class ML(_Model):
         "average over classes (macro, weighted or micro). Default: the positive class (the "
         "last in sorted order) of a binary target, macro with three or more classes.",
     )
+    positive_class: str | None = Field(
+        default=None,
+        description="Classification only: the positive class of a binary target (the label "
+        "f1, precision, recall and the predicted positive rate are of), e.g. churned over "
+        "stayed. Default: the last label in sorted order.",
+    )
     tracking: Tracking = Field(default="mlflow", description="Experiment tracking: mlflow or none.")
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _label_text(cls, value: Any) -> Any:
+        # YAML reads yes/no/true/false as booleans: a label must be written as the label
+        if isinstance(value, bool):
+            raise ValueError(
+                f"YAML read this as the boolean {value!r}; quote the label, e.g. 'yes' or 'True'"
+            )
+        if isinstance(value, int | float):
+            return str(value)
+        return value
 
 
 class Serving(_Model):
@@ -436,6 +454,9 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
     if metric not in fits:
         add(("ml.metric", f"{metric!r} does not fit task {spec.ml.task!r}; use one of "
              f"{', '.join(fits)}"))  # fmt: skip
+    if spec.ml.positive_class is not None and spec.ml.task != "classification":
+        add(("ml.positive_class", f"{spec.ml.positive_class!r} names a class, which task "
+             f"{spec.ml.task!r} has none of; remove ml.positive_class"))  # fmt: skip
     if spec.ml.average is not None and spec.ml.task != "classification":
         add(("ml.average", f"{spec.ml.average!r} averages over classes, which task "
              f"{spec.ml.task!r} has none of; remove ml.average"))  # fmt: skip

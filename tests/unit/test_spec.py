@@ -250,3 +250,22 @@ def test_average_outside_classification_is_located_in_the_spec_file(tmp_path: Pa
         load_spec(spec)
     located = [e for e in errors_of(exc) if e.startswith(f"{spec}:4:") and "ml.average" in e]
     assert located, errors_of(exc)
+
+
+def test_positive_class_outside_classification_is_located_in_the_spec_file(tmp_path: Path) -> None:
+    spec = write(tmp_path, "project: {name: X}\nml:\n  task: regression\n  positive_class: up\n")
+    with pytest.raises(SpecError) as exc:
+        load_spec(spec)
+    located = [
+        e for e in errors_of(exc) if e.startswith(f"{spec}:4:") and "ml.positive_class" in e
+    ]
+    assert located, errors_of(exc)
+
+
+def test_a_positive_class_yaml_reads_as_a_boolean_must_be_quoted(tmp_path: Path) -> None:
+    spec = write(tmp_path, "project: {name: X}\nml:\n  positive_class: yes\n")
+    with pytest.raises(SpecError) as exc:
+        load_spec(spec)
+    assert any("ml.positive_class" in e and "quote the label" in e for e in errors_of(exc))
+    quoted = write(tmp_path, "project: {name: X}\nml:\n  positive_class: 'yes'\n")
+    assert load_spec(quoted).ml.positive_class == "yes"

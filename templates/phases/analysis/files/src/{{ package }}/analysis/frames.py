@@ -205,11 +205,19 @@ def load_model(src: Sources) -> dict[str, Any] | None:
 
 
 def positive_class(model: dict[str, Any] | None) -> Any:
-    """The class whose rate is reported (the second of two classes, as in the metrics)."""
+    """The class whose rate is reported, as in the metrics: ``ml.positive_class`` the model was
+    trained with, else the second of two sorted classes (None with three or more)."""
     if model is None:
         return None
     classes = model.get("classes") or []
-    return classes[1] if len(classes) == 2 else None
+    if len(classes) != 2:
+        return None
+    named = model.get("positive_class")
+    if named is not None:
+        for c in classes:
+            if c == named or str(c) == str(named):
+                return c
+    return classes[1]
 
 
 def load_requests(src: Sources) -> pd.DataFrame:

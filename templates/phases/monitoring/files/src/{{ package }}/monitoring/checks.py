@@ -232,7 +232,9 @@ def performance(
     from ..ml.store import MLError
 
     try:
-        scoring = Scoring(metric, metadata.task, metadata.raw.get("average"))
+        scoring = Scoring(
+            metric, metadata.task, metadata.raw.get("average"), metadata.raw.get("positive_class")
+        )
     except MLError as exc:
         raise MonitoringError(f"{settings.model_dir}: {exc}") from None
     truth, scored = [t for t, _ in joined], [r for _, r in joined]

@@ -30,30 +30,35 @@ def score(
     proba: np.ndarray | None,
     classes: list[Any] | None,
     average: str | None = None,
+    positive: Any = None,
 ) -> float:
     """One metric (see :mod:`.scoring`); roc_auc needs ``proba`` (columns in ``classes`` order)."""
     task = "regression" if metric in REGRESSION_METRICS else "classification"
-    return Scoring(metric, task, average).score(y_true, pred, proba, classes)
+    return Scoring(metric, task, average, positive).score(y_true, pred, proba, classes)
 
 
 def check_scored_as_configured(metadata: dict[str, Any], cfg: dict[str, Any]) -> Scoring:
     """The scoring of conf/, refused when the model was trained under another one."""
     scoring = scoring_for(cfg)
-    then = (metadata.get("metric"), metadata.get("average"))
-    if then != (scoring.metric, scoring.average):
+    then = (metadata.get("metric"), metadata.get("average"), metadata.get("positive_class"))
+    if then != (scoring.metric, scoring.average, scoring.positive):
         raise MLError(
-            f"the candidate was trained for ml.metric {then[0]!r} (ml.average {then[1]!r}) but "
-            f"conf/ now says {scoring.metric!r} ({scoring.average!r}); run `make train` again"
+            f"the candidate was trained for ml.metric {then[0]!r} (ml.average {then[1]!r}, "
+            f"ml.positive_class {then[2]!r}) but conf/ now says {scoring.metric!r} "
+            f"({scoring.average!r}, {scoring.positive!r}); run `make train` again"
         )
     return scoring
 
 
-def calibration(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
-    """Brier score and reliability bins of the positive class (binary) or top label (multi)."""
+def calibration(
+    y: np.ndarray, proba: np.ndarray, classes: list[Any], positive: int = 1
+) -> dict[str, Any]:
+    """Brier score and reliability bins of the positive class (binary: the class at index
+    ``positive``) or of the top label (multi)."""
     if len(classes) == 2:
-        confidence = proba[:, 1]
-        outcome = (y == classes[1]).astype(float)
-        kind = f"P({classes[1]})"
+        confidence = proba[:, positive]
+        outcome = (y == classes[positive]).astype(float)
+        kind = f"P({classes[positive]})"
     else:
         top = proba.argmax(axis=1)
         confidence = proba[np.arange(len(y)), top]
@@ -86,8 +91,10 @@ def report(
     proba: np.ndarray | None,
     classes: list[Any] | None,
     average: str | None = None,
+    positive: Any = None,
 ) -> dict[str, Any]:
-    """All metrics of the task on one set (f1, precision, recall averaged as ``average`` says)."""
+    """All metrics of the task on one set (f1, precision, recall averaged as ``average`` says;
+    ``positive``: the positive class of a binary target, default the last sorted one)."""
     y = np.asarray(y_true)
     out: dict[str, Any] = {"rows": len(y)}
     if task == "regression":
@@ -96,8 +103,9 @@ def report(
             out[name] = regression.score(y, pred, None, None, metric=name)
         return out
     assert classes is not None and proba is not None
-    scoring = Scoring("accuracy", task, average)
+    scoring = Scoring("accuracy", task, average, positive)
     binary = len(classes) == 2
+    pos = scoring.positive_index(classes)
     roc_auc = scoring.score(y, pred, proba, classes, metric="roc_auc")
     out["roc_auc"] = None if np.isnan(roc_auc) else roc_auc
     for name in ("f1", "accuracy", "precision", "recall"):
@@ -110,8 +118,8 @@ def report(
     )
     matrix = skm.confusion_matrix(y, pred, labels=classes)
     out["confusion_matrix"] = {"labels": list(classes), "rows_true_cols_pred": matrix.tolist()}
-    out["calibration"] = calibration(y, proba, classes)
-    out["positive_rate"] = float(np.mean(y == classes[1])) if binary else None
+    out["calibration"] = calibration(y, proba, classes, pos)
+    out["positive_rate"] = float(np.mean(y == classes[pos])) if binary else None
     return out
 
 
@@ -123,8 +131,12 @@ def evaluate_on(
     x = dataset.features(frame, contract)
     y = dataset.target(frame, contract)
     pred, proba = predict(cand.model, x, contract.task)
-    average = scoring.average if scoring is not None else cand.metadata.get("average")
-    return report(contract.task, y, pred, proba, cand.metadata.get("classes"), average)
+    if scoring is not None:
+        average, positive = scoring.average, scoring.positive
+    else:
+        average, positive = cand.metadata.get("average"), cand.metadata.get("positive_class")
+    classes = cand.metadata.get("classes")
+    return report(contract.task, y, pred, proba, classes, average, positive)
 
 
 def greater_is_better(cfg: dict[str, Any]) -> bool:

@@ -100,7 +100,8 @@ def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, scoring: S
         evidence["score"] = results[scoring.metric]
         evidence["scored_on"] = "current holdout"
     except (MLError, KeyError, ValueError) as exc:
-        if (meta.get("metric"), meta.get("average")) == (scoring.metric, scoring.average):
+        then = (meta.get("metric"), meta.get("average"), meta.get("positive_class"))
+        if then == (scoring.metric, scoring.average, scoring.positive):
             evidence["score"] = meta.get("score")
             evidence["scored_on"] = f"recorded score (could not re-score: {exc})"
         else:

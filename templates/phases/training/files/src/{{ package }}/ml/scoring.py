@@ -2,8 +2,9 @@
 monitoring all call :class:`Scoring`, so a metric means the same thing at every step.
 
 Classification labels may be text, integers or booleans. ``classes`` is the sorted list of labels
-seen in training; for a binary target the *positive* class is the last one (``'yes'`` over
-``'no'``, ``True`` over ``False``, ``1`` over ``0``). f1, precision and recall of a binary target
+seen in training; for a binary target the *positive* class is ``ml.positive_class`` when conf
+names one (``churned`` over ``stayed``), else the last one (``'yes'`` over ``'no'``, ``True`` over
+``False``, ``1`` over ``0``). f1, precision and recall of a binary target
 are those of the positive class unless ``ml.average`` asks for an average over both classes; with
 three or more classes they are averaged as ``ml.average`` says (macro when unset). ROC AUC of three
 or more classes is one-vs-rest, averaged the same way.
@@ -36,6 +37,8 @@ class Scoring:
     metric: str
     task: str
     average: str | None = None
+    #: the positive class of a binary target (None: the last of the sorted classes)
+    positive: Any = None
 
     def __post_init__(self) -> None:
         known = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
@@ -58,14 +61,36 @@ class Scoring:
                     "(or null: the positive class of a binary target, macro otherwise)"
                 )
 
+        if self.positive is not None and self.task != "classification":
+            raise MLError(
+                f"conf: ml.positive_class = {self.positive!r} only applies to classification; "
+                "remove it (or set it to null)"
+            )
+
     @property
     def greater_is_better(self) -> bool:
         return self.metric not in LOWER_IS_BETTER
 
+    def positive_index(self, classes: Sequence[Any]) -> int:
+        """Where the positive class of a binary target sits in ``classes`` (sorted labels)."""
+        if self.positive is None:
+            return len(classes) - 1
+        for i, c in enumerate(classes):
+            if c == self.positive or str(c) == str(self.positive):
+                return i
+        raise MLError(
+            f"conf: ml.positive_class = {self.positive!r} is not a class of the target "
+            f"(classes: {', '.join(map(str, classes))}); name one of them or set it to null"
+        )
+
+    def positive_class(self, classes: Sequence[Any]) -> Any:
+        """The positive class of a binary target (a label of ``classes``)."""
+        return classes[self.positive_index(classes)]
+
     def averaging(self, classes: Sequence[Any]) -> dict[str, Any]:
         """The keyword arguments of sklearn's f1 / precision / recall for these classes."""
         if self.average is None and len(classes) == 2:
-            return {"average": "binary", "pos_label": classes[1]}
+            return {"average": "binary", "pos_label": self.positive_class(classes)}
         return {"average": self.average or "macro", "labels": list(classes)}
 
     def score(
@@ -106,7 +131,8 @@ class Scoring:
             if len(present) < 2:
                 return float("nan")
             if len(labels) == 2:
-                return float(skm.roc_auc_score(y == labels[1], prob[:, 1]))
+                i = self.positive_index(labels)
+                return float(skm.roc_auc_score(y == labels[i], prob[:, i]))
             if not present <= set(labels):
                 raise MLError(f"labels {sorted(map(str, present - set(labels)))} are not classes")
             if len(present) < len(labels):
@@ -158,10 +184,12 @@ class Scoring:
 
 
 def scoring_for(cfg: dict[str, Any]) -> Scoring:
-    """The scoring conf/ asks for: ``ml.task``, ``ml.metric`` and ``ml.average`` (optional)."""
+    """The scoring conf/ asks for: ``ml.task``, ``ml.metric``, ``ml.average`` and
+    ``ml.positive_class`` (both optional)."""
     average = ml_setting(cfg, "average", None)
     return Scoring(
         metric=str(ml_setting(cfg, "metric")),
         task=str(ml_setting(cfg, "task")),
         average=None if average is None else str(average),
+        positive=ml_setting(cfg, "positive_class", None),
     )

@@ -134,6 +134,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     classes = sorted(pd.unique(y_train).tolist()) if contract.task == "classification" else None
     if classes is not None and len(classes) < 2:
         raise MLError(f"target {contract.target!r} has one class in the training split")
+    if classes is not None and len(classes) == 2:
+        scoring.positive_index(classes)  # ml.positive_class names a class, or a clear error
     x_search, y_search = x_train, y_train
     if len(x_train) > max_rows:
         x_search, _, y_search, _ = train_test_split(
@@ -196,6 +198,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "id_column": contract.id_column,
         "metric": metric,
         "average": scoring.average,
+        "positive_class": scoring.positive,
         "score": None,
         "greater_is_better": gib,
         "features": contract.features,
