@@ -198,6 +198,12 @@ class Data(_Model):
         description="Columns kept as features although silver's screening would exclude them "
         "(likely row identifiers, high-cardinality text); see reports/data-quality.md.",
     )
+    main_table: str | None = Field(
+        default=None,
+        description="The table (source name) whose rows the model learns from and serves; gold "
+        "joins the others onto it in src/<package>/data/features.py. Default: the first source "
+        "(one source: named after its file or dataset; synthetic: customers).",
+    )
 
 
 class ML(_Model):
@@ -307,6 +313,8 @@ class Spec(_Model):
             self.data.pii_columns = list(SYNTHETIC_PII) if src.kind == "synthetic" else []
         if self.data.id_column is None and src.kind == "synthetic":
             self.data.id_column = "customer_id"
+        if self.data.main_table is None:
+            self.data.main_table = source_table_name(src)
         if self.ml.target is None:
             if src.kind == "synthetic":
                 self.ml.target = SYNTHETIC_TARGETS[self.ml.task]
@@ -324,6 +332,21 @@ class Spec(_Model):
     @property
     def package(self) -> str:
         return self.project.package or derive_package(self.project.name)
+
+
+def source_table_name(src: Source) -> str:
+    """The bronze / silver table name of a source given alone (``data.source``), as the data
+    pipeline names it: synthetic ``customers``, sklearn the dataset, a file its stem."""
+    if src.kind == "synthetic":
+        return "customers"
+    if src.kind == "sklearn" and src.dataset:
+        return src.dataset
+    if src.kind in ("csv", "parquet", "json") and src.path:
+        stem = Path(src.path).name.split(".")[0].replace("*", "")
+        out = re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower()
+        if out:
+            return out if not out[0].isdigit() else f"c_{out}"
+    return "records"
 
 
 def derive_package(name: str) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +90,6 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Ratio:
-    """A gold-only feature: ``scale * numerator / max(denominator, 1)``."""
-
-    name: str
-    numerator: str
-    denominator: str
-    scale: float = 1.0
-    description: str = ""
-
-
-@dataclass(frozen=True)
 class Contract:
     dataset: str
     source: str
@@ -108,7 +97,6 @@ class Contract:
     target: str
     id_column: str | None
     columns: tuple[Column, ...]
-    derived: tuple[Ratio, ...] = field(default_factory=tuple)
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -161,7 +149,6 @@ class Contract:
             "target": self.target,
             "id_column": self.id_column,
             "columns": [asdict(c) for c in self.columns],
-            "derived": [asdict(d) for d in self.derived],
         }
 
     @classmethod
@@ -179,7 +166,6 @@ class Contract:
             target=payload["target"],
             id_column=payload["id_column"],
             columns=tuple(columns),
-            derived=tuple(Ratio(**d) for d in payload.get("derived", [])),
         )
 
     def save(self, path: Path) -> None:
@@ -315,21 +301,6 @@ CUSTOMER_COLUMNS: tuple[Column, ...] = (
         description="revenue over the customer's lifetime",
     ),
 )
-CUSTOMER_DERIVED = (
-    Ratio(
-        "avg_monthly_spend",
-        "total_charges",
-        "tenure_months",
-        description="total_charges / max(tenure_months, 1)",
-    ),
-    Ratio(
-        "support_calls_per_year",
-        "support_calls",
-        "tenure_months",
-        12.0,
-        description="12 * support_calls / max(tenure_months, 1)",
-    ),
-)
 
 
 def _with_roles(columns: list[Column], cfg: dict[str, Any], where: str) -> list[Column]:
@@ -395,11 +366,9 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
     """The contract for this configuration and these bronze rows (``where`` names them)."""
     source = cfg["data"]["source"]
     kind = source["kind"]
-    derived: tuple[Ratio, ...] = ()
     if kind == "synthetic":
         dataset = "customers"
         columns = list(CUSTOMER_COLUMNS)
-        derived = CUSTOMER_DERIVED
         extra = [c for c in bronze.columns if c not in {col.name for col in columns}]
         if extra:
             raise DataError(f"{where}: unexpected columns {extra} for the synthetic source")
@@ -413,8 +382,6 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
         columns = _rename(
             [_screen(bronze, c) if c.name not in keep else c for c in columns], cfg, where
         )
-    present = {c.name for c in columns}
-    derived = tuple(d for d in derived if {d.numerator, d.denominator} <= present)
     return Contract(
         dataset=dataset,
         source=kind,
@@ -422,7 +389,6 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
         target=cfg["ml"]["target"],
         id_column=cfg["data"].get("id_column"),
         columns=tuple(columns),
-        derived=derived,
     )
 
 
@@ -639,7 +605,6 @@ def gold_features(contract: Contract) -> list[dict[str, Any]]:
             ]
         else:
             out.append({"name": c.name, "kind": "categorical", "dtype": "String", **source})
-    out += [{"name": d.name, "kind": "numeric", "dtype": "Float64"} for d in contract.derived]
     return out
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import narwhals as nw
 import polars as pl
 
 from . import contracts
@@ -100,8 +101,17 @@ class Engine(Protocol):
         few rows, on the driver for every engine."""
         ...
 
-    def features(self, silver: Path, contract: Contract) -> Frame:
-        """Silver parquet -> gold columns: id, features (Float64 / String), derived, target."""
+    @property
+    def delta_session(self) -> Any:
+        """The Spark session Delta tables are written through, None for delta-rs."""
+        ...
+
+    def scan(self, path: Path) -> nw.LazyFrame[Any]:
+        """A silver parquet file as a narwhals lazy frame of the engine (nothing read yet)."""
+        ...
+
+    def materialize(self, frame: nw.LazyFrame[Any]) -> Frame:
+        """``frame`` computed into an engine frame (kept on the cluster by Spark)."""
         ...
 
     def distinct(self, frame: Frame, column: str) -> list[Any]:
@@ -182,11 +192,19 @@ class PolarsFrames:
     def write_parquet(self, frame: pl.DataFrame, path: Path) -> None:
         write_parquet(frame, path)
 
+    @property
+    def delta_session(self) -> Any:
+        return None
+
+    def materialize(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
+        return frame.collect("polars").to_native()
+
     def release(self) -> None:
         """Nothing is kept: polars frames are freed with their last reference."""
 
 
-def get_engine(name: str) -> Engine:
+def get_engine(name: str, cfg: dict[str, Any]) -> Engine:
+    """The engine ``name``, built from ``cfg`` (the Spark engine's session comes from it)."""
     if name == "polars":
         return PolarsEngine()
     if name == "duckdb":
@@ -206,7 +224,7 @@ def get_engine(name: str) -> Engine:
                 "data.engine 'spark' is not part of this project: set `data: {engine: spark}` in "
                 "mlops.yaml and run `mlops update` (it adds the Spark engine and pyspark)"
             ) from None
-        return SparkEngine()
+        return SparkEngine(cfg)
     raise DataError(
         f"data.engine {name!r} is not supported by this pipeline; use one of {', '.join(ENGINES)} "
         "(conf/base.yaml data.engine or --engine)"
@@ -236,7 +254,7 @@ def run_step(
 ) -> dict[str, Any]:
     """Run a layer's ``step`` on the configured engine (or ``engine_name``), then let the engine
     free what it kept, whether the step succeeded or not."""
-    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"))
+    engine = get_engine(engine_name or cfg["data"].get("engine", "polars"), cfg)
     try:
         return step(cfg, engine)
     finally:
@@ -398,25 +416,8 @@ class PolarsEngine(PolarsFrames):
             exprs.append(expr.alias(c))
         return frame.lazy().select(exprs).sort("_row").drop("_row").collect()
 
-    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
-        exprs: list[pl.Expr] = []
-        if contract.id_column:
-            exprs.append(pl.col(contract.id_column))
-        for c in contract.features:
-            if c.kind in contracts.DATE_KINDS:
-                exprs += _polars_date_parts(c.name, contracts.DATE_PARTS[c.kind])
-                continue
-            dtype = pl.Float64 if c.kind == "numeric" else pl.Utf8
-            exprs.append(pl.col(c.name).cast(dtype))
-        for d in contract.derived:
-            num = pl.col(d.numerator).cast(pl.Float64)
-            den = pl.max_horizontal(pl.col(d.denominator).cast(pl.Float64), pl.lit(1.0))
-            exprs.append((num * d.scale / den).alias(d.name))
-        target = pl.col(contract.target)
-        if contract.task == "regression":
-            target = target.cast(pl.Float64)
-        exprs.append(target)
-        return pl.scan_parquet(str(silver)).select(exprs).collect()
+    def scan(self, path: Path) -> nw.LazyFrame[Any]:
+        return nw.from_native(pl.scan_parquet(str(path)))
 
     def aggregates(
         self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
@@ -467,25 +468,6 @@ class PolarsEngine(PolarsFrames):
         if not frames:
             return _empty_aggregates()
         return pl.concat(pl.collect_all(frames)).sort("dimension", "value")
-
-
-def _polars_date_parts(name: str, parts: tuple[str, ...]) -> list[pl.Expr]:
-    """The numeric parts of an ISO date / date-time text column (silver checked its pattern:
-    the date is its first 10 characters, the time starts at the 12th); an impossible date
-    (``2023-02-30``) gives null, which gold's contract check reports."""
-    text = pl.col(name).str.strip_chars()
-    day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-    piece = {
-        "year": day.dt.year(),
-        "month": day.dt.month(),
-        "day": day.dt.day(),
-        "day_of_week": day.dt.weekday(),  # ISO: Monday 1 .. Sunday 7
-        "hour": text.str.slice(11, 2).cast(pl.Int32, strict=False).fill_null(0),
-        "minute": text.str.slice(14, 2).cast(pl.Int32, strict=False).fill_null(0),
-    }
-    # the time of a date-only value is midnight, of an impossible date null (like the date)
-    valid = day.is_not_null()
-    return [pl.when(valid).then(piece[p]).cast(pl.Float64).alias(f"{name}_{p}") for p in parts]
 
 
 def _polars_cast(expr: pl.Expr, raw: pl.DataType, want: pl.DataType) -> pl.Expr:
@@ -680,27 +662,9 @@ class DuckDBEngine(PolarsFrames):
         # keep the contract's types (duckdb widens nothing here, but be explicit)
         return out.cast({c: frame.schema[c] for c in frame.columns if c not in pii}).drop("_row")
 
-    def features(self, silver: Path, contract: Contract) -> pl.DataFrame:
-        _local_only([silver])
-        select = []
-        if contract.id_column:
-            select.append(q(contract.id_column))
-        for c in contract.features:
-            if c.kind in contracts.DATE_KINDS:
-                select += _sql_date_parts(c.name, contracts.DATE_PARTS[c.kind])
-                continue
-            sql_type = "DOUBLE" if c.kind == "numeric" else "VARCHAR"
-            select.append(f"CAST({q(c.name)} AS {sql_type}) AS {q(c.name)}")
-        for d in contract.derived:
-            select.append(
-                f"CAST({q(d.numerator)} AS DOUBLE) * {d.scale!r} / "
-                f"GREATEST(CAST({q(d.denominator)} AS DOUBLE), 1.0) AS {q(d.name)}"
-            )
-        target = q(contract.target)
-        if contract.task == "regression":
-            target = f"CAST({target} AS DOUBLE) AS {target}"
-        select.append(target)
-        return self._query(f"SELECT {', '.join(select)} FROM read_parquet({lit(str(silver))})")  # nosec B608
+    def scan(self, path: Path) -> nw.LazyFrame[Any]:
+        _local_only([path])
+        return nw.from_native(self.con.read_parquet(str(path)))
 
     def aggregates(
         self, features: pl.DataFrame, dimensions: list[str], numeric: list[str], target: str
@@ -737,24 +701,6 @@ def _local_only(paths: list[Path]) -> None:
                 f"{path}: the duckdb engine reads files of this machine only; use the polars "
                 "or spark engine (data.engine, or --engine) for storage URLs in paths:"
             )
-
-
-def _sql_date_parts(name: str, parts: tuple[str, ...]) -> list[str]:
-    """The numeric parts of an ISO date / date-time text column, as the polars engine's."""
-    text = f"trim({q(name)})"
-    day = f"TRY_STRPTIME(substr({text}, 1, 10), '%Y-%m-%d')"
-    piece = {
-        "year": f"year({day})",
-        "month": f"month({day})",
-        "day": f"day({day})",
-        "day_of_week": f"isodow({day})",
-        "hour": f"coalesce(TRY_CAST(substr({text}, 12, 2) AS INTEGER), 0)",
-        "minute": f"coalesce(TRY_CAST(substr({text}, 15, 2) AS INTEGER), 0)",
-    }
-    return [
-        f"CAST(CASE WHEN {day} IS NOT NULL THEN {piece[p]} END AS DOUBLE) AS {q(name + '_' + p)}"
-        for p in parts
-    ]
 
 
 def _sql_cast(column: str, raw: str, want: str) -> str:

@@ -159,7 +159,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
 
     silver_dir, reports = resolve(cfg, "silver"), resolve(cfg, "reports")
     silver_file = silver_dir / f"{contract.dataset}.parquet"
-    check_versioning(cfg, getattr(engine, "spark", None), silver_file)
+    check_versioning(cfg, engine.delta_session, silver_file)
     report: dict[str, Any] = {
         "generated_at": utc_now(),
         "dataset": contract.dataset,
@@ -225,7 +225,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
         root,
         {"engine": engine.name, "rows": silver_rows, "quarantined": bad_rows.len()},
     )
-    commit_version(cfg, getattr(engine, "spark", None), "silver", silver_file, contract.dataset)
+    commit_version(cfg, engine.delta_session, "silver", silver_file, contract.dataset)
     return report
 
 

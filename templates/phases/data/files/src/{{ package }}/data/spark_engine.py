@@ -25,9 +25,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import narwhals as nw
 import polars as pl
 
-from ..common.config import load_config
 from ..common.spark import get_spark
 from . import contracts
 from .contracts import HASH_PATTERN, Contract
@@ -53,8 +53,8 @@ INT64_LIMIT = 2.0**63
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, cfg: dict[str, Any] | None = None) -> None:
-        self.cfg = cfg if cfg is not None else load_config()
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = cfg
         self.spark: SparkSession = get_spark(self.cfg)
         # row counts of the frames handed out (kept with the frame: an id alone may be reused)
         self._counts: dict[int, tuple[DataFrame, int]] = {}
@@ -303,28 +303,16 @@ class SparkEngine:
 
     # -- gold -------------------------------------------------------------------------------
 
-    def features(self, silver: Path, contract: Contract) -> DataFrame:
-        from pyspark.sql import functions as F
+    @property
+    def delta_session(self) -> SparkSession:
+        return self.spark
 
-        source = self.spark.read.parquet(str(silver))
-        select: list[Column] = []
-        if contract.id_column:
-            select.append(F.col(contract.id_column))
-        for c in contract.features:
-            if c.kind in contracts.DATE_KINDS:
-                select += _date_parts(c.name, contracts.DATE_PARTS[c.kind])
-                continue
-            select.append(F.col(c.name).cast("double" if c.kind == "numeric" else "string"))
-        for d in contract.derived:
-            num = F.col(d.numerator).cast("double")
-            den = F.greatest(F.col(d.denominator).cast("double"), F.lit(1.0))
-            select.append((num * F.lit(d.scale) / den).alias(d.name))
-        target = F.col(contract.target)
-        if contract.task == "regression":
-            target = target.cast("double").alias(contract.target)
-        select.append(target)
-        # a plain scan of one file keeps the file's row order: gold rows are in silver order
-        return self._keep(source.select(*select))
+    def scan(self, path: Path) -> nw.LazyFrame[Any]:
+        return nw.from_native(self.spark.read.parquet(str(path)))
+
+    def materialize(self, frame: nw.LazyFrame[Any]) -> DataFrame:
+        native: DataFrame = frame.to_native()
+        return self._keep(native)
 
     def distinct(self, frame: DataFrame, column: str) -> list[Any]:
         from pyspark.sql import functions as F
@@ -401,25 +389,6 @@ class SparkEngine:
 def _quoted(name: str) -> str:
     """A column name for ``F.col``: backquoted, so dots and spaces are part of the name."""
     return "`" + name.replace("`", "``") + "`"
-
-
-def _date_parts(name: str, parts: tuple[str, ...]) -> list[Column]:
-    """The numeric parts of an ISO date / date-time text column, as the polars engine's."""
-    from pyspark.sql import functions as F
-
-    text = F.trim(F.col(name))
-    day = F.to_date(F.substring(text, 1, 10), "yyyy-MM-dd")
-    if hasattr(F, "try_to_timestamp"):  # Spark 4 (ANSI mode): null, not an error, when invalid
-        day = F.try_to_timestamp(F.substring(text, 1, 10), F.lit("yyyy-MM-dd")).cast("date")
-    piece = {
-        "year": F.year(day),
-        "month": F.month(day),
-        "day": F.dayofmonth(day),
-        "day_of_week": F.weekday(day) + F.lit(1),  # Monday 0 in Spark, 1 (ISO) in polars
-        "hour": F.coalesce(_try_cast(F.substring(text, 12, 2), "int"), F.lit(0)),
-        "minute": F.coalesce(_try_cast(F.substring(text, 15, 2), "int"), F.lit(0)),
-    }
-    return [F.when(day.isNotNull(), piece[p]).cast("double").alias(f"{name}_{p}") for p in parts]
 
 
 def _to_polars(sdf: DataFrame) -> pl.DataFrame:
