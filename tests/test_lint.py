@@ -156,7 +156,7 @@ def test_rule_metadata_is_complete() -> None:
     ids = [r.id for r in RULES]
     assert ids == sorted(set(ids))
     for rule in RULES:
-        assert re.fullmatch(r"MLO[1-6]\d\d", rule.id)
+        assert re.fullmatch(r"MLO[1-7]\d\d", rule.id)
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
         assert rule.summary and rule.why and rule.fix and rule.bad.files
     names = [r.name for r in RULES]

@@ -8,19 +8,28 @@ leaves nothing behind; an existing file is never replaced without being reported
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mlops_template.errors import DestinationError
 from mlops_template.tree import File, Tree
 
 Action = Literal[
-    "created", "updated", "merged", "conflict", "unchanged", "skipped", "removed", "overwritten"
+    "created",
+    "updated",
+    "merged",
+    "conflict",
+    "unchanged",
+    "skipped",
+    "removed",
+    "overwritten",
+    "kept",
 ]
 
 
@@ -29,6 +38,8 @@ class Entry:
     action: Action
     path: str
     detail: str = ""
+    #: a user-owned file (a phase manifest's ``user_owned``): never merged once edited
+    user_owned: bool = False
 
 
 @dataclass
@@ -37,8 +48,8 @@ class Report:
     entries: list[Entry] = field(default_factory=list)
     dry_run: bool = False
 
-    def add(self, action: Action, path: str, detail: str = "") -> None:
-        self.entries.append(Entry(action, path, detail))
+    def add(self, action: Action, path: str, detail: str = "", *, user_owned: bool = False) -> None:
+        self.entries.append(Entry(action, path, detail, user_owned))
 
     def count(self, action: Action) -> int:
         return sum(1 for e in self.entries if e.action == action)
@@ -59,10 +70,40 @@ class Report:
             "dry_run": self.dry_run,
             "summary": self.summary(),
             "files": [
-                {"action": e.action, "path": e.path, **({"detail": e.detail} if e.detail else {})}
+                {
+                    "action": e.action,
+                    "path": e.path,
+                    **({"detail": e.detail} if e.detail else {}),
+                    **({"user_owned": True} if e.user_owned else {}),
+                }
                 for e in self.entries
             ],
         }
+
+
+#: the generation record a render carries (``render.STATE_FILE``; not imported: apply stays light)
+_STATE_FILE = ".mlops/state.json"
+
+
+def recorded_user_owned(tree: Tree) -> frozenset[str]:
+    """The user-owned paths a render's ``.mlops/state.json`` lists (empty when it lists none)."""
+    entry = tree.files.get(_STATE_FILE)
+    if entry is None:
+        return frozenset()
+    return user_owned_of(entry.content)
+
+
+def user_owned_of(state: bytes | str | Mapping[str, Any]) -> frozenset[str]:
+    """The ``user_owned`` list of a ``.mlops/state.json`` (its bytes, text or parsed mapping)."""
+    if not isinstance(state, Mapping):
+        try:
+            state = json.loads(state)
+        except ValueError:
+            return frozenset()
+    raw = state.get("user_owned") if isinstance(state, Mapping) else None
+    if not isinstance(raw, list):
+        return frozenset()
+    return frozenset(p for p in raw if isinstance(p, str))
 
 
 def _is_inside(path: Path, root: Path) -> bool:
@@ -227,6 +268,7 @@ def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = Fa
     dest = Path(dest)
     _check_destination(dest)
     report = Report(dest, dry_run=dry_run)
+    owned = recorded_user_owned(tree)
     existing = dest.is_dir() and any(dest.iterdir())
     if existing and not force:
         raise DestinationError(
@@ -235,7 +277,7 @@ def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = Fa
         )
     if not existing:
         for rel in tree:
-            report.add("created", rel)
+            report.add("created", rel, user_owned=rel in owned)
         if dry_run:
             return report
         with _staging(dest) as staging:
@@ -260,12 +302,13 @@ def apply_new(tree: Tree, dest: Path, *, force: bool = False, dry_run: bool = Fa
             raise DestinationError(f"{target}: is a directory where the template has a file")
         if not target.exists():
             plan.append((rel, entry))
-            report.add("created", rel)
+            report.add("created", rel, user_owned=rel in owned)
         elif target.read_bytes() == entry.content:
-            report.add("unchanged", rel)
+            report.add("unchanged", rel, user_owned=rel in owned)
         else:
             plan.append((rel + ".mlops-new", entry))
-            report.add("skipped", rel, f"exists and differs; template version in {rel}.mlops-new")
+            report.add("skipped", rel, f"exists and differs; template version in {rel}.mlops-new",
+                       user_owned=rel in owned)  # fmt: skip
     if dry_run:
         return report
     with _staging(dest) as staging:

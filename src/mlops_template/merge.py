@@ -12,7 +12,11 @@
 * a file the user deleted stays deleted; a file the user created where the template now wants one
   is a conflict and is never overwritten (the template's version goes next to it as
   ``<path>.mlops-new``); binary files are never merged; a file the template no longer generates is
-  removed only if the user never touched it.
+  removed only if the user never touched it;
+* a *user-owned* file (a phase manifest's ``user_owned``: ``data/features.py``, ``ml/models.py``)
+  is never merged: while it is still as generated it takes the template's new version, once the
+  user edited it it is ``kept`` byte for byte (even where the template changed the same lines:
+  no conflict), and once deleted it stays deleted.
 
 The line merge is diff3 on top of :class:`difflib.SequenceMatcher`: base lines matched in both
 ours and theirs are synchronisation points; between two of them each side either kept the base
@@ -26,7 +30,7 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from mlops_template.markers import (
@@ -39,7 +43,15 @@ from mlops_template.markers import (
 from mlops_template.tree import File, Tree
 
 Action = Literal[
-    "created", "updated", "merged", "conflict", "unchanged", "skipped", "removed", "overwritten"
+    "created",
+    "updated",
+    "merged",
+    "conflict",
+    "unchanged",
+    "skipped",
+    "removed",
+    "overwritten",
+    "kept",
 ]
 
 
@@ -704,6 +716,8 @@ class Decision:
     content: File | None = None
     delete: bool = False
     detail: str = ""
+    #: the path is user-owned (a manifest's ``user_owned``): reported as such
+    user_owned: bool = False
 
 
 def uses_crlf(data: bytes) -> bool:
@@ -800,6 +814,7 @@ def merge_file(
     *,
     blocked: bool = False,
     conflict: ConflictStyle = "inline",
+    user_owned: bool = False,
 ) -> list[Decision]:
     """The decision for one path (plus a side file holding the template's version, if any).
 
@@ -813,7 +828,8 @@ def merge_file(
     crlf = ours is not None and uses_crlf(ours.content) and ours.is_text()
     if crlf:
         base, theirs = _to_lf(base), _to_lf(theirs)
-    decisions = _merge_file(path, base, _to_lf(ours) if crlf else ours, theirs, blocked=blocked)
+    decisions = _merge_file(path, base, _to_lf(ours) if crlf else ours, theirs, blocked=blocked,
+                            user_owned=user_owned)  # fmt: skip
     if conflict == "rej":
         decisions = [x for decision in decisions for x in _as_rejects(decision)]
     if not crlf:
@@ -831,12 +847,63 @@ def merge_file(
     return out
 
 
+#: how the report names a user-owned file's decision
+USER_OWNED = "user-owned"
+
+
+def _user_owned_file(
+    path: str, base: File | None, ours: File | None, theirs: File | None
+) -> list[Decision] | None:
+    """The decision for a user-owned file, or None where the generic rules say the same thing
+    (both sides equal). Never a merge, never a conflict: the template's version is taken only
+    while the working file is still exactly what the template last produced (``base``)."""
+    if theirs is None:
+        if base is None or ours is None:
+            return []
+        if ours.content == base.content:
+            return [Decision(path, "removed", delete=True,
+                             detail=f"{USER_OWNED}, as generated; no longer generated")]  # fmt: skip
+        return [Decision(path, "kept", detail=f"{USER_OWNED}, edited by you: kept (the template "
+                         "no longer generates it)")]  # fmt: skip
+    if ours is None:
+        if base is None:
+            return [Decision(path, "created", theirs,
+                             detail=f"{USER_OWNED}: a working example, yours to edit")]  # fmt: skip
+        return [Decision(path, "skipped", detail=f"{USER_OWNED}, deleted by you: stays deleted")]
+    if ours.content == theirs.content:
+        return None
+    if base is None:
+        return [
+            Decision(path, "kept", detail=f"{USER_OWNED}: your file kept; the template's example "
+                     f"is in {path}{SIDE_SUFFIX} (compare the interface `mlops lint` checks)"),
+            Decision(path + SIDE_SUFFIX, "created", theirs),
+        ]  # fmt: skip
+    if ours.content == base.content:
+        return [Decision(path, "updated", theirs,
+                         detail=f"{USER_OWNED}, still as generated: the template's new version "
+                         "taken")]  # fmt: skip
+    if theirs.content == base.content:
+        return [Decision(path, "kept", detail=f"{USER_OWNED}, edited by you: kept")]
+    return [Decision(path, "kept", detail=f"{USER_OWNED}, edited by you: kept as is; the "
+                     "template's changes to its example are not merged into it")]  # fmt: skip
+
+
 def _merge_file(
-    path: str, base: File | None, ours: File | None, theirs: File | None, *, blocked: bool = False
+    path: str,
+    base: File | None,
+    ours: File | None,
+    theirs: File | None,
+    *,
+    blocked: bool = False,
+    user_owned: bool = False,
 ) -> list[Decision]:
     if blocked:
         return [Decision(path, "conflict", detail="a folder is where the template has a file; "
                          "move it and run again")]  # fmt: skip
+    if user_owned:
+        decided = _user_owned_file(path, base, ours, theirs)
+        if decided is not None:
+            return decided
     if theirs is None:
         if base is None or ours is None:
             return []
@@ -897,13 +964,15 @@ def _merge_renamed(
     ours: File,
     theirs: File | None,
     conflict: ConflictStyle = "inline",
+    user_owned: bool = False,
 ) -> list[Decision]:
     """A file the user renamed from ``path`` to ``moved``: the template's changes go there."""
     if theirs is None:
         detail = f"renamed by you to {moved}; no longer generated by the template, yours kept"
         return [Decision(path, "skipped", detail=detail)]
     out = [Decision(path, "skipped", detail=f"renamed by you to {moved}; merged there")]
-    for decision in merge_file(moved, base, ours, theirs, conflict=conflict):
+    for decision in merge_file(moved, base, ours, theirs, conflict=conflict,
+                               user_owned=user_owned):  # fmt: skip
         if decision.path == moved:
             detail = "; ".join(x for x in (decision.detail, f"renamed from {path}") if x)
             decision = Decision(moved, decision.action, decision.content, decision.delete, detail)
@@ -920,40 +989,55 @@ def merge_trees(
     blocked: frozenset[str] = frozenset(),
     renames: Mapping[str, str] | None = None,
     conflict: ConflictStyle = "inline",
+    user_owned: frozenset[str] = frozenset(),
 ) -> list[Decision]:
     """Decisions for every path of ``base`` or ``theirs`` (``ours`` holds the working files).
 
     ``renames`` maps a generated path the user renamed (``git mv``) to its new path (whose
     content ``ours`` holds): the template's changes of the old path are merged into the new one.
+    ``user_owned`` paths are never merged (see :func:`_user_owned_file`); their decisions carry
+    ``user_owned=True``.
     """
     out: list[Decision] = []
     known = set(base.files) | set(theirs.files)
     for path in sorted(known):
         if path in skip:
             continue
-        moved = (renames or {}).get(path)
-        if (
-            moved is not None
-            and path in base.files
-            and path not in ours
-            and moved in ours
-            and moved not in known
-            and moved not in blocked
-        ):
-            out.extend(
-                _merge_renamed(
-                    path, moved, base.files[path], ours[moved], theirs.files.get(path), conflict
-                )
-            )
-            continue
-        out.extend(
-            merge_file(
-                path,
-                base.files.get(path),
-                ours.get(path),
-                theirs.files.get(path),
-                blocked=path in blocked,
-                conflict=conflict,
-            )
-        )
+        owned = path in user_owned
+        decided = _decide(path, base, ours, theirs, blocked, renames, conflict, owned)
+        out.extend(replace(d, user_owned=True) if owned and not d.path.endswith(SIDE_SUFFIX)
+                   else d for d in decided)  # fmt: skip
     return out
+
+
+def _decide(
+    path: str,
+    base: Tree,
+    ours: Mapping[str, File],
+    theirs: Tree,
+    blocked: frozenset[str],
+    renames: Mapping[str, str] | None,
+    conflict: ConflictStyle,
+    owned: bool,
+) -> list[Decision]:
+    moved = (renames or {}).get(path)
+    if (
+        moved is not None
+        and path in base.files
+        and path not in ours
+        and moved in ours
+        and moved not in base.files
+        and moved not in theirs.files
+        and moved not in blocked
+    ):
+        return _merge_renamed(path, moved, base.files[path], ours[moved],
+                              theirs.files.get(path), conflict, owned)  # fmt: skip
+    return merge_file(
+        path,
+        base.files.get(path),
+        ours.get(path),
+        theirs.files.get(path),
+        blocked=path in blocked,
+        conflict=conflict,
+        user_owned=owned,
+    )

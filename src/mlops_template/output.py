@@ -36,6 +36,7 @@ _STYLE = {
     "skipped": "yellow",
     "removed": "magenta",
     "overwritten": "yellow",
+    "kept": "green",
 }
 
 
@@ -78,6 +79,14 @@ def print_new_report(report: Report, spec: Spec, tree: Tree) -> None:
         if entry.action != "created":
             style = _STYLE.get(entry.action, "")
             out.print(f"[{style}]{entry.action:>10}[/{style}] {entry.path}  {entry.detail}")
+    owned = [e.path for e in report.entries if e.user_owned and e.action == "created"]
+    if owned:
+        out.print(
+            "\n[bold]user-owned[/bold] (working examples, yours to edit: `mlops update` "
+            "never merges into them once edited; `mlops lint` checks their interface):"
+        )
+        for path in owned:
+            out.print(f"  {path}")
     summary = ", ".join(f"{n} {a}" for a, n in report.summary().items())
     out.print(f"\n{verb}: {summary}")
     if not report.dry_run:

@@ -2,7 +2,9 @@
 
 A phase is a folder with a manifest and a ``files/`` tree. The manifest says who owns the phase,
 what it requires, which paths it owns (CODEOWNERS, lint), which make targets, dependencies and
-README section it contributes to the composed files. Values may carry a ``when`` condition (a
+README section it contributes to the composed files, and which of its files are *user-owned*
+(``user_owned``: generated once as working examples, never re-merged by ``mlops update`` once the
+user edited them; lint checks only their interface). Values may carry a ``when`` condition (a
 Jinja expression over the spec, e.g. ``data.engine == 'duckdb'``) evaluated at render time.
 """
 
@@ -80,6 +82,8 @@ class Phase:
     gitignore: tuple[str, ...] = ()
     readme: str = ""
     forbidden_imports: tuple[str, ...] = ()
+    #: rendered paths of files the user owns once generated (``src/{{ package }}/ml/models.py``)
+    user_owned: tuple[str, ...] = ()
 
     @property
     def files_dir(self) -> Path:
@@ -177,10 +181,38 @@ def _targets(raw: Any, path: Path, located: Located | None) -> tuple[MakeTarget,
     return tuple(out)
 
 
+def _user_owned(raw: Any, path: Path, located: Located | None) -> tuple[str, ...]:
+    """``user_owned``: file paths (relative, no glob, no folder), e.g. ``src/{{ package }}/ml/models.py``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _fail(path, "`user_owned` must be a list of file paths")
+    out: list[str] = []
+    for index, item in enumerate(raw):
+        at = located.where(("user_owned", index)) if located else str(path)
+        if not isinstance(item, str) or not item.strip():
+            raise TemplateError(f"{at} user_owned[{index}]: must be a file path string",
+                                hint="e.g. `- src/{{ package }}/ml/models.py`")  # fmt: skip
+        text = item.strip()
+        if (
+            text.startswith("/")
+            or text.endswith("/")
+            or any(c in text for c in "*?[")
+            or any(part in ("", ".", "..") for part in text.split("/"))
+        ):
+            raise TemplateError(
+                f"{at} user_owned[{index}]: {item!r} is not a relative file path",
+                hint="list single files relative to the project root, without a leading '/', "
+                "a trailing '/', '..' or glob characters, e.g. `- src/{{ package }}/ml/models.py`",
+            )
+        out.append(text)
+    return tuple(out)
+
+
 _KNOWN_KEYS = {
     "name", "description", "owner", "requires", "order", "default", "owns", "required_files",
     "workflows", "make_targets", "dependencies", "dev_dependencies", "files_when", "gitignore",
-    "readme", "forbidden_imports",
+    "readme", "forbidden_imports", "user_owned",
 }  # fmt: skip
 
 
@@ -231,6 +263,7 @@ def load_phase(folder: Path) -> Phase:
         gitignore=_str_list(raw.get("gitignore"), "gitignore", manifest),
         readme=str(raw.get("readme") or ""),
         forbidden_imports=_str_list(raw.get("forbidden_imports"), "forbidden_imports", manifest),
+        user_owned=_user_owned(raw.get("user_owned"), manifest, located),
     )
 
 

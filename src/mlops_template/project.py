@@ -43,7 +43,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_template.apply import TEMP_SUFFIX, Entry, Report, pid_alive, safe_target, write_file
+from mlops_template.apply import (
+    TEMP_SUFFIX,
+    Entry,
+    Report,
+    pid_alive,
+    safe_target,
+    user_owned_of,
+    write_file,
+)
 from mlops_template.apply import write_file as _replace_file
 from mlops_template.errors import ProjectError, TemplateError, UsageError
 from mlops_template.gitread import (
@@ -473,9 +481,11 @@ def interrupted_update(
 
     def own(changed: list[str]) -> str | None:
         pending = [p for p in changed if p != LOCK_FILE]
-        record = committed_files(root, [PRISTINE_FILE]).get(PRISTINE_FILE)
+        records = committed_files(root, [PRISTINE_FILE, STATE_FILE])
+        record = records.get(PRISTINE_FILE)
         if not pending or record is None:
             return None
+        owned = user_owned_paths(records.get(STATE_FILE), theirs)
         try:
             base = read_pristine(record.decode("utf-8"))
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
@@ -488,7 +498,7 @@ def interrupted_update(
         ours.update((rel, File(data)) for rel, data in moved.items())
         expected: dict[str, bytes | None] = {}
         for decision in merge_trees(base, ours, theirs, skip=UNMERGED, renames=renames,
-                                    conflict=conflict):  # fmt: skip
+                                    conflict=conflict, user_owned=owned):  # fmt: skip
             if decision.delete:
                 expected[decision.path] = None
             elif decision.content is not None:
@@ -513,6 +523,18 @@ def interrupted_update(
         )
 
     return own
+
+
+def user_owned_paths(recorded: bytes | None, theirs: Tree) -> frozenset[str]:
+    """The user-owned paths of a merge: those the last render recorded (``recorded``, the bytes
+    of the project's ``.mlops/state.json``) and those the new render lists. A file once handed
+    to the user stays theirs even if a later template no longer lists it."""
+    out = (
+        user_owned_of(theirs.files[STATE_FILE].content)
+        if STATE_FILE in theirs.files
+        else frozenset()
+    )
+    return out | (user_owned_of(recorded) if recorded is not None else frozenset())
 
 
 def refuse_conflict_markers(root: Path, ours: Mapping[str, File], theirs: Tree) -> None:
@@ -639,7 +661,7 @@ def render_project(
                 raise TemplateError(f"{origin}: {path} is already rendered by another phase")
             tree.files[path] = entry
     tree.add(SPEC_FILE, dump_spec(spec))
-    record_state(tree, spec, templates_root=templates_root)
+    record_state(tree, spec, templates_root=templates_root, user_owned=context["user_owned"])
     _record_customs(tree, customs)
     return Tree(dict(sorted(tree.files.items())))
 
@@ -1106,13 +1128,16 @@ def plan_and_apply(
     moved, _ = read_ours(root, sorted(set(renames.values())))
     ours.update(moved)
     refuse_conflict_markers(root, ours, theirs)
+    state_path = root / STATE_FILE
+    owned = user_owned_paths(state_path.read_bytes() if state_path.is_file() else None, theirs)
     decisions = merge_trees(base, ours, theirs, skip=UNMERGED, blocked=frozenset(blocked),
-                            renames=renames, conflict=conflict)  # fmt: skip
+                            renames=renames, conflict=conflict, user_owned=owned)  # fmt: skip
     report = outcome.report
     diffs: list[str] = []
     writes: list[Decision] = []
     for decision in decisions:
-        report.add(decision.action, decision.path, decision.detail)
+        report.add(decision.action, decision.path, decision.detail,
+                   user_owned=decision.user_owned)  # fmt: skip
         if decision.delete:
             writes.append(decision)
             old = ours[decision.path].content

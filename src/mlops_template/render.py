@@ -16,7 +16,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +178,13 @@ def build_context(
     workflows: list[str] = []
     readme: list[dict[str, str]] = []
     gitignore: list[str] = []
+    user_owned: list[str] = []
     for phase in phases:
         where = f"phases/{phase.name}/phase.yaml"
+        for owned_path in phase.user_owned:
+            rendered_path = render_str(owned_path, where).strip()
+            if rendered_path and rendered_path not in user_owned:
+                user_owned.append(rendered_path)
         phase_dependencies[phase.name] = conditionals(phase.dependencies, where)
         for dep in phase_dependencies[phase.name]:
             if dep not in dependencies:
@@ -208,6 +213,7 @@ def build_context(
         workflows=workflows,
         readme_sections=readme,
         phase_gitignore=gitignore,
+        user_owned=user_owned,
         phase_manifests=[
             {
                 "name": p.name,
@@ -420,13 +426,19 @@ def render(spec: Spec, *, root: Path | None = None) -> Tree:
                 loader_prefix=f"phases/{phase.name}/files",
             )
     tree.add(SPEC_FILE, dump_spec(spec))
-    record_state(tree, spec, templates_root=root)
+    record_state(tree, spec, templates_root=root, user_owned=context["user_owned"])
     return Tree(dict(sorted(tree.files.items())))
 
 
-def record_state(tree: Tree, spec: Spec, *, templates_root: Path | None = None) -> None:
+def record_state(
+    tree: Tree, spec: Spec, *, templates_root: Path | None = None, user_owned: Sequence[str] = ()
+) -> None:
     """Add `.mlops/state.json` and `.mlops/pristine.json` (the merge base for later updates);
-    the template version recorded is that of ``templates_root`` (default: the installed one)."""
+    the template version recorded is that of ``templates_root`` (default: the installed one).
+
+    ``user_owned`` (the enabled manifests' ``user_owned`` paths, rendered) is recorded as the
+    state's ``user_owned`` list, for the files of this render: `mlops update` never re-merges
+    them once edited, `mlops lint` checks their interface."""
     pristine: dict[str, dict[str, Any]] = {}
     for path in sorted(tree.files):
         if path in (STATE_FILE, PRISTINE_FILE):
@@ -447,6 +459,9 @@ def record_state(tree: Tree, spec: Spec, *, templates_root: Path | None = None) 
         "phases": list(spec.phases),
         "files": {p: r["sha256"] for p, r in pristine.items()},
     }
+    owned = sorted({p for p in user_owned if p in pristine})
+    if owned:
+        state["user_owned"] = owned
     tree.add(STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")
     tree.add(PRISTINE_FILE, json.dumps(pristine, indent=1, sort_keys=True) + "\n")
 

@@ -131,6 +131,7 @@ GROUPS = {
     "MLO4": "layering",
     "MLO5": "workflows",
     "MLO6": "drift",
+    "MLO7": "user-owned",
 }
 
 #: every rule, by id; filled by the ``rule`` decorator when ``mlops_template.lint.rules`` loads.

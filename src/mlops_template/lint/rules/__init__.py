@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from mlops_template.lint.rules import drift, layering, layout, ownership, spec, workflows
+from mlops_template.lint.rules import (
+    drift,
+    extensions,
+    layering,
+    layout,
+    ownership,
+    spec,
+    workflows,
+)
 
-__all__ = ["drift", "layering", "layout", "ownership", "spec", "workflows"]
+__all__ = ["drift", "extensions", "layering", "layout", "ownership", "spec", "workflows"]

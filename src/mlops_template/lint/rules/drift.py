@@ -116,6 +116,9 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
     pristine = project.state_load.pristine
     if pristine is None:
         return
+    state = project.state_load.state or {}
+    recorded = state.get("user_owned")
+    owned = {str(p) for p in recorded} if isinstance(recorded, list) else set()
     for rel in sorted(pristine.files):
         if rel.startswith(".mlops/"):
             continue
@@ -132,6 +135,9 @@ def modified_files(project: Project, rule: Rule) -> Iterator[Finding]:
                 rel,
                 "the spec changed since the project was rendered"
                 if spec
+                else f"{rel} (user-owned) differs from the template's render; `mlops update` "
+                "keeps it as it is (MLO7xx check its interface)"
+                if rel in owned
                 else f"{rel} differs from the template's render",
                 line=_first_difference(original.content, current),
                 fix="run `mlops update` to render the project from the edited spec"

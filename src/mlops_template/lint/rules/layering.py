@@ -34,11 +34,11 @@ RAW_LAYERS = ("bronze", "silver")
 _RAW_PATH = re.compile(r"(?:^|[/\\])(bronze|silver)(?:[/\\]|$)", re.IGNORECASE)
 _DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
 
-_FEATURES_BAD = '''"""Gold features."""
+_FEATURES_BAD = '''"""Data-quality checks."""
 
 from ..ml.train import train
 '''
-_FEATURES_GOOD = '''"""Gold features."""
+_FEATURES_GOOD = '''"""Data-quality checks."""
 
 from ..common.config import load_config
 '''
@@ -258,9 +258,9 @@ def _package_files(project: Project, sub: str) -> list[str]:
     fix="Move the shared code into `common/` (or the layer that owns it) and import it from "
     "there; pass data between pipelines through the data lake (gold) and the model registry.",
     bad=Example(
-        {"src/demo/data/features.py": _FEATURES_BAD}, file="src/demo/data/features.py", line=3
+        {"src/demo/data/quality.py": _FEATURES_BAD}, file="src/demo/data/quality.py", line=3
     ),
-    good=Example({"src/demo/data/features.py": _FEATURES_GOOD}),
+    good=Example({"src/demo/data/quality.py": _FEATURES_GOOD}),
 )
 def layer_imports(project: Project, rule: Rule) -> Iterator[Finding]:
     package = project.package

@@ -1,8 +1,11 @@
 """The model families this project searches. THIS FILE IS YOURS.
 
-It was generated once as a working example; `mlops update` keeps your edits (it three-way merges
-and the template rarely touches this file), and the template-owned code (``train.py``,
-``package.py``, ``gate.py`` ...) reads model families only from ``REGISTRY`` below.
+It was generated once as a working example (``user_owned`` in the training phase's manifest):
+`mlops update` takes the template's new version only while this file is still as generated, and
+never merges into it once you edit it (your version is kept byte for byte, reported as ``kept``).
+The template-owned code (``train.py``, ``package.py``, ``gate.py`` ...) reads model families only
+through the names below (``REGISTRY``, ``ModelFamily``, ``get``, ``select``, ``RegistryError``,
+``TASKS``), whose shape `mlops lint` checks (rule MLO703).
 
 Adding a model family is one entry in ``REGISTRY`` plus, to search only it, conf::
 
