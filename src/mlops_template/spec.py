@@ -40,6 +40,8 @@ Metric = Literal["roc_auc", "f1", "accuracy", "r2", "rmse", "mae"]
 Average = Literal["macro", "weighted", "micro"]
 Tracking = Literal["mlflow", "none"]
 ServingMode = Literal["rest", "batch"]
+#: how the REST service answers with champion and challenger (models/aliases.json)
+ServingStrategy = Literal["single", "shadow", "canary", "ab"]
 DriftMetric = Literal["psi", "ks"]
 Cloud = Literal["azure", "aws", "gcp"]
 CIProvider = Literal["github", "gitlab", "azure-devops"]
@@ -253,6 +255,12 @@ class ML(_Model):
 class Serving(_Model):
     mode: ServingMode = Field(default="rest", description="rest (FastAPI) or batch scoring.")
     log_requests: bool = Field(default=True, description="Log every inference request (JSONL).")
+    strategy: ServingStrategy = Field(
+        default="single",
+        description="REST only: single (the champion answers), shadow (the champion answers, the "
+        "challenger is scored and logged too), canary or ab (a share of traffic, by a stable hash "
+        "of a request key, is answered by the challenger); share and key in conf serving.rollout.",
+    )
 
 
 class Monitoring(_Model):
@@ -503,6 +511,15 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
     ):
         add(("ml.metric", f"roc_auc needs a binary target; {src.dataset} has 3 classes: use "
              "accuracy or f1"))  # fmt: skip
+
+    # serving
+    if spec.serving.strategy != "single" and spec.serving.mode != "rest":
+        add(("serving.strategy", f"strategy {spec.serving.strategy!r} routes REST requests "
+             "between champion and challenger; batch scoring uses the champion: set "
+             "serving.mode: rest or serving.strategy: single"))  # fmt: skip
+    if spec.serving.strategy != "single" and "serving" not in spec.phases:
+        add(("serving.strategy", f"strategy {spec.serving.strategy!r} needs the serving phase; "
+             "add serving to phases or set serving.strategy: single"))  # fmt: skip
 
     # infra
     envs = spec.infra.environments

@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__)
     parser.add_argument("--host", default=serving.get("host", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(serving.get("port", 8000)))
-    parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="serve this model folder alone (default: the champion, and the challenger per "
+        "serving.strategy, of <paths.models>/aliases.json)",
+    )
     parser.add_argument("--log-dir", type=Path, help="default: paths.logs")
     parser.add_argument(
         "--no-log-requests",

@@ -1,7 +1,10 @@
 """The REST inference service: FastAPI + onnxruntime.
 
-``create_app()`` reads ``models/blessed/metadata.json`` (to build the request schema) and loads the
-ONNX session at start-up (lifespan). Endpoints:
+``create_app()`` reads the champion's ``metadata.json`` (``models/aliases.json`` names it; its
+folder is ``models/versions/<version>/``) to build the request schema, and loads the ONNX sessions
+at start-up (lifespan): the champion, and the challenger too when ``serving.strategy`` is
+``shadow``, ``canary`` or ``ab`` (see rollout.py: who answers, hot reload of the aliases).
+Endpoints:
 
 - ``POST /predict``  one record (a JSON object) or a list of records -> predictions
 - ``GET /health``    liveness: the process answers
@@ -10,6 +13,8 @@ ONNX session at start-up (lifespan). Endpoints:
 - ``POST /feedback`` the observed label of a served request (joined by ``make monitor``) or a
   free-text problem report
 - ``GET /metrics``   Prometheus text format (see telemetry.py; ``serving.metrics``)
+- ``POST /reload``   re-read ``models/aliases.json`` now (it is also checked every
+  ``serving.rollout.reload_seconds``) and answer with the models served
 
 ``serving.auth`` (off by default) makes every endpoint but ``/health`` and ``/ready`` need the key
 held by the environment variable ``serving.auth.key_env``; ``serving.cors_origins`` (empty by
@@ -28,8 +33,12 @@ the log stay valid JSON.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
+import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,12 +53,14 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..common.config import ConfigError, load_config, resolve
-from .model import REFERENCE_FILE, ModelMetadata, OnnxModel, read_metadata
+from .model import REFERENCE_FILE, ModelMetadata, OnnxModel
 from .request_log import JsonlWriter, csv_line, utc_timestamp
+from .rollout import Lineup, Models, ReloadError, Rollout, Served, rollout_settings, routing_keys
 from .schemas import (
     MAX_RECORDS,
     OUT_OF_RANGE_POLICIES,
     REQUEST_ID,
+    Checked,
     PayloadError,
     RequestSchema,
     build_response_model,
@@ -131,15 +142,15 @@ def _finite(output: dict[str, Any]) -> bool:
 
 @dataclass
 class ServingState:
-    """What the app holds at run time; ``model`` is None until start-up has loaded it."""
+    """What the app holds at run time; ``lineup`` (the models serving) is None until start-up
+    has loaded it, and is replaced as a whole when models/aliases.json changes."""
 
-    model_dir: Path
+    models: Models
     metadata: ModelMetadata
-    schema: RequestSchema
     log_dir: Path
     log_requests: bool
     max_body_bytes: int = MAX_BODY_BYTES
-    model: OnnxModel | None = None
+    lineup: Lineup | None = None
     requests: JsonlWriter | None = None
     schema_errors: JsonlWriter | None = None
     stats: dict[str, int] = field(default_factory=lambda: {"predicted": 0, "rejected": 0})
@@ -147,15 +158,71 @@ class ServingState:
     metrics: Metrics | None = None
     feedback: JsonlWriter | None = None
     labels: JsonlWriter | None = None
-    known_ids: dict[str, None] = field(default_factory=dict)
+    #: request id -> the version of the model that answered it (None: not known)
+    known_ids: dict[str, str | None] = field(default_factory=dict)
+    pii_key: bool = False
+    pii_salt: str | None = None
 
-    def served(self, request_ids: list[str]) -> None:
-        """Remember ``request_ids`` for /feedback (the oldest forgotten past MAX_KNOWN_IDS)."""
+    @property
+    def model(self) -> OnnxModel | None:
+        """The champion's session (None until start-up)."""
+        return None if self.lineup is None else self.lineup.champion.model
+
+    def served(self, request_ids: list[str], versions: list[str | None] | None = None) -> None:
+        """Remember ``request_ids`` (and who answered) for /feedback (the oldest forgotten past
+        MAX_KNOWN_IDS)."""
         known = self.known_ids
-        for request_id in request_ids:
-            known[request_id] = None
+        for i, request_id in enumerate(request_ids):
+            known[request_id] = versions[i] if versions is not None else None
         while len(known) > MAX_KNOWN_IDS:
             del known[next(iter(known))]
+
+    def reload(self, force: bool = False) -> tuple[Lineup, bool]:
+        """Serve the models aliases.json names now, if it changed (or ``force``); returns the
+        lineup and whether the models served changed. ReloadError keeps the current ones."""
+        current = self.lineup
+        if current is None:
+            raise ReloadError("the models are not loaded yet (start-up)")
+        try:
+            new = self.models.refresh(current, force=force)
+        except ReloadError as exc:
+            if self.metrics is not None:
+                self.metrics.reloads.labels("refused").inc()
+            event("reload_refused", logging.WARNING, reason=str(exc), **current.versions())
+            raise
+        if new is current:
+            return current, False
+        changed = new.versions() != current.versions() or (
+            new.challenger_error != current.challenger_error
+        )
+        self.lineup = new  # one reference swap: requests in flight keep the lineup they read
+        if changed:
+            if self.metrics is not None:
+                self.metrics.reloads.labels("reloaded").inc()
+                self.metrics.lineup(new.versions())
+            event("models_reloaded", previous=current.versions(), **new.view())
+            _challenger_event(new)
+        return new, changed
+
+    def routing_key_logged(self, value: Any) -> Any:
+        """The routing key as the request log holds it: masked (salted SHA-256, as silver) when
+        the key is a PII column, dropped when no salt is set; in clear otherwise."""
+        if value is None or not self.pii_key:
+            return value
+        if self.pii_salt is None:
+            return None
+        return hashlib.sha256((self.pii_salt + str(value)).encode("utf-8")).hexdigest()
+
+
+def _challenger_event(lineup: Lineup) -> None:
+    if lineup.challenger_error:
+        event(
+            "challenger_unavailable",
+            logging.WARNING,
+            strategy=lineup.strategy,
+            reason=lineup.challenger_error,
+            champion=lineup.champion.version,
+        )
 
 
 class Feedback(BaseModel):
@@ -182,17 +249,21 @@ def _seed_known_ids(path: Path, state: ServingState) -> None:
     if not path.is_file():
         return
     ids: list[str] = []
+    versions: list[str | None] = []
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
-                request_id = json.loads(line).get("request_id")
+                logged = json.loads(line)
+                request_id = logged.get("request_id")
+                version = logged.get("model_version")
             except (ValueError, AttributeError):
                 continue
             if isinstance(request_id, str):
                 ids.append(request_id)
+                versions.append(version if isinstance(version, str) else None)
                 if len(ids) >= 2 * MAX_KNOWN_IDS:
-                    ids = ids[-MAX_KNOWN_IDS:]
-    state.served(ids[-MAX_KNOWN_IDS:])
+                    ids, versions = ids[-MAX_KNOWN_IDS:], versions[-MAX_KNOWN_IDS:]
+    state.served(ids[-MAX_KNOWN_IDS:], versions[-MAX_KNOWN_IDS:])
 
 
 def _reference_predictions(model_dir: Path) -> list[float]:
@@ -271,30 +342,62 @@ def _serving_settings(config: dict[str, Any]) -> tuple[str, int]:
     return policy, limit
 
 
+def _routing_key(rollout: Rollout, schema: RequestSchema) -> None:
+    """serving.rollout.key must be a field of the request (or request_id) when it routes."""
+    key = rollout.key
+    if not rollout.routes or key is None or key == REQUEST_ID:
+        return
+    fields = schema.record.model_fields
+    if key not in fields:
+        names = ", ".join(sorted(n for n in fields if not n.startswith("raw_date_")))
+        raise ConfigError(
+            f"conf: serving.rollout.key = {key!r} is not a field of the request ({names}); name "
+            f"the id column or another field every client sends, or null (route by {REQUEST_ID})"
+        )
+
+
 def create_app(
     model_dir: Path | None = None,
     log_dir: Path | None = None,
     log_requests: bool | None = None,
     labels_dir: Path | None = None,
+    models_dir: Path | None = None,
 ) -> FastAPI:
-    """Build the app. Defaults come from conf/ (``paths.models``/blessed, ``paths.logs``;
-    labels from /feedback go to ``data/labels/``, where ``make monitor`` reads them)."""
+    """Build the app. Defaults come from conf/ (the registry in ``paths.models``, ``paths.logs``;
+    labels from /feedback go to ``data/labels/``, where ``make monitor`` reads them).
+    ``model_dir`` serves that one folder alone (strategy single, no reload); ``models_dir`` is
+    the registry folder (default ``paths.models``)."""
     config = load_config()
     serving_conf = config.get("serving") or {}
     access = access_settings(serving_conf)
-    model_dir = model_dir or resolve(config, "models") / "blessed"
-    metadata = read_metadata(model_dir)
+    rollout = rollout_settings(serving_conf)
     policy, max_body_bytes = _serving_settings(config)
-    schema = build_schema(
-        metadata,
-        pii_columns=config["data"].get("pii_columns") or [],
-        id_column=config["data"].get("id_column"),
-        out_of_range=policy,
+    pii_columns = list(config["data"].get("pii_columns") or [])
+
+    def schema_of(metadata: ModelMetadata) -> RequestSchema:
+        return build_schema(
+            metadata,
+            pii_columns=pii_columns,
+            id_column=config["data"].get("id_column"),
+            out_of_range=policy,
+        )
+
+    models = Models(
+        rollout,
+        schema_of,
+        models_dir=None if model_dir is not None else (models_dir or resolve(config, "models")),
+        fixed=model_dir,
+        load=lambda folder, metadata: OnnxModel(folder, metadata),
     )
+    metadata = models.metadata()
+    schema = schema_of(metadata)
+    _routing_key(rollout, schema)
+    salt_env = str(config["data"].get("pii_salt_env") or "MLOPS_PII_SALT")
     state = ServingState(
-        model_dir=model_dir,
+        models=models,
         metadata=metadata,
-        schema=schema,
+        pii_key=rollout.key in pii_columns,
+        pii_salt=os.environ.get(salt_env) or None,
         log_dir=log_dir or resolve(config, "logs"),
         log_requests=(
             bool(config["serving"].get("log_requests", True))
@@ -308,7 +411,7 @@ def create_app(
         state.metrics = Metrics(
             metadata.model_version,
             metadata.task,
-            _reference_predictions(model_dir) if metadata.task == "regression" else (),
+            _reference_predictions(metadata.path.parent) if metadata.task == "regression" else (),
         )
 
     @asynccontextmanager
@@ -325,20 +428,32 @@ def create_app(
         if state.log_requests:
             await asyncio.to_thread(_seed_known_ids, state.log_dir / REQUEST_LOG, state)
             state.requests = JsonlWriter(state.log_dir / REQUEST_LOG).start()
+        poll: asyncio.Task[None] | None = None
         try:
-            state.model = await asyncio.to_thread(OnnxModel, state.model_dir, state.metadata)
+            lineup = await asyncio.to_thread(models.first)
+            state.lineup = lineup
+            if state.metrics is not None:
+                state.metrics.lineup(lineup.versions())
             event(
                 "model_loaded",
-                model_version=metadata.model_version,
+                model_version=lineup.champion.version,
                 task=metadata.task,
+                **lineup.view(),
                 auth=access.enabled,
                 metrics=state.metrics is not None,
                 cors_origins=list(access.cors_origins),
                 log_requests=state.log_requests,
             )
+            _challenger_event(lineup)
+            if models.models_dir is not None and rollout.reload_seconds > 0:
+                poll = asyncio.create_task(_poll_aliases(state, rollout.reload_seconds))
             yield
         finally:
-            state.model = None
+            if poll is not None:
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poll
+            state.lineup = None
             for writer in (state.requests, state.schema_errors, state.feedback, state.labels):
                 if writer is not None:
                     writer.close()
@@ -375,18 +490,42 @@ def create_app(
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        if state.model is None:
+        lineup = state.lineup
+        if lineup is None:
             return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse({"status": "ready", "model_version": metadata.model_version})
+        return JSONResponse({"status": "ready", "model_version": lineup.champion.version})
 
     @app.get("/metadata")
-    async def model_metadata() -> dict[str, Any]:
-        view = _metadata_view(metadata)
+    async def model_metadata() -> JSONResponse:
+        lineup = state.lineup
+        if lineup is None:
+            return JSONResponse({"detail": "the model is not loaded yet"}, status_code=503)
+        view = _metadata_view(lineup.champion.metadata)
+        view["rollout"] = lineup.view()
+        if lineup.challenger is not None:
+            view["challenger"] = _metadata_view(lineup.challenger.metadata)
         view["logging"] = {
             "requests": state.log_requests,
             "dropped": sum(w.dropped for w in (state.requests, state.schema_errors) if w),
         }
-        return view
+        return JSONResponse(view)
+
+    @app.post(
+        "/reload",
+        responses={
+            200: {"description": "the models served now (`changed`: whether they changed)"},
+            409: {"description": "the new aliases cannot be served; the models in service stay"},
+            503: {"description": "the models are not loaded yet"},
+        },
+    )
+    async def reload() -> JSONResponse:
+        if state.lineup is None:
+            return JSONResponse({"detail": "the model is not loaded yet"}, status_code=503)
+        try:
+            lineup, changed = await asyncio.to_thread(state.reload, True)
+        except ReloadError as exc:
+            return JSONResponse({"detail": str(exc), **state.lineup.versions()}, status_code=409)
+        return JSONResponse({"changed": changed, **lineup.view()})
 
     response_model = build_response_model(metadata)
 
@@ -407,9 +546,10 @@ def create_app(
     )
     async def predict(request: Request) -> JSONResponse:
         started = time.perf_counter()
-        model = state.model
-        if model is None:
+        lineup = state.lineup  # this request is served by this lineup, even across a reload
+        if lineup is None:
             return JSONResponse({"detail": "the model is not loaded yet"}, status_code=503)
+        schema = lineup.schema
         try:
             body = await read_body(request, state.max_body_bytes)
             records, single = schema.parse(body)
@@ -417,8 +557,10 @@ def create_app(
             return reject(exc.status, [{"loc": ["body"], "msg": str(exc), "type": "body"}])
         except PayloadError as exc:
             return reject(422, exc.errors)
-        outputs = model.predict_columns(schema.columns(records))
-        checks = [schema.check(r) for r in records]
+        request_ids = [getattr(r, REQUEST_ID) or uuid.uuid4().hex for r in records]
+        keys = routing_keys(lineup, records, request_ids)
+        answering = lineup.answering(keys)
+        outputs, checks = _score_routed(answering, records)
         overflow = [
             {
                 "loc": ["body"] if single else ["body", i],
@@ -434,33 +576,54 @@ def create_app(
         ]
         if overflow:
             return reject(422, overflow)
-        request_ids = [getattr(r, REQUEST_ID) or uuid.uuid4().hex for r in records]
         outputs = [
-            {**out, "imputed": check.imputed, "out_of_range": check.out_of_range}
-            for out, check in zip(outputs, checks, strict=True)
+            {
+                **out,
+                "model_version": served.version,
+                "imputed": check.imputed,
+                "out_of_range": check.out_of_range,
+            }
+            for out, check, served in zip(outputs, checks, answering, strict=True)
         ]
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        shadows = _shadow(lineup, records)  # after the answer's latency: it is not waited on
+        champion = lineup.champion
         if state.requests is not None:
             timestamp = utc_timestamp()
-            for record, request_id, output in zip(records, request_ids, outputs, strict=True):
-                state.requests.write(
-                    {
-                        "request_id": request_id,
-                        "timestamp": timestamp,
-                        "model_version": metadata.model_version,
-                        "features": schema.features(record),
-                        **output,
-                        "latency_ms": latency_ms,
-                    }
-                )
+            logged_keys = (
+                [state.routing_key_logged(k) for k in keys]
+                if lineup.key is not None and lineup.challenger is not None and lineup.routes
+                else None
+            )
+            for i, (record, request_id, output) in enumerate(
+                zip(records, request_ids, outputs, strict=True)
+            ):
+                served = answering[i]
+                line: dict[str, Any] = {
+                    "request_id": request_id,
+                    "timestamp": timestamp,
+                    "model_version": served.version,
+                    "model_alias": "champion" if served is champion else "challenger",
+                    "strategy": lineup.strategy,
+                    "features": served.schema.features(record),
+                    **output,
+                    "latency_ms": latency_ms,
+                }
+                if logged_keys is not None and logged_keys[i] is not None:
+                    line["routing_key"] = logged_keys[i]
+                if shadows is not None:
+                    line["shadow"] = shadows[i]
+                state.requests.write(line)
         state.stats["predicted"] += len(records)
-        state.served(request_ids)
+        state.served(request_ids, [out["model_version"] for out in outputs])
         if state.metrics is not None:
-            state.metrics.predicted(out["prediction"] for out in outputs)
+            _count(state.metrics, lineup, answering, outputs, shadows)
         predictions = [
             {"request_id": rid, **out} for rid, out in zip(request_ids, outputs, strict=True)
         ]
-        return JSONResponse({"model_version": metadata.model_version, "predictions": predictions})
+        versions = {out["model_version"] for out in outputs}
+        top = next(iter(versions)) if len(versions) == 1 else champion.version
+        return JSONResponse({"model_version": top, "predictions": predictions})
 
     if state.metrics is not None:
         metrics = state.metrics
@@ -520,10 +683,13 @@ def create_app(
                     )
                 ],
             )
+        answered_by = state.known_ids.get(item.request_id) if item.request_id else None
+        lineup = state.lineup
         record = {
             "timestamp": utc_timestamp(),
             "request_id": item.request_id,
-            "model_version": metadata.model_version,
+            "model_version": answered_by
+            or (lineup.champion.version if lineup else metadata.model_version),
             **({"label": label} if item.label is not None else {}),
             **({"problem": item.problem} if item.problem is not None else {}),
         }
@@ -540,13 +706,14 @@ def create_app(
 
     def _observed(value: Any) -> Any:
         """The label checked against the model: one of its classes, or a finite number."""
+        current = state.lineup.champion.metadata if state.lineup is not None else metadata
         if metadata.task == "classification":
-            for known in metadata.classes:
+            for known in current.classes:
                 if str(known) == str(value) and not isinstance(value, float):
                     return known
             raise ValueError(
                 f"{value!r} is not one of the model's classes "
-                f"({', '.join(repr(c) for c in metadata.classes)})"
+                f"({', '.join(repr(c) for c in current.classes)})"
             )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(
@@ -569,6 +736,67 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=status)
 
     return app
+
+
+async def _poll_aliases(state: ServingState, seconds: float) -> None:
+    """Re-read models/aliases.json every ``seconds`` (in a thread: loading a model takes a
+    while, the requests keep being answered by the current lineup meanwhile)."""
+    while True:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(ReloadError):  # logged and counted by reload(); models stay
+            await asyncio.to_thread(state.reload)
+
+
+def _score_routed(
+    answering: list[Served], records: list[Any]
+) -> tuple[list[dict[str, Any]], list[Checked]]:
+    """Score each record with the model routed to it (one batch per model), in request order."""
+    first = answering[0]
+    if all(served is first for served in answering):
+        return first.score(records)
+    outputs: list[dict[str, Any]] = [{} for _ in records]
+    checks: list[Checked] = [Checked([], []) for _ in records]
+    for served in {id(s): s for s in answering}.values():
+        picked = [i for i, s in enumerate(answering) if s is served]
+        outs, chks = served.score([records[i] for i in picked])
+        for i, out, check in zip(picked, outs, chks, strict=True):
+            outputs[i], checks[i] = out, check
+    return outputs, checks
+
+
+def _shadow(lineup: Lineup, records: list[Any]) -> list[dict[str, Any]] | None:
+    """The challenger's predictions in shadow (None: no shadow). A failure of the shadow model
+    never fails the request: each record's entry then holds the error."""
+    shadow = lineup.shadow
+    if shadow is None:
+        return None
+    try:
+        outputs, _ = shadow.score(records)
+    except Exception as exc:  # the champion's answer stands; the log says why the shadow failed
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        event("shadow_failed", logging.WARNING, model_version=shadow.version, reason=error)
+        return [{"model_version": shadow.version, "error": error} for _ in records]
+    return [{"model_version": shadow.version, **out} for out in outputs]
+
+
+def _count(
+    metrics: Metrics,
+    lineup: Lineup,
+    answering: list[Served],
+    outputs: list[dict[str, Any]],
+    shadows: list[dict[str, Any]] | None,
+) -> None:
+    """The Prometheus counters of one /predict: answers per model, shadow records, disagreements."""
+    for served in {id(s): s for s in answering}.values():
+        answers = [o["prediction"] for o, s in zip(outputs, answering, strict=True) if s is served]
+        alias = "champion" if served is lineup.champion else "challenger"
+        metrics.predicted(answers, served.version)
+        metrics.served(served.version, alias, "answer", len(answers))
+    if shadows is not None and lineup.shadow is not None:
+        scored = [(o["prediction"], s) for o, s in zip(outputs, shadows, strict=True)]
+        ok = [(answer, s["prediction"]) for answer, s in scored if "prediction" in s]
+        metrics.served(lineup.shadow.version, "challenger", "shadow", len(ok))
+        metrics.shadowed(lineup.shadow.version, [a for a, _ in ok], [b for _, b in ok])
 
 
 def _body_error(name: str, msg: str, kind: str = "value_error") -> dict[str, Any]:

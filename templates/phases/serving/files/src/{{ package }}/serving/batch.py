@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..common.config import ConfigError, load_config, resolve
+from ..common.registry import RegistryError
+from ..common.registry import model_dir as registry_model_dir
 from ..data.dates import date_parts
 from .model import ModelError, OnnxModel, read_metadata
 from .request_log import JsonlWriter, utc_timestamp
@@ -190,6 +192,14 @@ def score_file(
     return result.height
 
 
+def champion_dir(models: Path) -> Path:
+    """The champion's folder in the model registry (``models/aliases.json``)."""
+    try:
+        return registry_model_dir(models, "champion")
+    except RegistryError as exc:
+        raise ModelError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__spec__.name if __spec__ else 'batch'}",
@@ -198,14 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--input", type=Path, help="default: <paths.gold>/features.parquet")
     parser.add_argument("--output", type=Path, help="default: <paths.reports>/predictions.parquet")
-    parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
+    parser.add_argument(
+        "--model-dir", type=Path, help="default: the champion of <paths.models>/aliases.json"
+    )
     parser.add_argument(
         "--no-log", action="store_true", help="do not append the scored rows to logs/requests.jsonl"
     )
     args = parser.parse_args(argv)
     try:
         config = load_config()
-        model_dir = args.model_dir or resolve(config, "models") / "blessed"
+        model_dir = args.model_dir or champion_dir(resolve(config, "models"))
         model = OnnxModel(model_dir, read_metadata(model_dir))
         input_path = args.input or resolve(config, "gold") / "features.parquet"
         output_path = args.output or resolve(config, "reports") / "predictions.parquet"

@@ -304,6 +304,10 @@ def build_response_model(metadata: ModelMetadata) -> type[BaseModel]:
         fields["probabilities"] = (dict[str, float], Field(description="class -> probability"))
     else:
         fields["prediction"] = (float, ...)
+    fields["model_version"] = (
+        str,
+        Field(description="the model that answered this record (champion or challenger)"),
+    )
     fields["imputed"] = (list[str], Field(description="features filled with silver's value"))
     fields["out_of_range"] = (
         list[str],

@@ -2,7 +2,9 @@
 
 - ``Metrics``: the Prometheus series ``GET /metrics`` serves (prometheus-client, one registry per
   app): requests by route, method and status, a latency histogram per route, errors, and the
-  predictions per class (classification) or per value bucket (regression), with the model version.
+  predictions per class (classification) or per value bucket (regression), with the model version;
+  the records each model scored (answering or in shadow), shadow disagreements, the aliases served
+  and the reloads of models/aliases.json.
   One uvicorn worker holds one set of counters (with several workers each answers for itself).
 - ``Guard``: an ASGI middleware that counts every response and, when ``serving.auth.enabled``,
   refuses with 401 a request without the key or with a wrong one (constant-time comparison);
@@ -38,7 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = frozenset({"/health", "/ready"})
 #: the routes metrics are labelled with; any other path is counted as "other" (bounded labels)
 ROUTES = frozenset(
-    {"/predict", "/feedback", "/health", "/ready", "/metadata", "/metrics", "/docs"}
+    {"/predict", "/feedback", "/health", "/ready", "/metadata", "/metrics", "/reload", "/docs"}
     | {"/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 )
 DEFAULT_KEY_ENV = "SERVING_API_KEY"
@@ -187,12 +189,41 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        Gauge(
+        self.info = Gauge(
             "serving_model_info",
-            "the model this process serves (value 1)",
+            "the models this process serves (value 1)",
             ["model_version", "task"],
             registry=self.registry,
-        ).labels(model_version, task).set(1)
+        )
+        self.info.labels(model_version, task).set(1)
+        self.aliases = Gauge(
+            "serving_model_alias",
+            "the version each alias (champion, challenger) points to in this process (value 1)",
+            ["alias", "model_version"],
+            registry=self.registry,
+        )
+        self.aliases.labels("champion", model_version).set(1)
+        self.scored = Counter(
+            "serving_scored_records",
+            "records scored, by model version, alias and role (answer: returned to the client; "
+            "shadow: scored beside the champion and only logged)",
+            ["model_version", "alias", "role"],
+            registry=self.registry,
+        )
+        self.disagreements = Counter(
+            "serving_shadow_disagreements",
+            "shadow records whose challenger prediction differs from the champion's answer "
+            "(classification: another class; regression: more than 10% of the answer apart)",
+            ["model_version"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "serving_reloads",
+            "checks of models/aliases.json that changed the models served (reloaded) or were "
+            "refused (the models in service stayed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         if task == "classification":
             self.classes = Counter(
                 "serving_predictions",
@@ -210,14 +241,41 @@ class Metrics:
                 registry=self.registry,
             )
 
-    def predicted(self, predictions: Iterable[Any]) -> None:
+    def predicted(self, predictions: Iterable[Any], model_version: str | None = None) -> None:
+        """Count answered predictions of ``model_version`` (default: the first champion's)."""
+        version = model_version or self.model_version
         if self.task == "classification":
             for value in predictions:
-                self.classes.labels(self.model_version, str(value)).inc()
+                self.classes.labels(version, str(value)).inc()
         else:
-            histogram = self.values.labels(self.model_version)
+            histogram = self.values.labels(version)
             for value in predictions:
                 histogram.observe(float(value))
+
+    def served(self, model_version: str, alias: str, role: str, records: int) -> None:
+        """``records`` scored by ``model_version`` (``alias``) as the answer or in shadow."""
+        if records:
+            self.scored.labels(model_version, alias, role).inc(records)
+
+    def shadowed(self, model_version: str, answers: Iterable[Any], shadows: Iterable[Any]) -> None:
+        """Count the shadow predictions of ``model_version`` that disagree with the answers."""
+        differ = 0
+        for answer, shadow in zip(answers, shadows, strict=True):
+            if self.task == "classification":
+                differ += str(answer) != str(shadow)
+            elif isinstance(answer, (int, float)) and isinstance(shadow, (int, float)):
+                differ += abs(float(shadow) - float(answer)) > 0.1 * max(abs(float(answer)), 1e-9)
+        if differ:
+            self.disagreements.labels(model_version).inc(differ)
+
+    def lineup(self, versions: dict[str, str | None]) -> None:
+        """The aliases now served (after a reload): the info and alias gauges follow them."""
+        self.info.clear()
+        self.aliases.clear()
+        for alias, version in versions.items():
+            if version is not None:
+                self.info.labels(version, self.task).set(1)
+                self.aliases.labels(alias, version).set(1)
 
     def answered(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -264,11 +322,13 @@ class Guard:
         path = str(scope.get("path", ""))
         route = path if path in ROUTES else "other"
         status = 500
+        answered: float | None = None
 
         async def counted(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                answered = time.perf_counter()
             await send(message)
 
         try:
@@ -278,8 +338,8 @@ class Guard:
             else:
                 await self.app(scope, receive, counted)
         finally:
-            if self.metrics is not None:
-                seconds = time.perf_counter() - started
+            if self.metrics is not None:  # latency: until the response starts
+                seconds = (answered or time.perf_counter()) - started
                 self.metrics.answered(route, str(scope.get("method", "")), status, seconds)
 
     def _refusal(self, scope: Scope, path: str) -> str | None:
