@@ -4,6 +4,7 @@ console script's entry point, as a shell runs it). Nothing here is timed."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,31 @@ def test_a_line_the_fast_path_declines_still_works(tmp_path: Path) -> None:
     """`--help` goes to typer (and only then is typer imported)."""
     code, modules = imported(["lint", "--help"], tmp_path)
     assert code == 0 and "typer" in tops(modules)
+
+
+def test_an_unchanged_spec_is_not_validated_again(tmp_path: Path) -> None:
+    """A second run with the same input and the same code takes the validated spec and the phase
+    catalogue from the cache (mlops_template.speccache): neither pydantic nor the spec models
+    are imported; the text report, not on a terminal, is printed without rich."""
+    new = ["new", "p", "--no-input", "--name", "Demo"]
+    code, modules = imported(new, tmp_path)
+    assert code == 0 and "pydantic" in tops(modules)  # the first run validates
+    shutil.rmtree(tmp_path / "p")
+    code, modules = imported(new, tmp_path)
+    names = modules | tops(modules)
+    assert code == 0 and (tmp_path / "p" / "mlops.yaml").is_file()
+    assert not names & {"pydantic", "pydantic_core", "mlops_template.spec", "rich"}, sorted(
+        names & {"pydantic", "pydantic_core", "mlops_template.spec", "rich"}
+    )
+    for fmt in ("json", "text"):
+        imported(["lint", "p", "--format", fmt], tmp_path)
+        code, modules = imported(["lint", "p", "--format", fmt], tmp_path)
+        names = modules | tops(modules)
+        assert code == 0 and not names & {"pydantic", "mlops_template.spec", "jinja2", "rich"}
+        assert "mlops_template.lint.rules.spec" in names  # the spec rule ran
+    # an edited spec is validated again (and its error is pydantic's, located)
+    spec = tmp_path / "p" / "mlops.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("task: classification",
+                                                             "task: clasification"))  # fmt: skip
+    code, modules = imported(["lint", "p", "--format", "json"], tmp_path)
+    assert code == 1 and "pydantic" in tops(modules)

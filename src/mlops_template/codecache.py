@@ -21,7 +21,9 @@ ATTRIBUTE = "_mlops_codes"
 
 def cache_folder() -> Path | None:
     """The tool's cache folder for this Jinja and tool version, or None when it cannot be
-    written (a read-only home: render without caches)."""
+    written (a read-only home: render without caches) or ``MLOPS_NO_CACHE=1`` is set."""
+    if os.environ.get("MLOPS_NO_CACHE", "") not in ("", "0"):
+        return None
     import jinja2
 
     from mlops_template import __version__

@@ -70,8 +70,9 @@ def has_name(sets: Sequence[str]) -> bool:
 def spec_from_options(
     spec_file: Path | None, name: str | None, sets: Sequence[str], phases: list[str] | None
 ) -> Spec:
-    """The spec of a non-interactive `mlops new`."""
-    from mlops_template.spec import load_spec
+    """The spec of a non-interactive `mlops new` (from :mod:`mlops_template.speccache` when the
+    same input validated before: then pydantic is not even imported)."""
+    from mlops_template.speccache import load_spec
 
     if spec_file is None and name is None and not has_name(sets):
         from mlops_template.errors import UsageError

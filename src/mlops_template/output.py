@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
 
 
 def console(stderr: bool = False) -> Console:
+    """A rich console; when the output is not a terminal, a stand-in that prints a plain line
+    itself (without importing rich) when rich would print exactly that line."""
+    if not sys.stdout.isatty():
+        return PlainConsole(stderr)  # type: ignore[return-value]
+    return rich_console(stderr)
+
+
+def rich_console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(
@@ -25,6 +34,42 @@ def console(stderr: bool = False) -> Console:
         soft_wrap=True,
         force_terminal=None if sys.stdout.isatty() else False,
     )
+
+
+class PlainConsole:
+    """``Console.print`` for output that is not a terminal: no colours, no wrapping (soft wrap),
+    markup tags dropped. Lines rich would change in any other way (other markup, escapes,
+    ``:emoji:`` codes, tabs, control or non-ASCII characters) and anything but a string go to a
+    real rich console, so the output is the same either way."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.stderr = stderr
+        self._rich: Console | None = None
+
+    def print(self, *objects: Any) -> None:
+        text = plain_text(objects[0]) if len(objects) == 1 else None
+        if text is None:
+            if self._rich is None:
+                self._rich = rich_console(self.stderr)
+            self._rich.print(*objects)
+            return
+        stream = sys.stderr if self.stderr else sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
+
+
+#: what rich might render differently from the text itself: an emoji code, escapes, markup
+_NOT_PLAIN = re.compile(r":\S*:|[\[\]\\]|[^\x20-\x7e\n]")
+
+
+def plain_text(value: Any) -> str | None:
+    """``value`` as rich prints it without colour, when that is certain; else None."""
+    if type(value) is not str:
+        return None
+    text = value
+    for style in {"bold", *_STYLE.values()}:
+        text = text.replace(f"[{style}]", "").replace(f"[/{style}]", "")
+    return None if _NOT_PLAIN.search(text) else text
 
 
 _STYLE = {

@@ -269,8 +269,22 @@ def load_phase(folder: Path) -> Phase:
 
 @functools.lru_cache(maxsize=4)
 def load_catalogue(root: Path | None = None) -> dict[str, Phase]:
-    """All built-in phases, by name, in their declared order."""
-    base = (root or templates_dir()) / "phases"
+    """All built-in phases, by name, in their declared order (the installed templates' from
+    :mod:`mlops_template.speccache` when their manifests and the code are unchanged)."""
+    if root is not None:
+        return _load_catalogue(root)
+    from mlops_template import speccache
+
+    cached = speccache.cached_catalogue()
+    if cached is not None:
+        return cached
+    catalogue = _load_catalogue(templates_dir())
+    speccache.store_catalogue(catalogue)
+    return catalogue
+
+
+def _load_catalogue(root: Path) -> dict[str, Phase]:
+    base = root / "phases"
     phases = [load_phase(p) for p in sorted(base.iterdir()) if (p / "phase.yaml").is_file()]
     for phase in phases:
         if phase.name != phase.folder.name:

@@ -18,13 +18,16 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_template import TEMPLATE_VERSION, __version__, codecache
+from mlops_template import TEMPLATE_VERSION, __version__, codecache, speccache
 from mlops_template.errors import TemplateError
 from mlops_template.phases import Conditional, MakeTarget, Phase, load_catalogue, templates_dir
-from mlops_template.spec import LOWER_IS_BETTER, Spec, dump_spec, spec_hash
 from mlops_template.tree import Tree
+
+if TYPE_CHECKING:  # pragma: no cover
+    # not imported at run time: a spec from speccache renders without pydantic
+    from mlops_template.spec import Spec
 
 STATE_DIR = ".mlops"
 STATE_FILE = f"{STATE_DIR}/state.json"
@@ -152,7 +155,7 @@ def build_context(
         phases=[p.name for p in phases],
         tool_version=__version__,
         template_version=_template_version(templates_root),
-        lower_is_better=(spec.ml.metric in LOWER_IS_BETTER),
+        lower_is_better=speccache.lower_is_better(spec),
         owners={role: handle for role, handle in data["roles"].items() if handle},
         environments=list(spec.infra.environments),
         codeowners_dir=CODEOWNERS_DIR[spec.ci.provider],
@@ -425,7 +428,7 @@ def render(spec: Spec, *, root: Path | None = None) -> Tree:
                 origin=f"phases/{phase.name}",
                 loader_prefix=f"phases/{phase.name}/files",
             )
-    tree.add(SPEC_FILE, dump_spec(spec))
+    tree.add(SPEC_FILE, speccache.spec_yaml(spec))
     record_state(tree, spec, templates_root=root, user_owned=context["user_owned"])
     return Tree(dict(sorted(tree.files.items())))
 
@@ -455,7 +458,7 @@ def record_state(
     state = {
         "tool_version": __version__,
         "template_version": _template_version(templates_root),
-        "spec_hash": spec_hash(spec),
+        "spec_hash": speccache.spec_digest(spec),
         "phases": list(spec.phases),
         "files": {p: r["sha256"] for p, r in pristine.items()},
     }

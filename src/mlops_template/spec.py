@@ -594,11 +594,14 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def read_spec_file(path: Path) -> SpecSources:
-    """Read ``path`` as a spec document, with clear errors for every way it can be unusable."""
+def read_spec_file(path: Path, *, raw: bytes | None = None) -> SpecSources:
+    """Read ``path`` as a spec document, with clear errors for every way it can be unusable.
+
+    ``raw``: the file's bytes when the caller read them already (within the size limit), so
+    exactly what it read is what is validated."""
     name = str(path)
     try:
-        raw = read_capped(path, "spec file")
+        raw = read_capped(path, "spec file") if raw is None else raw
     except InputTooLarge as exc:
         raise UsageError(exc.message, hint=exc.hint) from None
     except FileNotFoundError:
@@ -702,9 +705,11 @@ def load_spec(
     sets: Iterable[str] = (),
     phases: list[str] | None = None,
     catalogue: Mapping[str, Phase] | None = None,
+    raw: bytes | None = None,
 ) -> Spec:
-    """The one entry point: a spec file (optional) + ``--name`` + ``--set`` + ``--phases``."""
-    sources = read_spec_file(Path(path)) if path is not None else SpecSources({})
+    """The one entry point: a spec file (optional) + ``--name`` + ``--set`` + ``--phases``
+    (``raw``: the spec file's bytes, when the caller read them already)."""
+    sources = read_spec_file(Path(path), raw=raw) if path is not None else SpecSources({})
     if name is not None:
         sources.set("project.name", name, "--name")
     for item in sets:

@@ -149,12 +149,27 @@ class Project:
 
     @functools.cached_property
     def spec_load(self) -> SpecLoad:
-        from mlops_template.spec import SPEC_VERSION, SpecSources, build_spec, read_spec_file
+        from mlops_template import speccache
 
         if not (self.root / SPEC_FILE).exists():
             return SpecLoad(missing=True)
+        # a spec that validated before (same bytes, same code) is not validated again
+        raw = speccache.read_spec_bytes(self.root / SPEC_FILE)
+        key = speccache.input_key(raw, None, (), None, purpose="lint") if raw is not None else None
+        if key is not None:
+            cached = speccache.cached_spec(key)
+            if cached is not None:
+                return SpecLoad(spec=cached)
+        load = self._validate_spec(raw)
+        if key is not None and load.spec is not None:
+            speccache.store_spec(key, load.spec)
+        return load
+
+    def _validate_spec(self, raw: bytes | None) -> SpecLoad:
+        from mlops_template.spec import SPEC_VERSION, SpecSources, build_spec, read_spec_file
+
         try:
-            sources = read_spec_file(self.root / SPEC_FILE)
+            sources = read_spec_file(self.root / SPEC_FILE, raw=raw)
         except UsageError as exc:
             issues = getattr(exc, "issues", None)
             if issues is not None:

@@ -65,12 +65,12 @@ def spec_invalid(project: Project, rule: Rule) -> Iterator[Finding]:
     needs_spec=False,
 )
 def spec_version(project: Project, rule: Rule) -> Iterator[Finding]:
-    from mlops_template import __version__
-    from mlops_template.spec import SPEC_VERSION
-
     bad = project.spec_load.bad_version
     if bad is None:
         return
+    from mlops_template import __version__
+    from mlops_template.spec import SPEC_VERSION
+
     value, where = bad
     file, line, column = split_where(where, project.root)
     yield rule.finding(
