@@ -9,6 +9,14 @@ one ``probability_<class>`` column per class (classification), ``model_version``
 join on ``request_id``.
 The output is written to a temporary file and renamed, so a failure leaves nothing half-written.
 
+With a model packaged with its feature code (``features.py`` and, with per-entity features,
+``entity_features.parquet`` in the model folder), a file may hold the raw columns of the main
+silver table instead (gold contract ``inputs``; the id column when features are looked up by it):
+the packaged ``derive_features`` computes the derived features and the entity features are looked
+up by id, as the REST service does (an unknown id or a missing one is an error naming the row). A
+computed feature present in such a file is recomputed (the computed value wins). A file without
+some raw input but with every model feature (gold's ``features.parquet``) is scored as it is.
+
 Columns may also come as silver/bronze has them, as the REST service accepts: a renamed feature
 under its original name (``mean radius`` for ``mean_radius``) and a date column gold expanded
 (``date``, ISO text) instead of its parts (``date_year``, ...), expanded with gold's rule
@@ -36,6 +44,7 @@ from ..common.config import ConfigError, load_config, resolve
 from ..common.registry import RegistryError
 from ..common.registry import model_dir as registry_model_dir
 from ..data.dates import date_parts
+from .features import FeatureError, FeaturePipeline, iso_dates
 from .model import ModelError, OnnxModel, read_metadata
 from .request_log import JsonlWriter, utc_timestamp
 
@@ -46,8 +55,9 @@ class BatchInputError(ValueError):
     """The input file cannot be scored; the message names the file and column."""
 
 
-def _raw_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
-    """``frame`` with renamed features under their model names and raw dates expanded."""
+def _raw_columns(frame: Any, path: Path, model: OnnxModel, keep_dates: bool = False) -> Any:
+    """``frame`` with renamed features under their model names and raw dates expanded
+    (``keep_dates``: the date column stays too, for the feature code)."""
     import polars as pl
 
     meta = model.metadata
@@ -76,15 +86,97 @@ def _raw_columns(frame: Any, path: Path, model: OnnxModel) -> Any:
         frame = frame.with_columns(
             pl.Series(name, [None if r is None else r[part] for r in rows], dtype=pl.Float64)
             for part, name in parts.items()
-        ).drop(column)
+        )
+        if not keep_dates:
+            frame = frame.drop(column)
     return frame
 
 
-def _check_columns(frame: Any, path: Path, model: OnnxModel) -> tuple[Any, dict[str, Any]]:
-    """The feature columns typed and their nulls filled, and per filled feature its null mask."""
+def _computed(frame: Any, path: Path, model: OnnxModel, pipeline: FeaturePipeline) -> Any:
+    """The model features of a raw file, computed by the packaged feature code (chunk by chunk);
+    a gold-shaped file (every model feature, some raw input missing) is returned as it is."""
     import polars as pl
 
-    frame = _raw_columns(frame, path, model)
+    meta = model.metadata
+    for item in meta.inputs:
+        if item.name not in frame.columns and item.source in frame.columns:
+            frame = frame.rename({item.source: item.name})
+    dates = meta.dates
+    parts = {
+        i.name: dates.get(i.source or i.name) or dates.get(i.name) or {}
+        for i in meta.inputs
+        if i.kind in ("date", "datetime")
+    }
+    missing = [
+        i
+        for i in meta.inputs
+        if i.name not in frame.columns
+        and not (parts.get(i.name) and all(n in frame.columns for n in parts[i.name].values()))
+    ]
+    if missing and all(n in frame.columns for n in meta.feature_names):
+        return frame  # gold-shaped: its features were computed by the same code in gold
+    required = [i.name for i in missing if i.fill is None]
+    if required:
+        computed = ", ".join(sorted(meta.computed)) or "none"
+        raise BatchInputError(
+            f"{path}: missing raw input column(s) {', '.join(required)}; the model needs its "
+            f"raw inputs {', '.join(i.name for i in meta.inputs)} (it computes {computed} "
+            f"from them), or every model feature ({', '.join(meta.feature_names)})"
+        )
+    entity = pipeline.entity
+    if entity is not None and entity.id_column not in frame.columns:
+        raise BatchInputError(
+            f"{path}: no id column {entity.id_column!r}: the model looks its features "
+            f"{', '.join(entity.names)} up by it"
+        )
+    rows = frame.height
+    columns: dict[str, Any] = {}
+    for item in meta.inputs:
+        if item.name in frame.columns:
+            columns[item.name] = frame[item.name]
+        elif parts.get(item.name):
+            given = {p: frame[n].to_list() for p, n in parts[item.name].items()}
+            columns[item.name] = iso_dates(item, given, rows)
+    if entity is not None:
+        columns[entity.id_column] = frame[entity.id_column]
+    for name in meta.feature_names:
+        if name not in meta.computed and name not in columns and name in frame.columns:
+            columns[name] = frame[name]
+    chunks = []
+    for start in range(0, rows, CHUNK_ROWS):
+        chunk = {n: list(v[start : start + CHUNK_ROWS]) for n, v in columns.items()}
+        try:
+            got = pipeline.compute(chunk, min(CHUNK_ROWS, rows - start))
+        except FeatureError as exc:
+            shown = [
+                f"row {start + e['loc'][1]}: {e['msg']}"
+                if len(e["loc"]) > 2 and isinstance(e["loc"][1], int)
+                else e["msg"]
+                for e in exc.errors[:5]
+            ]
+            more = f" (and {len(exc.errors) - 5} more)" if len(exc.errors) > 5 else ""
+            raise BatchInputError(f"{path}: {'; '.join(shown)}{more}") from None
+        chunks.append(pl.DataFrame(got, strict=False))
+    if not chunks:
+        return frame.select([n for n in meta.feature_names if n in frame.columns])
+    return pl.concat(chunks, how="vertical_relaxed")
+
+
+def _check_columns(
+    frame: Any, path: Path, model: OnnxModel, pipeline: FeaturePipeline | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The feature columns typed and their nulls filled, and per filled feature its null mask
+    (``pipeline``: raw inputs computed into the model features first)."""
+    import polars as pl
+
+    frame = _raw_columns(frame, path, model, keep_dates=pipeline is not None)
+    imputed: dict[str, Any] = {}
+    if pipeline is not None:
+        filled = [i.name for i in model.metadata.inputs if i.fill is not None]
+        imputed = {
+            n: frame[n].is_null() for n in filled if n in frame.columns and frame[n].null_count()
+        }
+        frame = _computed(frame, path, model, pipeline)
     missing = [n for n in model.metadata.feature_names if n not in frame.columns]
     if missing:
         raise BatchInputError(
@@ -104,9 +196,10 @@ def _check_columns(frame: Any, path: Path, model: OnnxModel) -> tuple[Any, dict[
     except pl.exceptions.PolarsError as exc:
         raise BatchInputError(f"{path}: a feature column has the wrong type ({exc})") from None
     fills = {f.name: f.fill for f in model.metadata.features if f.fill is not None}
-    imputed = {n: typed[n].is_null() for n in fills if typed[n].null_count()}
-    if imputed:
-        typed = typed.with_columns([pl.col(n).fill_null(fills[n]) for n in imputed])
+    masks = {n: typed[n].is_null() for n in fills if typed[n].null_count()}
+    if masks:
+        typed = typed.with_columns([pl.col(n).fill_null(fills[n]) for n in masks])
+    imputed |= masks
     nulls = {n: typed[n].null_count() for n in model.metadata.feature_names}
     bad = {n: c for n, c in nulls.items() if c}
     if bad:
@@ -139,7 +232,9 @@ def score_file(
         frame = pl.read_parquet(input_path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise BatchInputError(f"{input_path}: not a readable parquet file ({exc})") from None
-    typed, imputed = _check_columns(frame, input_path, model)
+    metadata = model.metadata
+    pipeline = FeaturePipeline.load(metadata.path.parent, metadata) if metadata.inputs else None
+    typed, imputed = _check_columns(frame, input_path, model, pipeline)
     outputs: list[dict[str, Any]] = []
     for start in range(0, typed.height, CHUNK_ROWS):
         chunk = typed.slice(start, CHUNK_ROWS)
@@ -182,7 +277,7 @@ def score_file(
                         "model_version": model.metadata.model_version,
                         "features": row,
                         **output,
-                        "imputed": [n for n in names if n in masks and masks[n][i]],
+                        "imputed": [n for n in masks if masks[n][i]],
                         "out_of_range": [
                             n for n, (lo, hi) in fences.items() if not lo <= row[n] <= hi
                         ],

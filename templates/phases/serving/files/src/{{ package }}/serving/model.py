@@ -46,8 +46,28 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class Input:
+    """One raw column a client sends (gold contract ``inputs``: a main-table silver column, not
+    the target nor PII). ``kind`` is numeric, categorical, date or datetime; ``dtype`` silver's
+    type (the frame the packaged ``derive_features`` sees has it); ``source`` the bronze name
+    when silver renamed the column."""
+
+    name: str
+    kind: str
+    dtype: str | None = None
+    categories: tuple[str, ...] = ()
+    fill: Any = None
+    fences: tuple[float, float] | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
-    """The parts of ``metadata.json`` that serving and monitoring rely on (``raw`` has the rest)."""
+    """The parts of ``metadata.json`` that serving and monitoring rely on (``raw`` has the rest).
+
+    ``inputs``, ``derived`` and ``entity_features`` come from gold's contract (packaging copies
+    them): empty for a model packaged before features travelled with the model, which is then
+    served on its features alone."""
 
     path: Path
     model_version: str
@@ -56,6 +76,17 @@ class ModelMetadata:
     features: tuple[Feature, ...]
     classes: tuple[Any, ...]
     raw: Mapping[str, Any]
+    inputs: tuple[Input, ...] = ()
+    derived: tuple[str, ...] = ()
+    entity_features: tuple[str, ...] = ()
+    id_column: str | None = None
+
+    @property
+    def computed(self) -> frozenset[str]:
+        """The model features the packaged feature code computes (derived, looked up by id):
+        never sent by a client."""
+        names = set(self.feature_names)
+        return frozenset(n for n in (*self.derived, *self.entity_features) if n in names)
 
     @property
     def feature_names(self) -> list[str]:
@@ -133,6 +164,9 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
     classes = tuple(raw.get("classes") or ())
     if raw["task"] == "classification" and not classes:
         raise _bad(path, "a classification model needs its `classes`")
+    id_column = raw.get("id_column")
+    if id_column is not None and (not isinstance(id_column, str) or not id_column):
+        raise _bad(path, "`id_column` must be a column name or null")
     return ModelMetadata(
         path=path,
         model_version=str(raw["model_version"]),
@@ -141,7 +175,64 @@ def read_metadata(model_dir: Path) -> ModelMetadata:
         features=tuple(features),
         classes=classes,
         raw=raw,
+        inputs=_inputs(path, raw.get("inputs")),
+        derived=_names(path, raw, "derived"),
+        entity_features=_names(path, raw, "entity_features"),
+        id_column=id_column,
     )
+
+
+INPUT_KINDS = ("numeric", "categorical", "date", "datetime")
+
+
+def _names(path: Path, raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise _bad(path, f"`{key}` must be a list of feature names")
+    return tuple(value)
+
+
+def _inputs(path: Path, value: Any) -> tuple[Input, ...]:
+    """``inputs`` of the metadata (gold's contract), checked; () when the model has none."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _bad(path, "`inputs` must be a list of columns")
+    out: list[Input] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise _bad(path, f"inputs[{index}] needs a string `name`")
+        kind = item.get("kind")
+        if kind not in INPUT_KINDS:
+            raise _bad(
+                path,
+                f"inputs[{index}] ({item['name']}): kind {kind!r} is not one of "
+                f"{', '.join(INPUT_KINDS)}",
+            )
+        dtype, source = item.get("dtype"), item.get("source")
+        if dtype is not None and not isinstance(dtype, str):
+            raise _bad(path, f"inputs[{index}] ({item['name']}): `dtype` must be a type name")
+        if source is not None and (not isinstance(source, str) or not source):
+            raise _bad(path, f"inputs[{index}] ({item['name']}): `source` must be a name")
+        if kind in ("date", "datetime"):
+            fill: Any = item.get("fill")
+            if fill is not None and not isinstance(fill, str):
+                raise _bad(path, f"inputs[{index}] ({item['name']}): `fill` must be ISO text")
+            fences = None
+        else:
+            fill, fences = _imputation(path, index, item, kind, "inputs")
+        out.append(
+            Input(
+                name=item["name"],
+                kind=kind,
+                dtype=dtype,
+                categories=tuple(str(c) for c in item.get("categories") or ()),
+                fill=fill,
+                fences=fences,
+                source=source if source != item["name"] else None,
+            )
+        )
+    return tuple(out)
 
 
 def _number(value: Any) -> bool:
@@ -149,10 +240,10 @@ def _number(value: Any) -> bool:
 
 
 def _imputation(
-    path: Path, index: int, item: dict[str, Any], kind: str
+    path: Path, index: int, item: dict[str, Any], kind: str, key: str = "features"
 ) -> tuple[Any, tuple[float, float] | None]:
-    """The ``fill`` and ``fences`` of ``features[index]`` (from gold's contract), checked."""
-    where = f"features[{index}] ({item['name']})"
+    """The ``fill`` and ``fences`` of ``<key>[index]`` (from gold's contract), checked."""
+    where = f"{key}[{index}] ({item['name']})"
     fill = item.get("fill")
     if fill is not None:
         if kind == "numeric" and not _number(fill):

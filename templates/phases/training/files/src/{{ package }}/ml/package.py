@@ -5,21 +5,40 @@ string for categorical. Outputs: ``label`` + ``probabilities`` (classification, 
 ``variable`` (regression). The parity test runs ONNX and the native model on the holdout and
 fails loudly when they disagree beyond the tolerance: a model whose ONNX twin predicts something
 else must never be blessed.
+
+Features travel with the model: packaging copies the project's feature code
+(``src/<package>/data/features.py``) and gold's per-entity feature table
+(``data/gold/entity_features.parquet``, when the data pipeline wrote one) into the model's folder
+beside ``model.onnx``, and records in ``metadata.json`` their sha256 and gold's raw ``inputs``
+(the columns a client sends), ``derived`` and ``entity_features``. Serving and batch scoring
+load that copy, so a model is always scored with the feature code it was trained with.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from ..common.lineage import sha256_file
 from . import dataset, models
 from .model import ONNX_FILE, load_candidate, predict
 from .split import split_gold
-from .store import MLError, layout, ml_setting
+from .store import Layout, MLError, layout, ml_setting
 from .tracking import tracker_for
+
+#: the feature code and the per-entity features, as the model folder holds them
+FEATURE_CODE_FILE = "features.py"
+ENTITY_FILE = "entity_features.parquet"
+#: the project's feature code (user-owned; data phase): <package>/data/features.py
+FEATURE_CODE = Path(__file__).resolve().parents[1] / "data" / FEATURE_CODE_FILE
+#: what gold's contract says about the raw columns, copied into the model's metadata
+CONTRACT_KEYS = ("main_table", "inputs", "derived", "entity_features")
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 PROBA_ATOL = 1e-4
@@ -161,12 +180,71 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             "the ONNX model was not kept. Check the converter versions or the estimator."
         )
     _write_bytes(onnx_path, blob)
+    cand.metadata.update(package_features(lay, cand.folder))
     tracker = tracker_for(cfg)
     model_uri = tracker.log_onnx_model(cand.run_id, onnx_path)
     cand.metadata["tracking"]["model_uri"] = model_uri
     tracker.log_metrics(cand.run_id, {"onnx_parity_max_abs_diff": check["max_abs_diff"]})
     cand.save_metadata()
     return {"model_version": cand.metadata["model_version"], "path": str(onnx_path), **check}
+
+
+def package_features(lay: Layout, folder: Path, code: Path = FEATURE_CODE) -> dict[str, Any]:
+    """Copy the feature code and gold's entity feature table into ``folder``; returns what
+    ``metadata.json`` records of them (``feature_code``, ``entity_table``) and of gold's raw
+    columns (``inputs``, ``derived``, ``entity_features``, ``main_table``).
+
+    A project without the feature module (no data phase) or without per-entity features
+    packages none (``null``): the model is then served on its features as sent."""
+    out: dict[str, Any] = {}
+    try:
+        contract = json.loads(lay.contract.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MLError(
+            f"{lay.contract}: cannot be read ({exc}); rebuild gold with `make data`"
+        ) from None
+    for key in CONTRACT_KEYS:
+        if key in contract:
+            out[key] = contract[key]
+    target = folder / FEATURE_CODE_FILE
+    if code.is_file():
+        _copy(code, target)
+        out["feature_code"] = {
+            "file": FEATURE_CODE_FILE,
+            "sha256": sha256_file(target),
+            "copied_from": _relative(code, lay.root),
+        }
+    else:
+        target.unlink(missing_ok=True)
+        out["feature_code"] = None
+    table = lay.gold / ENTITY_FILE
+    target = folder / ENTITY_FILE
+    if table.is_file() and contract.get("entity_features"):
+        _copy(table, target)
+        out["entity_table"] = {
+            "file": ENTITY_FILE,
+            "sha256": sha256_file(target),
+            "rows": pq.read_metadata(target).num_rows,
+            "id_column": contract.get("id_column"),
+            "copied_from": _relative(table, lay.root),
+        }
+    else:
+        target.unlink(missing_ok=True)
+        out["entity_table"] = None
+    return out
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _copy(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
 
 
 def _write_bytes(path: Path, blob: bytes) -> None:
