@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         help="serve this model folder alone (default: the champion, and the challenger per "
         "serving.strategy, of <paths.models>/aliases.json)",
     )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        help="the model registry (aliases.json, versions/) to serve from (default: paths.models)",
+    )
     parser.add_argument("--log-dir", type=Path, help="default: paths.logs")
     parser.add_argument(
         "--no-log-requests",
@@ -51,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = create_app(
             model_dir=args.model_dir,
+            models_dir=args.models_dir,
             log_dir=args.log_dir,
             log_requests=False if args.no_log_requests else None,
         )
