@@ -36,15 +36,27 @@ def template_digest(root: Path) -> str:
     """A content hash of the template folder ``root``: every file's path and bytes (caches
     such as ``__pycache__`` excluded). Any change to any template changes it."""
     import hashlib  # here, not at the top: `mlops --version` stays fast
+    import os
 
     digest = hashlib.sha256()
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.relative_to(root).parts and p.suffix != ".pyc"
-    )  # fmt: skip
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    # os.walk rather than Path.rglob (a third of the time), with rglob's choices: symlinked
+    # folders not entered, files (or links to files) only, in Path order (by parts)
+    files: list[tuple[tuple[str, ...], str]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        parts = () if rel == os.curdir else tuple(rel.split(os.sep))
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            dot = name.rfind(".")
+            suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+            full = os.path.join(dirpath, name)
+            if name != "__pycache__" and suffix != ".pyc" and os.path.isfile(full):
+                files.append(((*parts, name), full))
+    files.sort()
+    for parts_of, full in files:
+        digest.update("/".join(parts_of).encode("utf-8") + b"\0")
+        with open(full, "rb") as handle:
+            digest.update(hashlib.sha256(handle.read()).digest())
     return digest.hexdigest()[:12]
 
 

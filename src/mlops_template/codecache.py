@@ -105,6 +105,76 @@ class CodeCache:
             pass
 
 
+def bytecode_cache(folder: Path) -> Any:
+    """Jinja's ``FileSystemBytecodeCache`` in ``folder``, reading each file whole: Jinja's own
+    ``marshal.load`` on an open file reads it in thousands of small pieces (3x slower)."""
+    import io
+    import marshal
+    import pickle
+
+    import jinja2
+    from jinja2.bccache import bc_magic
+
+    class FastBytecodeCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: Any) -> None:
+            # what Bucket.load_bytecode does (magic, pickled checksum, marshalled code; any
+            # mismatch or damage: no code, so the template is compiled again)
+            try:
+                with open(self._get_cache_filename(bucket), "rb") as handle:
+                    data = handle.read()
+            except (FileNotFoundError, IsADirectoryError, PermissionError):
+                return
+            if not data.startswith(bc_magic):
+                bucket.reset()
+                return
+            stream = io.BytesIO(data)
+            stream.seek(len(bc_magic))
+            try:
+                checksum = pickle.load(stream)
+            except Exception:
+                bucket.reset()
+                return
+            if checksum != bucket.checksum:
+                bucket.reset()
+                return
+            try:
+                bucket.code = marshal.loads(data[stream.tell() :])
+            except (EOFError, ValueError, TypeError):
+                bucket.reset()
+
+    return FastBytecodeCache(str(folder))
+
+
+def memo_filter(env: Any, name: str, function: Any) -> Any:
+    """``function`` (a pure filter of ``str(value)``), its results kept in the code cache.
+
+    The entries are keyed by the filter's name, PyYAML's installed version (the filters that
+    quote YAML call it) and the text."""
+    codes: CodeCache | None = env.__dict__.get(ATTRIBUTE)
+    if codes is None or codes.path is None:
+        return function
+    from mlops_template.speccache import library_version
+
+    version = library_version("pyyaml")
+    if version is None:
+        return function
+    kind = f"f:{name}:{version}"
+
+    def cached(value: Any) -> Any:
+        text = str(value)
+        hit = codes.get(kind, text)
+        if type(hit) is str:
+            return hit
+        result = function(text)
+        if type(result) is str:
+            codes.put(kind, text, result)
+        return result
+
+    cached.__name__ = getattr(function, "__name__", name)
+    cached.__doc__ = getattr(function, "__doc__", None)
+    return cached
+
+
 def attach(env: Any) -> None:
     env.__dict__[ATTRIBUTE] = CodeCache(cache_file(env))
 

@@ -69,14 +69,14 @@ def make_environment(search_path: list[Path], *, sandboxed: bool = False) -> Any
     env.filters.update(FILTERS)
     if not sandboxed:
         codecache.attach(env)  # the compiled small strings and conditions, across runs
+        # yaml_str's results too: PyYAML is then not even imported when nothing changed
+        env.filters["yaml_str"] = codecache.memo_filter(env, "yaml_str", FILTERS["yaml_str"])
     return env
 
 
 def _bytecode_cache() -> Any:
-    import jinja2
-
     folder = codecache.cache_folder()  # None for a read-only home: render without the cache
-    return None if folder is None else jinja2.FileSystemBytecodeCache(str(folder))
+    return None if folder is None else codecache.bytecode_cache(folder)
 
 
 _SIMPLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")

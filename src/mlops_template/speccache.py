@@ -126,25 +126,38 @@ def _compute_code_key() -> str | None:
 
 
 def _library_versions() -> list[str] | None:
+    found = [library_version(library) for library in LIBRARIES]
+    return None if None in found else cast("list[str]", found)
+
+
+_versions: dict[str, str | None] = {}
+
+
+def library_version(library: str) -> str | None:
+    """The dist-info folder name of an installed library (``pyyaml-6.0.2.dist-info``), found
+    without importing it; None when there is none, or more than one next to it."""
+    if library not in _versions:
+        _versions[library] = _find_version(library)
+    return _versions[library]
+
+
+def _find_version(library: str) -> str | None:
     import re
     from importlib.machinery import PathFinder
 
-    found: list[str] = []
-    for library in LIBRARIES:
-        module = "yaml" if library == "pyyaml" else library
-        spec = PathFinder.find_spec(module)
-        if spec is None or not spec.origin:
-            return None
-        site = Path(spec.origin).parent.parent
-        pattern = re.compile(rf"{library}-[^-]+\.dist-info", re.IGNORECASE)
-        try:
-            names = sorted(n for n in os.listdir(site) if pattern.fullmatch(n))
-        except OSError:
-            return None
-        if len(names) != 1:
-            return None  # none, or two installs side by side: cannot tell which one is used
-        found.append(names[0].lower())
-    return found
+    module = "yaml" if library == "pyyaml" else library
+    spec = PathFinder.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    site = Path(spec.origin).parent.parent
+    pattern = re.compile(rf"{re.escape(library)}-[^-]+\.dist-info", re.IGNORECASE)
+    try:
+        names = sorted(n for n in os.listdir(site) if pattern.fullmatch(n))
+    except OSError:
+        return None
+    if len(names) != 1:
+        return None  # none, or two installs side by side: cannot tell which one is used
+    return names[0].lower()
 
 
 # ------------------------------------------------------------------------------------------

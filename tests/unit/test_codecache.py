@@ -72,3 +72,40 @@ def test_sandboxed_environments_do_not_use_it(
     env = make_environment([tmp_path], sandboxed=True)
     assert codecache.ATTRIBUTE not in env.__dict__
     assert render_string(env, "{{ a }}{{ a }}", {"a": "y"}) == "yy"
+
+
+def test_cached_filter_results_are_the_filters_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_template.quoting import yaml_str
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    values = ["plain", "it's \"quoted\"", "a: b # c", "tab\tnew\nline", "Données 漢字 \u2028",
+              "", " lead", "...", "---", 42, 0.5, True, None, "\x00\x7f\ud7ff"]  # fmt: skip
+    for _ in range(2):  # the second environment reads what the first saved
+        env = make_environment([tmp_path])
+        cached = env.filters["yaml_str"]
+        assert cached is not yaml_str
+        assert [cached(v) for v in values] == [yaml_str(v) for v in values]
+        codecache.save(env)
+    env = make_environment([tmp_path])
+    assert env.filters["yaml_str"]("tab\tnew\nline") == yaml_str("tab\tnew\nline")
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ missing | yaml_str }}").render()
+
+
+def test_a_damaged_compiled_template_is_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "t.jinja").write_text("{{ a }}-{{ a | upper }}\n", encoding="utf-8")
+    assert make_environment([tmp_path]).get_template("t.jinja").render(a="x") == "x-X\n"
+    (compiled,) = (tmp_path / "cache").rglob("__jinja2_*")
+    good = compiled.read_bytes()
+    assert make_environment([tmp_path]).get_template("t.jinja").render(a="y") == "y-Y\n"
+    for damage in (b"", b"nonsense", good[:40], good[:-5] + b"\xff" * 5):
+        compiled.write_bytes(damage)
+        assert make_environment([tmp_path]).get_template("t.jinja").render(a="z") == "z-Z\n"
+    # a changed template is a changed checksum: never the old code
+    (tmp_path / "t.jinja").write_text("{{ a }}!\n", encoding="utf-8")
+    assert make_environment([tmp_path]).get_template("t.jinja").render(a="z") == "z!\n"
