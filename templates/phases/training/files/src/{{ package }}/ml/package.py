@@ -8,7 +8,8 @@ else must never be blessed.
 
 Features travel with the model: packaging copies the project's feature code
 (``src/<package>/data/features.py``) and gold's per-entity feature table
-(``data/gold/entity_features.parquet``, when the data pipeline wrote one) into the model's folder
+(``data/gold/entity_features.parquet``, when the data pipeline wrote one, plus gold's values for
+the ids it lacks: entities without history that the join filled) into the model's folder
 beside ``model.onnx``, and records in ``metadata.json`` their sha256 and gold's raw ``inputs``
 (the columns a client sends), ``derived`` and ``entity_features``. Serving and batch scoring
 load that copy, so a model is always scored with the feature code it was trained with.
@@ -220,18 +221,47 @@ def package_features(lay: Layout, folder: Path, code: Path = FEATURE_CODE) -> di
     table = lay.gold / ENTITY_FILE
     target = folder / ENTITY_FILE
     if table.is_file() and contract.get("entity_features"):
-        _copy(table, target)
+        added = _entity_table(lay, table, target, contract)
         out["entity_table"] = {
             "file": ENTITY_FILE,
             "sha256": sha256_file(target),
             "rows": pq.read_metadata(target).num_rows,
             "id_column": contract.get("id_column"),
             "copied_from": _relative(table, lay.root),
+            "ids_from_gold": added,
         }
     else:
         target.unlink(missing_ok=True)
         out["entity_table"] = None
     return out
+
+
+def _entity_table(lay: Layout, table: Path, target: Path, contract: dict[str, Any]) -> int:
+    """Write the model's entity table: gold's ``entity_features.parquet`` plus, for every id of
+    gold's rows that it lacks (an entity without history, which ``build_features`` filled), the
+    values gold trained on, so every id the model was trained on is served as it was trained.
+    Returns how many ids came from gold."""
+    id_column = contract.get("id_column")
+    names = [n for n in contract.get("entity_features") or [] if isinstance(n, str)]
+    entity = pd.read_parquet(table)
+    if not id_column or id_column not in entity.columns:
+        raise MLError(
+            f"{table}: has no id column {id_column!r} (gold contract id_column); rebuild gold "
+            "with `make data`"
+        )
+    trained = pd.read_parquet(lay.features)
+    if not set(names) <= set(trained.columns) or id_column not in trained.columns:
+        _copy(table, target)
+        return 0
+    missing = trained.loc[~trained[id_column].isin(entity[id_column]), [id_column, *names]]
+    if missing.empty:
+        _copy(table, target)
+        return 0
+    whole = pd.concat([entity, missing.drop_duplicates(id_column)], ignore_index=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    whole.to_parquet(tmp, index=False)
+    tmp.replace(target)
+    return int(len(missing))
 
 
 def _relative(path: Path, root: Path) -> str:
