@@ -204,10 +204,11 @@ def history(models_dir: Path) -> list[dict[str, Any]]:
 
 
 def who(explicit: str | None = None) -> str:
-    """Who makes a move: ``explicit`` (--who), else git's user.name <user.email>, else
-    $GITHUB_ACTOR (CI), else the login name."""
-    if explicit and explicit.strip():
-        return explicit.strip()
+    """Who makes a move: ``explicit`` (--who), else $MLOPS_WHO, else git's
+    user.name <user.email>, else $GITHUB_ACTOR (CI), else the login name."""
+    for given in (explicit, os.environ.get("MLOPS_WHO")):
+        if given and given.strip():
+            return given.strip()
     try:
         found = []
         for key in ("user.name", "user.email"):
@@ -300,6 +301,8 @@ def _update_unlocked(
         for alias in ALIASES
         if before[alias] != after[alias]
     ]
+    if not moved:
+        raise RegistryError(f"nothing moves: the aliases already are {after}")
     entry: dict[str, Any] = {
         "event": event,
         "when": utc_now(),

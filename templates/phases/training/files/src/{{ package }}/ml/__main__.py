@@ -1,12 +1,14 @@
-"""``python -m <package>.ml train|evaluate|explain|package|gate|card|all``.
+"""``python -m <package>.ml train|evaluate|explain|package|gate|card|all`` and the model
+registry's ``promote|rollback|list|migrate`` (see ml/promote.py).
 
 Exit codes: 0 success, 1 the acceptance gate rejected the candidate, 2 a usage, configuration or
-data problem (the message says what to fix).
+data problem (the message says what to fix; nothing is moved).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -17,6 +19,7 @@ from ..common.config import ConfigError, load_config
 from .store import GateRejected, MLError
 
 STEPS = ("train", "evaluate", "explain", "package", "gate", "card")
+REGISTRY_COMMANDS = ("promote", "rollback", "list", "migrate")
 
 
 def _step(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -53,15 +56,81 @@ def _describe(name: str, result: dict[str, Any]) -> str:
         diff, rows = result["max_abs_diff"], result["rows"]
         return f"model.onnx parity ok (max |diff| {diff:.2g}, {rows} rows)"
     if name == "gate":
-        return f"BLESSED {result['candidate']['model_version']} -> models/blessed/"
+        version = result["candidate"]["model_version"]
+        return f"BLESSED {version} -> models/versions/{version}/ ({result.get('alias')})"
     return f"-> {result['path']}"
+
+
+def _describe_move(entry: dict[str, Any]) -> str:
+    changes = "; ".join(
+        f"{c['alias']} {c['from'] or '-'} -> {c['to'] or '-'}" for c in entry["changes"]
+    )
+    return f"{changes} (by {entry['who']}: {entry['why']}) -> models/aliases.json"
+
+
+def _registry_command(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    from . import promote
+
+    if args.command == "list":
+        result = promote.listing(cfg, last=args.last)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(promote.format_listing(result))
+        return
+    if args.command == "migrate":
+        from ..common import registry
+        from .store import layout
+
+        try:
+            entry = registry.migrate(layout(cfg).models, who=registry.who(args.who))
+        except registry.RegistryError as exc:
+            raise MLError(str(exc)) from None
+        if entry is None:
+            print("ml migrate: nothing to migrate (no models/blessed/ without models/aliases.json)")
+        else:
+            kept = ", ".join(entry["versions"])
+            print(f"ml migrate: kept {kept} in models/versions/; {_describe_move(entry)}")
+        return
+    if args.command == "promote":
+        entry = promote.promote(cfg, args.version, alias=args.alias, who=args.who, why=args.why)
+    else:
+        if args.version is not None:
+            raise MLError("rollback takes no version argument; use --to <version>")
+        entry = promote.rollback(cfg, args.to, alias=args.alias, who=args.who, why=args.why)
+    print(f"ml {args.command}: {_describe_move(entry)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m <package>.ml", description=__doc__)
-    parser.add_argument("command", choices=[*STEPS, "all"], help="step to run (all = every step)")
+    parser.add_argument(
+        "command",
+        choices=[*STEPS, "all", *REGISTRY_COMMANDS],
+        help="step to run (all = every step), or a registry command",
+    )
+    parser.add_argument("version", nargs="?", help="promote: the kept version to promote")
     parser.add_argument("--env", help="configuration environment (default: $MLOPS_ENV or dev)")
+    parser.add_argument(
+        "--alias",
+        choices=["champion", "challenger"],
+        default="champion",
+        help="promote/rollback: the alias to move (default champion)",
+    )
+    parser.add_argument("--to", help="rollback: the kept version to roll back to")
+    parser.add_argument("--why", help="promote/rollback: the reason recorded in the registry")
+    parser.add_argument("--who", help="who moves it (default: $MLOPS_WHO, git user, $USER)")
+    parser.add_argument("--json", action="store_true", help="list: print JSON")
+    parser.add_argument("--last", type=int, default=10, help="list: how many moves to show")
     args = parser.parse_args(argv)
+    if args.version is not None and args.command not in ("promote", "rollback"):
+        parser.error(f"{args.command} takes no version argument")
+    if args.command in REGISTRY_COMMANDS:
+        try:
+            _registry_command(args, load_config(args.env))
+        except (MLError, ConfigError) as exc:
+            print(f"ml {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     steps = STEPS if args.command == "all" else (args.command,)

@@ -3,25 +3,32 @@
 The candidate passes only when
 1. its holdout score reaches ``ml.min_score`` (a minimum, or a maximum for rmse/mae:
    ``ml.greater_is_better``),
-2. it is not worse than the currently blessed model by more than ``ml.gate.max_regression``
-   (the blessed model is re-scored on the same holdout when it can be loaded), and
+2. it is not worse than the champion (the model serving today) by more than
+   ``ml.gate.max_regression`` (the champion is re-scored on the same holdout when it can be
+   loaded), and
 3. its ONNX export passed the parity test.
 
-Pass -> the candidate (model.onnx, model.joblib, metadata.json) plus ``reference.parquet`` is
-moved into ``models/blessed/`` (the previous one goes to ``models/archive/<version>/``), listed in
-``models/registry.jsonl`` and, with MLflow, registered with the alias ``blessed``.
+Pass -> the candidate's folder (model.onnx, model.joblib, metadata.json, ...) plus
+``reference.parquet`` is kept as ``models/versions/<version>/`` (common/registry.py). With
+``serving.strategy: single`` (the default), or when there is no champion yet, it becomes the
+champion; with ``shadow``, ``canary`` or ``ab`` it becomes the challenger, served beside the
+champion until ``make monitor`` (or ``python -m <package>.ml promote``) decides. The move is
+recorded in ``models/registry.jsonl`` (who, when, why) and, with MLflow, the model is registered
+and the registry's aliases mirror the local ones.
 Fail -> nothing is blessed, and :class:`GateRejected` carries the one-line reason.
 Either way the decision and its evidence are written to ``reports/gate.json``.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..common import registry
+from ..common.config import origin
 from ..common.lineage import record
 from . import dataset
 from .evaluate import check_scored_as_configured, evaluate_on, greater_is_better
@@ -43,7 +50,6 @@ from .store import (
     layout,
     ml_setting,
     read_json,
-    replace_dir,
     staging_dir,
     utc_now,
     write_json,
@@ -51,6 +57,19 @@ from .store import (
 from .tracking import tracker_for
 
 REFERENCE_ROWS = 5000
+STRATEGIES = ("single", "shadow", "canary", "ab")
+
+
+def serving_strategy(cfg: dict[str, Any]) -> str:
+    """``serving.strategy`` of conf/ (single when the project has no serving section)."""
+    serving = cfg.get("serving")
+    strategy = serving.get("strategy", "single") if isinstance(serving, dict) else "single"
+    if strategy not in STRATEGIES:
+        raise MLError(
+            f"{origin(cfg, 'serving.strategy')}: serving.strategy = {strategy!r}; use one of "
+            + ", ".join(STRATEGIES)
+        )
+    return str(strategy)
 
 
 def meets_threshold(score: float, min_score: float, greater_is_better: bool) -> bool:
@@ -69,16 +88,18 @@ def within_regression(
 
 def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, scoring: Scoring
                       ) -> dict[str, Any] | None:  # fmt: skip
-    """The blessed model's score on today's holdout, as the candidate is scored.
+    """The champion's score on today's holdout, as the candidate is scored.
 
     Its recorded score stands in when it cannot be re-scored (its features are gone from gold)
     and was recorded under the same metric and averaging. A blessed model of another target or
     task is not comparable: ``score`` is None and ``scored_on`` says why.
     """
-    meta_file = lay.blessed / METADATA_FILE
-    if not meta_file.is_file():
+    champion = lay.champion
+    if champion is None:
         return None
-    meta = read_json(meta_file, f"delete {lay.blessed} or restore it from models/archive/")
+    meta_file = champion / METADATA_FILE
+    meta = read_json(meta_file, "restore the folder, or move the champion alias to a kept version "
+                     "(`python -m <package>.ml rollback --to <version>`)")  # fmt: skip
     evidence: dict[str, Any] = {
         "model_version": meta.get("model_version"),
         "recorded_score": meta.get("score"),
@@ -92,7 +113,7 @@ def _blessed_evidence(lay: Layout, cfg: dict[str, Any], split: Split, scoring: S
         )
         return evidence
     try:
-        blessed = load_candidate(lay, cfg, folder=lay.blessed)
+        blessed = load_candidate(lay, cfg, folder=champion)
         # scored as the candidate is (same metric and averaging), not as it was trained
         results = evaluate_on(blessed, split.holdout, scoring)
         if results.get(scoring.metric) is None:
@@ -125,35 +146,76 @@ def _reference(cand: Candidate, split: Split, seed: int) -> pd.DataFrame:
     return out
 
 
-def _bless(lay: Layout, cand: Candidate, reference: pd.DataFrame) -> None:
-    staging = staging_dir(lay.blessed)
+def _keep(lay: Layout, cand: Candidate, reference: pd.DataFrame) -> Path:
+    """Copy the candidate's folder (model, ONNX, the feature code it travels with, ...) plus the
+    drift reference to ``models/versions/<version>/``, written in full before it appears."""
+    version = registry.check_version(str(cand.metadata["model_version"]))
+    staging = staging_dir(lay.versions / version)
     try:
+        for item in cand.folder.iterdir():
+            if item.name.startswith(".") or item.name in (METADATA_FILE, REFERENCE_FILE):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, staging / item.name)
+            else:
+                shutil.copy2(item, staging / item.name)
         for name in (MODEL_FILE, ONNX_FILE):
-            shutil.copy2(cand.folder / name, staging / name)
+            if not (staging / name).is_file():
+                raise MLError(f"{cand.folder / name} is missing; re-run `make pipeline`")
         reference.to_parquet(staging / REFERENCE_FILE, index=False)
         write_json(staging / METADATA_FILE, cand.metadata)
+        return registry.install(lay.models, staging, version)
+    except registry.RegistryError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise MLError(str(exc)) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    previous = None
-    if (lay.blessed / METADATA_FILE).is_file():
-        previous = read_json(lay.blessed / METADATA_FILE, "").get("model_version")
-    archive = lay.archive / str(previous) if previous else None
-    replace_dir(staging, lay.blessed, archive=archive)
+
+
+def _bless(lay: Layout, cfg: dict[str, Any], cand: Candidate, reference: pd.DataFrame,
+           entry: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Keep the candidate and point champion (strategy single, or no champion yet) or
+    challenger (shadow / canary / ab) at it; returns the registry event."""
+    version = str(cand.metadata["model_version"])
+    strategy = serving_strategy(cfg)
+    champion = registry.aliases(lay.models)["champion"]
+    folder = _keep(lay, cand, reference)
+    if strategy == "single" or champion is None:
+        alias = "champion"
+        why = (
+            "first blessed model" if champion is None
+            else f"passed the gate; serving.strategy single replaces champion {champion}"
+        )  # fmt: skip
+    else:
+        alias = "challenger"
+        why = f"passed the gate; serving.strategy {strategy} tests it against champion {champion}"
+    event = registry.move(lay.models, alias, version, who=registry.who(), why=why, event="bless",
+                          extra=entry)  # fmt: skip
     record(
         lay.root / "data" / "lineage.jsonl",
         "ml.bless",
         inputs=[cand.folder / MODEL_FILE, lay.features],
-        outputs=[lay.blessed / ONNX_FILE, lay.blessed / REFERENCE_FILE],
+        outputs=[folder / ONNX_FILE, folder / REFERENCE_FILE],
         root=lay.root,
-        extra={"model_version": cand.metadata["model_version"], "replaces": previous},
+        extra={"model_version": version, "alias": alias, "replaces": champion},
     )
+    return event
+
+
+def migrate_layout(lay: Layout) -> dict[str, Any] | None:
+    """Move a pre-registry ``models/blessed/`` (+ ``archive/``) into ``models/versions/``."""
+    try:
+        return registry.migrate(lay.models, who=registry.who())
+    except registry.RegistryError as exc:
+        raise MLError(str(exc)) from None
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
     """Judge the candidate; bless it or raise GateRejected. Writes reports/gate.json."""
     lay = layout(cfg)
     cand = load_candidate(lay, cfg)
+    migrated = migrate_layout(lay)
     meta = cand.metadata
     if meta.get("score") is None:
         raise MLError("the candidate has no holdout score; run `python -m <package>.ml evaluate`")
@@ -188,9 +250,9 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     blessed = _blessed_evidence(lay, cfg, split, scoring)
     if blessed is None:
-        checks.append({"check": "vs_blessed", "passed": True, "detail": "no blessed model yet"})
+        checks.append({"check": "vs_blessed", "passed": True, "detail": "no champion yet"})
     elif blessed.get("score") is None:
-        detail = f"blessed {blessed['model_version']} {blessed['scored_on']}"
+        detail = f"champion {blessed['model_version']} {blessed['scored_on']}"
         checks.append({"check": "vs_blessed", "passed": True, "detail": detail})
     else:
         ref = float(blessed["score"])
@@ -199,9 +261,9 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             {
                 "check": "vs_blessed",
                 "passed": ok,
-                "detail": f"holdout {metric} {score:.4f} vs blessed {blessed['model_version']} "
+                "detail": f"holdout {metric} {score:.4f} vs champion {blessed['model_version']} "
                 f"{ref:.4f} (allowed regression {max_regression})"
-                + ("" if ok else ": the candidate is worse than the blessed model"),
+                + ("" if ok else ": the candidate is worse than the champion"),
             }
         )
     parity = meta["onnx"]["parity"]
@@ -233,13 +295,13 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "checks": checks,
         "holdout_rows": len(split.holdout),
         "registry": None,
+        "migrated": migrated,
     }
     tracker = tracker_for(cfg)
     if passed:
         reference = _reference(cand, split, int(ml_setting(cfg, "split.seed")))
         cand.metadata["blessed_at"] = decision["decided_at"]
-        _bless(lay, cand, reference)
-        entry = {
+        entry: dict[str, Any] = {
             "model_version": meta["model_version"],
             "blessed_at": decision["decided_at"],
             "metric": metric,
@@ -251,10 +313,12 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         )
         if registered is not None:
             entry["mlflow"] = registered
-        decision["registry"] = entry
-        lay.models.mkdir(parents=True, exist_ok=True)
-        with lay.registry.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        event = _bless(lay, cfg, cand, reference, entry)
+        tracker.mirror_aliases(event["aliases"])
+        decision["registry"] = event
+        decision["alias"] = next(
+            c["alias"] for c in event["changes"] if c["to"] == meta["model_version"]
+        )
     out = write_json(lay.report("gate.json"), decision)
     tracker.log_metrics(cand.run_id, {"gate_passed": 1.0 if passed else 0.0})
     tracker.log_artifacts(cand.run_id, [out])

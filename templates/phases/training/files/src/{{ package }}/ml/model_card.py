@@ -1,9 +1,10 @@
 """The model card of the last run: data, metric, threshold, result, limitations.
 
-``reports/model-card.md`` (and ``models/blessed/model-card.md`` when the run blessed its model) is
-written from the run's evidence, followed by the team's own sections from ``docs/model-card.md``
-(intended use, users, ethical considerations). The pipeline never writes ``docs/``: that file is
-the team's, and ``mlops update`` merges it like any other; the rendered card is an artefact.
+``reports/model-card.md`` (and ``models/versions/<version>/model-card.md`` when the run blessed
+its model) is written from the run's evidence, followed by the team's own sections from
+``docs/model-card.md`` (intended use, users, ethical considerations). The pipeline never writes
+``docs/``: that file is the team's, and ``mlops update`` merges it like any other; the rendered
+card is an artefact.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def render(cfg: dict[str, Any]) -> str:
     meta = _load(lay.candidate / METADATA_FILE)
     if meta is None:
         raise MLError(f"{lay.candidate / METADATA_FILE} not found; run `make train` first")
-    blessed = _load(lay.blessed / METADATA_FILE)
+    champion = lay.champion
+    blessed = _load(champion / METADATA_FILE) if champion else None
     metrics = _load(lay.report("metrics.json")) or {}
     gate = _load(lay.report("gate.json"))
     explanation = _load(lay.report("explanation.json"))
@@ -55,9 +57,9 @@ def render(cfg: dict[str, Any]) -> str:
         "| | |",
         "|---|---|",
         f"| candidate version | `{meta['model_version']}` |",
-        f"| blessed version | `{blessed['model_version']}` |"
+        f"| champion version | `{blessed['model_version']}` |"
         if blessed
-        else "| blessed version | none |",
+        else "| champion version | none |",
         f"| trained at (UTC) | {meta['trained_at']} |",
         f"| task | {meta['task']} of `{meta['target']}` |",
         f"| framework / estimator | {meta['framework']} / {meta.get('estimator')} |",
@@ -116,7 +118,7 @@ def render(cfg: dict[str, Any]) -> str:
     threshold = ml_setting(cfg, "min_score")
     lines.append(
         f"Holdout {metric} must be {'at least' if gib else 'at most'} {threshold} and not worse "
-        f"than the blessed model by more than {ml_setting(cfg, 'gate.max_regression')}; the ONNX "
+        f"than the champion by more than {ml_setting(cfg, 'gate.max_regression')}; the ONNX "
         "export must match the native model."
     )
     if gate:
@@ -140,7 +142,8 @@ def render(cfg: dict[str, Any]) -> str:
         "## Limitations",
         "",
         "- The scores hold for data like the gold layer it was trained on; monitoring compares "
-        "live inputs with `models/blessed/reference.parquet` and flags drift.",
+        "live inputs with the served model's `models/versions/<version>/reference.parquet` and "
+        "flags drift.",
         "- Permutation importance shows association, not causation; correlated features share "
         "importance.",
     ]
@@ -189,9 +192,10 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     lay = layout(cfg)
     text = render(cfg)
     paths = [write_text(lay.model_card, text)]
-    blessed = _load(lay.blessed / METADATA_FILE)
     candidate = _load(lay.candidate / METADATA_FILE) or {}
-    if blessed and blessed.get("model_version") == candidate.get("model_version"):
-        # the card travels with the model it describes
-        paths.append(write_text(lay.blessed / "model-card.md", text))
+    version = candidate.get("model_version")
+    kept = lay.versions / str(version) if version else None
+    if kept is not None and _load(kept / METADATA_FILE) is not None:
+        # blessed (champion or challenger): the card travels with the model it describes
+        paths.append(write_text(kept / "model-card.md", text))
     return {"path": str(paths[0]), "paths": [str(p) for p in paths]}

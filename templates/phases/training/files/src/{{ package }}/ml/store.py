@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..common import registry
 from ..common.config import resolve
 
 
@@ -45,16 +46,35 @@ class Layout:
         return self.models / "candidate"
 
     @property
-    def blessed(self) -> Path:
-        return self.models / "blessed"
-
-    @property
-    def archive(self) -> Path:
-        return self.models / "archive"
+    def versions(self) -> Path:
+        """Every blessed model's folder: ``models/versions/<version>/`` (common/registry.py)."""
+        return registry.versions_root(self.models)
 
     @property
     def registry(self) -> Path:
-        return self.models / "registry.jsonl"
+        return self.models / registry.HISTORY_FILE
+
+    def alias_dir(self, alias: str) -> Path | None:
+        """The folder ``alias`` (champion, challenger) points to, or None when it is unset.
+        A layout from before the registry, or an alias to a deleted folder, is an MLError."""
+        try:
+            if registry.aliases(self.models).get(alias) is None:
+                return None
+            return registry.model_dir(self.models, alias)
+        except registry.RegistryError as exc:
+            raise MLError(str(exc)) from None
+
+    @property
+    def champion(self) -> Path | None:
+        """The champion's folder (the model that answers), or None before the first blessing."""
+        return self.alias_dir("champion")
+
+    @property
+    def blessed(self) -> Path:
+        """The champion's folder; ``models/versions/`` itself when there is none yet (so
+        ``lay.blessed / "metadata.json"`` is simply missing). Kept for code written before the
+        registry: prefer :attr:`champion`."""
+        return self.champion or self.versions
 
     @property
     def model_card(self) -> Path:

@@ -3,8 +3,11 @@
 ``import mlflow`` happens only inside the methods of :class:`MlflowTracker`, so ``tracking: none``
 projects and steps that track nothing never pay for it. With ``tracking: none`` the same evidence
 is on disk anyway: parameters in ``reports/train.json``, metrics in ``reports/metrics.json``, the
-explanation in ``reports/explanation.json``, models under ``models/`` and the list of blessed
-versions in ``models/registry.jsonl``.
+explanation in ``reports/explanation.json``, models under ``models/versions/`` and the champion /
+challenger aliases in ``models/aliases.json`` (every move in ``models/registry.jsonl``).
+With MLflow, a blessed model is also registered, and the registry's aliases ``champion`` and
+``challenger`` mirror the local ones after every move (``blessed`` follows the champion, as it did
+before the local registry). The local files stay the source of truth: serving reads them.
 
 One MLflow run spans the steps of one candidate: ``train`` opens it and records its id in the
 candidate's metadata; ``evaluate``, ``explain``, ``package`` and ``gate`` resume it.
@@ -12,6 +15,7 @@ candidate's metadata; ``evaluate``, ``explain``, ``package`` and ``gate`` resume
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -43,9 +47,12 @@ class Tracker:
     def register(self, model_uri: str | None, tags: dict[str, str]) -> dict[str, Any] | None:
         return None
 
+    def mirror_aliases(self, aliases: dict[str, str | None]) -> dict[str, Any] | None:
+        return None
+
 
 class MlflowTracker(Tracker):
-    """Tracking and registry in MLflow; the blessed model gets the registry alias ``blessed``."""
+    """Tracking and registry in MLflow; the registry's aliases mirror models/aliases.json."""
 
     enabled = True
 
@@ -118,8 +125,34 @@ class MlflowTracker(Tracker):
 
         version = mlflow.register_model(model_uri, self.model_name, tags=tags)
         client = MlflowClient(tracking_uri=self.uri)
-        client.set_registered_model_alias(self.model_name, "blessed", version.version)
-        return {"name": self.model_name, "version": str(version.version), "alias": "blessed"}
+        for key, value in tags.items():  # register_model's tags may land on the run only
+            client.set_model_version_tag(self.model_name, version.version, key, value)
+        return {"name": self.model_name, "version": str(version.version)}
+
+    def mirror_aliases(self, aliases: dict[str, str | None]) -> dict[str, Any] | None:
+        """Point the registered model's aliases champion / challenger (and ``blessed``, the
+        champion) at the versions models/aliases.json names; a cleared alias is deleted."""
+        self._mlflow()
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        client = MlflowClient(tracking_uri=self.uri)
+        try:
+            found = list(client.search_model_versions(f"name='{self.model_name}'"))
+        except MlflowException:
+            found = []
+        by_version = {mv.tags.get("model_version"): str(mv.version) for mv in found}
+        wanted = {**aliases, "blessed": aliases.get("champion")}
+        mirrored: dict[str, str | None] = {}
+        for alias, local in wanted.items():
+            number = by_version.get(local) if local else None
+            if number is not None:
+                client.set_registered_model_alias(self.model_name, alias, number)
+            elif found:
+                with contextlib.suppress(MlflowException):  # it was not set
+                    client.delete_registered_model_alias(self.model_name, alias)
+            mirrored[alias] = number
+        return {"name": self.model_name, "aliases": mirrored}
 
 
 def _signature(model: Any) -> Any:

@@ -190,6 +190,10 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
 
     trained_at = utc_now()
     version = f"{trained_at.replace('-', '').replace(':', '')}-{sha[:8]}"
+    stem, n = version, 1
+    while (lay.versions / version).exists():  # trained twice in one second: versions are unique
+        n += 1
+        version = f"{stem}.{n}"
     metadata: dict[str, Any] = {
         "model_version": version,
         "trained_at": trained_at,
