@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import shutil
@@ -35,6 +36,11 @@ def tool(name: str) -> str:
 LEFTOVER = re.compile(r"(?<![$\\])\{\{|\{%|\{#")
 
 
+#: (language, sha256 of the text) of every file that parsed already: the option matrix renders
+#: the same file (a .tf module, a workflow) in dozens of trees, and parsing HCL is the slow part
+_PARSED: set[tuple[str, str]] = set()
+
+
 def check_parses(tree: Tree, *, user_text: bool = False) -> None:
     """``user_text``: spec values may legitimately contain template-like text (fuzzing)."""
     for path in tree:
@@ -47,15 +53,36 @@ def check_parses(tree: Tree, *, user_text: bool = False) -> None:
             assert match is None, (
                 f"{path}: leftover template syntax near {text[match.start() :][:40]!r}"
             )
-        if path.endswith(".py"):
+        language = _language(path)
+        if language is None:
+            continue
+        key = (language, hashlib.sha256(entry.content).hexdigest())
+        if key in _PARSED:
+            continue
+        if language == "python":
             ast.parse(text, filename=path)
-        elif path.endswith(".toml"):
+        elif language == "toml":
             tomllib.loads(text)
-        elif path.endswith((".yaml", ".yml")):
+        elif language == "yaml":
             list(yaml.safe_load_all(text))
-        elif path.endswith((".json", ".ipynb")):
+        elif language == "json":
             json.loads(text)
-        elif path.endswith(".tf"):
+        else:
             import hcl2
 
             hcl2.loads(text)
+        _PARSED.add(key)
+
+
+def _language(path: str) -> str | None:
+    if path.endswith(".py"):
+        return "python"
+    if path.endswith(".toml"):
+        return "toml"
+    if path.endswith((".yaml", ".yml")):
+        return "yaml"
+    if path.endswith((".json", ".ipynb")):
+        return "json"
+    if path.endswith(".tf"):
+        return "hcl"
+    return None

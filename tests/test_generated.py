@@ -6,26 +6,19 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import types
 import typing
 from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 from checks import check_parses, tool
+from pydantic import BaseModel
 
 from mlops_template.phases import load_catalogue, with_requirements
 from mlops_template.render import CODEOWNERS_DIR, Tree, render
-from mlops_template.spec import (
-    CI,
-    ML,
-    Data,
-    Infra,
-    Monitoring,
-    Serving,
-    Source,
-    Spec,
-    load_spec,
-)
+from mlops_template.spec import Spec, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
@@ -35,6 +28,8 @@ COMPANIONS: dict[str, list[str]] = {
                              "data.pii_columns=[]"],
     "data.source.kind=parquet": ["data.source.path=data/raw/x.parquet", "ml.target=label",
                                  "data.pii_columns=[]"],
+    "data.source.kind=json": ["data.source.path=data/raw/x.jsonl", "ml.target=label",
+                              "data.pii_columns=[]"],
     "data.source.kind=sklearn": ["data.source.dataset=breast_cancer"],
     "data.source.kind=sql": ["data.source.url=sqlite:///data/raw/x.db",
                              "data.source.query=SELECT * FROM t", "ml.target=label"],
@@ -46,17 +41,33 @@ COMPANIONS: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-def literal_choices() -> list[str]:
-    """``section.key=value`` for every Literal field of the spec's sections."""
-    sections = {"data": Data, "data.source": Source, "ml": ML, "serving": Serving,
-                "monitoring": Monitoring, "infra": Infra, "ci": CI}  # fmt: skip
+def literal_choices(model: type[BaseModel] = Spec, prefix: str = "") -> list[str]:
+    """``section.key=value`` for every Literal field of the spec, nested sections included (a new
+    Literal field anywhere in the spec joins the matrix by itself). A field typed ``Literal[...]``
+    has the values as its args; ``Literal[...] | None`` has the Literal among its args. List and
+    mapping fields (phases, data.sources) are left out: the phase subsets cover the phases."""
     out = []
-    for prefix, model in sections.items():
-        for name, field in model.model_fields.items():
-            for arg in typing.get_args(field.annotation) or (field.annotation,):
-                if typing.get_origin(arg) is typing.Literal:
-                    out.extend(f"{prefix}.{name}={v}" for v in typing.get_args(arg))
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            options = typing.get_args(annotation)
+        else:
+            options = (annotation,)
+        for option in options:
+            if isinstance(option, type) and issubclass(option, BaseModel):
+                out.extend(literal_choices(option, f"{key}."))
+            elif typing.get_origin(option) is typing.Literal:
+                out.extend(f"{key}={_set_value(value)}" for value in typing.get_args(option))
     return out
+
+
+def _set_value(value: object) -> str:
+    """``value`` as ``--set`` reads it back (YAML): quoted when plain text would change type,
+    e.g. project.python=3.10 is the float 3.1 unquoted."""
+    plain = str(value)
+    return plain if yaml.safe_load(plain) == value else json.dumps(plain)
 
 
 def phase_subsets() -> list[list[str]]:
