@@ -21,6 +21,8 @@ from mlops_template.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
+#: variables of the environment running the suite that a project command must not inherit
+INHERITED_OFF = ("VIRTUAL_ENV", "MLOPS_PROJECT_ROOT", "MLOPS_ENV")
 
 
 @dataclass
@@ -36,19 +38,25 @@ class Baked:
         timeout: float = 900,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project folder; on failure show its output in the test report."""
-        full_env = {**os.environ, "MLOPS_PII_SALT": "baked-test-salt", **(env or {})}
-        full_env.pop("VIRTUAL_ENV", None)
-        full_env.pop("MLOPS_PROJECT_ROOT", None)
-        full_env.pop("MLOPS_ENV", None)
         proc = subprocess.run(
-            list(args), cwd=self.path, env=full_env, capture_output=True, text=True, timeout=timeout
-        )
+            list(args), cwd=self.path, env=self.env(env), capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
         if check and proc.returncode != 0:
             pytest.fail(
                 f"{' '.join(args)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-6000:]}"
                 f"\n--- stderr ---\n{proc.stderr[-6000:]}"
             )
         return proc
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment a project command runs in: this process's, minus what would point it
+        elsewhere (the tool's venv, another project root, the environment of whoever runs the
+        suite), plus the test salt, then ``extra``: a caller's MLOPS_ENV is kept."""
+        full = {k: v for k, v in os.environ.items() if k not in INHERITED_OFF}
+        full["MLOPS_PII_SALT"] = "baked-test-salt"
+        full.update(extra or {})
+        return full
 
     def make(self, *targets: str, check: bool = True, env: dict[str, str] | None = None
              ) -> subprocess.CompletedProcess[str]:  # fmt: skip

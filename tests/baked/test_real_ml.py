@@ -162,8 +162,8 @@ def test_three_classes_f1_macro_pipeline_monitoring_and_update(penguins: Baked) 
 
     # conf/ asking for another averaging than the candidate was trained with: retrain first
     (penguins.path / "conf" / "weighted.yaml").write_text("ml:\n  average: weighted\n")
-    proc = penguins.run("env", "MLOPS_ENV=weighted", ".venv/bin/python", "-m",
-                        f"{penguins.package}.ml", "gate", check=False)  # fmt: skip
+    proc = penguins.run(".venv/bin/python", "-m", f"{penguins.package}.ml", "gate",
+                        check=False, env={"MLOPS_ENV": "weighted"})  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "ml.average" in proc.stderr and "make train" in proc.stderr
 
@@ -180,7 +180,7 @@ def test_binary_text_target_with_f1_on_lightgbm_and_sklearn(penguins: Baked) -> 
             f"ml:\n  target: sex\n  average: null\n  framework: {framework}\n"
             "  gate:\n    max_regression: 1.0\n"
         )
-        penguins.run("env", f"MLOPS_ENV={env}", "make", "--no-print-directory", "pipeline")
+        penguins.make("pipeline", env={"MLOPS_ENV": env})
         metrics = _check_f1_run(penguins, ["female", "male"], estimators)
         assert metrics["holdout"]["averaging"] == "positive class 'male'"
     gate = _json(penguins, "reports/gate.json")
