@@ -435,18 +435,18 @@ class FeaturePipeline:
     def _model_columns(self, frame: Any, rows: int, single: bool) -> dict[str, list[Any]]:
         import polars as pl
 
-        out: dict[str, list[Any]] = {}
         errors = []
-        fills = {f.name: f.fill for f in self.metadata.features if f.fill is not None}
+        exprs = []
         for feature in self.metadata.features:
-            column = frame[feature.name]
-            if feature.kind == "numeric":
-                column = column.cast(pl.Float64, strict=False)
-            else:
-                column = column.cast(pl.String, strict=False)
-            if feature.name in fills:
-                column = column.fill_null(fills[feature.name])
-            values = column.to_list()
+            expr = pl.col(feature.name).cast(
+                pl.Float64 if feature.kind == "numeric" else pl.String, strict=False
+            )
+            if feature.fill is not None:
+                expr = expr.fill_null(feature.fill)
+            exprs.append(expr)
+        out: dict[str, list[Any]] = frame.select(exprs).to_dict(as_series=False)  # one pass
+        for feature in self.metadata.features:
+            values = out[feature.name]
             known = self._categories.get(feature.name)
             for i, value in enumerate(values):
                 if value is None or (isinstance(value, float) and value != value):
@@ -469,7 +469,6 @@ class FeaturePipeline:
                             "unknown_category",
                         )
                     )
-            out[feature.name] = values
         if errors:
             raise FeatureError(errors)
         return out
