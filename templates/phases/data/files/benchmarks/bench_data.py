@@ -329,7 +329,7 @@ def pandas_pipeline(cfg: dict[str, Any], contracts: Any, join: bool = True) -> N
         bad_orders.astype(str).to_parquet(out / f"{ORDERS}.quarantine.parquet", index=False)
         # gold: per-customer aggregates of the orders (data/features.py's aggregate_features)
         # (the mean of whole cents, as features.py takes it: exact whatever the order of the sum)
-        orders["cents"] = (orders["amount"] * 100).round().astype("int64")
+        orders["cents"] = (orders["amount"] * 100 + 0.5).floordiv(1).astype("int64")
         orders["web"] = (orders["channel"] == "web").astype("float64")
         entity = orders.groupby(id_col).agg(
             orders_count=("amount", "size"),
