@@ -17,7 +17,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from mlops_template.errors import SpecError, SpecIssue, UsageError
 from mlops_template.limits import InputTooLarge, read_capped
@@ -31,6 +40,7 @@ PhaseName = Literal[
 DEFAULT_PHASES: list[PhaseName] = ["data", "training", "serving", "monitoring", "infra"]
 Engine = Literal["polars", "duckdb", "spark"]
 SourceKind = Literal["synthetic", "csv", "parquet", "json", "sklearn", "sql"]
+SyntheticTable = Literal["customers", "orders"]
 #: the file endings a json source reads: a JSON array of records (or an object holding one), JSON lines
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 Versioning = Literal["none", "dvc", "delta"]
@@ -156,6 +166,26 @@ class Source(_Model):
         default=None, description="SQLAlchemy URL (sql source), e.g. sqlite:///data/raw.db."
     )
     query: str | None = Field(default=None, description="SQL query to run (sql source).")
+    table: SyntheticTable | None = Field(
+        default=None,
+        description="Synthetic source only: the generated table, customers (default) or orders "
+        "(their orders: order_id, customer_id, order_date, amount, channel).",
+    )
+    id_column: str | None = Field(
+        default=None,
+        description="A table other than data.main_table: its row id (repeated ids keep the "
+        "latest row). The main table's is data.id_column.",
+    )
+    pii_columns: list[str] = Field(
+        default_factory=list,
+        description="A table other than data.main_table: its columns masked like "
+        "data.pii_columns (the main table's).",
+    )
+    date_columns: list[str] = Field(
+        default_factory=list,
+        description="A table other than data.main_table: its ISO date columns (the main "
+        "table's are data.date_columns).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -179,7 +209,18 @@ class Source(_Model):
 
 class Data(_Model):
     engine: Engine = Field(default="polars", description="Data engine: polars, duckdb or spark.")
-    source: Source = Field(default_factory=Source, description="Ingestion source of bronze.")
+    source: Source = Field(
+        default_factory=Source,
+        description="Ingestion source of bronze, when there is one (the shorthand of "
+        "data.sources; synthetic alone gives two tables, customers and their orders). With "
+        "data.sources: the main table's entry.",
+    )
+    sources: dict[str, Source] = Field(
+        default_factory=dict,
+        description="Named sources, name -> source (a lowercase identifier: the bronze folder "
+        "and silver table it lands in), e.g. {customers: csv:data/raw/customers.csv, orders: "
+        "json:data/raw/orders.jsonl}. Empty: data.source alone.",
+    )
     pii_columns: list[str] | None = Field(
         default=None,
         description="Columns masked with a salted hash on the way to silver "
@@ -206,6 +247,23 @@ class Data(_Model):
         "joins the others onto it in src/<package>/data/features.py. Default: the first source "
         "(one source: named after its file or dataset; synthetic: customers).",
     )
+    #: data.source was given beside data.sources and differs from the main table's entry
+    _source_conflict: bool = PrivateAttr(default=False)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tables(self) -> dict[str, Source]:
+        """Every source by table name: data.sources, or data.source alone (synthetic: customers
+        and their orders)."""
+        if self.sources:
+            return dict(self.sources)
+        src = self.source
+        if src.kind == "synthetic":
+            return {
+                "customers": src.model_copy(update={"table": "customers"}),
+                "orders": src.model_copy(update={"table": "orders", "id_column": "order_id"}),
+            }
+        return {source_table_name(src): src}
 
 
 class ML(_Model):
@@ -315,6 +373,14 @@ class Spec(_Model):
     def _fill_defaults(self) -> Spec:
         """Defaults that depend on other fields (never overriding what the user set)."""
         src = self.data.source
+        if self.data.sources:  # the main table's source is data.source
+            if self.data.main_table is None:
+                self.data.main_table = next(iter(self.data.sources))
+            main = self.data.sources.get(self.data.main_table)
+            if main is not None:
+                given = "source" in self.data.model_fields_set
+                self.data._source_conflict = given and self.data.source != main
+                self.data.source = src = main
         if self.project.package is None:
             self.project.package = derive_package(self.project.name)
         if self.data.pii_columns is None:
@@ -371,6 +437,96 @@ def derive_package(name: str) -> str:
 MAX_PACKAGE_LENGTH = 64
 
 
+#: a source name: the bronze folder and silver table it lands in
+_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def _source_rules(src: Source, at: str) -> list[tuple[str, str]]:
+    """What one source needs to be read: a path, a url and query, a known dataset."""
+    issues: list[tuple[str, str]] = []
+    add = issues.append
+    if src.kind in ("csv", "parquet", "json") and not src.path:
+        example = (
+            "data/raw/customers.jsonl" if src.kind == "json" else f"data/raw/customers.{src.kind}"
+        )
+        add((f"{at}.path", f"a {src.kind} source needs a path; set {at}.path to the "
+             f"file to ingest (e.g. {example})"))  # fmt: skip
+    elif (
+        src.kind == "json"
+        and src.path
+        and not any(c in src.path for c in "*?[")
+        and not src.path.lower().endswith(JSON_SUFFIXES)
+    ):
+        add((f"{at}.path", f"a json source reads files ending in {', '.join(JSON_SUFFIXES)} "
+             f"(the ending tells a JSON array from JSON lines), not {src.path!r}; name the file "
+             "so, e.g. data/raw/customers.jsonl"))  # fmt: skip
+    if src.kind == "sql" and not (src.url and src.query):
+        missing_sql = [k for k in ("url", "query") if not getattr(src, k)]
+        add((f"{at}.{missing_sql[0]}", "a sql source needs url (SQLAlchemy URL, e.g. "
+             "sqlite:///data/raw.db) and query (e.g. SELECT * FROM customers)"))  # fmt: skip
+    if src.kind == "sklearn" and src.dataset not in SKLEARN_DATASETS:
+        add((f"{at}.dataset", f"unknown scikit-learn dataset {src.dataset!r}; use one of "
+             f"{', '.join(SKLEARN_DATASETS)} (they ship inside scikit-learn, no download)"))  # fmt: skip
+    if src.table is not None and src.kind != "synthetic":
+        add((f"{at}.table", f"table picks a generated table of the synthetic source, not of a "
+             f"{src.kind} source; remove it"))  # fmt: skip
+    for key in ("pii_columns", "date_columns"):
+        for i, col in enumerate(getattr(src, key)):
+            if not _COLUMN.match(col):
+                add((f"{at}.{key}.{i}", f"{col!r} is not a valid column name (letters, digits, _)"))
+    if src.id_column is not None and not _COLUMN.match(src.id_column):
+        add((f"{at}.id_column", f"{src.id_column!r} is not a valid column name"))
+    return issues
+
+
+def _sources_rules(spec: Spec) -> list[tuple[str, str]]:
+    """Named sources (data.sources): names, each source, the main table and the join key."""
+    data = spec.data
+    issues: list[tuple[str, str]] = []
+    add = issues.append
+    names = list(data.sources)
+    for name, src in data.sources.items():
+        at = f"data.sources.{name}"
+        if not _TABLE.match(name):
+            add((at, f"source name {name!r} is not a lowercase identifier (a-z, 0-9, _, starting "
+                 "with a letter): it names the bronze folder and the silver table"))  # fmt: skip
+            continue
+        issues.extend(_source_rules(src, at))
+        if src.kind == "synthetic" and (src.table or "customers") == "orders":
+            customers = [
+                n for n, s in data.sources.items()
+                if s.kind == "synthetic" and (s.table or "customers") == "customers"
+            ]  # fmt: skip
+            if not customers:
+                add((f"{at}.table", "synthetic orders belong to synthetic customers; add a source "
+                     "{kind: synthetic, table: customers} (the same rows and seed)"))  # fmt: skip
+            elif (src.rows, src.seed) != (
+                data.sources[customers[0]].rows,
+                data.sources[customers[0]].seed,
+            ):
+                add((f"{at}.rows", f"synthetic orders are generated for the customers of source "
+                     f"{customers[0]!r}: give them the same rows and seed"))  # fmt: skip
+            if name == data.main_table:
+                add(("data.main_table", f"{name!r} is the synthetic orders table; the model "
+                     "learns from the customers table: set data.main_table to it"))  # fmt: skip
+    if data.main_table not in data.sources:
+        add(("data.main_table", f"{data.main_table!r} is not one of data.sources "
+             f"({', '.join(names)}); name the table the model learns from"))  # fmt: skip
+    if data._source_conflict:
+        add(("data.source", "data.source differs from the main table's entry of data.sources; "
+             "keep one of them (data.source is the shorthand for one source)"))  # fmt: skip
+    if len(names) > 1 and data.id_column is None:
+        add(("data.id_column", f"{len(names)} sources are joined onto the main table "
+             f"{data.main_table!r} by its id column; set data.id_column"))  # fmt: skip
+    main = data.sources.get(data.main_table or "")
+    for col in data.pii_columns or []:
+        if main is not None and col in main.pii_columns:
+            add((f"data.sources.{data.main_table}.pii_columns", f"{col!r} is listed in "
+                 "data.pii_columns too; the main table's PII columns are data.pii_columns"))  # fmt: skip
+            break
+    return issues
+
+
 def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, str]]:
     issues: list[tuple[str, str]] = []
     add = issues.append
@@ -416,32 +572,14 @@ def check_rules(spec: Spec, catalogue: Mapping[str, Phase]) -> list[tuple[str, s
 
     # data
     src = spec.data.source
-    if src.kind in ("csv", "parquet", "json") and not src.path:
-        example = (
-            "data/raw/customers.jsonl" if src.kind == "json" else f"data/raw/customers.{src.kind}"
-        )
-        add(("data.source.path", f"a {src.kind} source needs a path; set data.source.path to the "
-             f"file to ingest (e.g. {example})"))  # fmt: skip
-    elif (
-        src.kind == "json"
-        and src.path
-        and not any(c in src.path for c in "*?[")
-        and not src.path.lower().endswith(JSON_SUFFIXES)
-    ):
-        add(("data.source.path", f"a json source reads files ending in {', '.join(JSON_SUFFIXES)} "
-             f"(the ending tells a JSON array from JSON lines), not {src.path!r}; name the file "
-             "so, e.g. data/raw/customers.jsonl"))  # fmt: skip
-    if src.kind == "sql" and not (src.url and src.query):
-        missing_sql = [k for k in ("url", "query") if not getattr(src, k)]
-        add((f"data.source.{missing_sql[0]}", "a sql source needs url (SQLAlchemy URL, e.g. "
-             "sqlite:///data/raw.db) and query (e.g. SELECT * FROM customers)"))  # fmt: skip
-    if src.kind == "sklearn":
-        if src.dataset not in SKLEARN_DATASETS:
-            add(("data.source.dataset", f"unknown scikit-learn dataset {src.dataset!r}; use one of "
-                 f"{', '.join(SKLEARN_DATASETS)} (they ship inside scikit-learn, no download)"))  # fmt: skip
-        elif SKLEARN_DATASETS[src.dataset] != spec.ml.task:
-            add(("ml.task", f"dataset {src.dataset!r} is a {SKLEARN_DATASETS[src.dataset]} "
-                 f"dataset; set ml.task to {SKLEARN_DATASETS[src.dataset]!r}"))  # fmt: skip
+    if spec.data.sources:
+        issues.extend(_sources_rules(spec))
+    else:
+        issues.extend(_source_rules(src, "data.source"))
+    task_of = SKLEARN_DATASETS.get(src.dataset or "") if src.kind == "sklearn" else None
+    if task_of is not None and task_of != spec.ml.task:
+        add(("ml.task", f"dataset {src.dataset!r} is a {task_of} dataset; set ml.task to "
+             f"{task_of!r}"))  # fmt: skip
     if spec.data.versioning == "delta" and spec.data.engine != "spark":
         add(("data.versioning", "delta tables need the spark engine; set data.engine: spark "
              "or data.versioning: none|dvc"))  # fmt: skip
@@ -762,16 +900,25 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width=max(width, 40), break_on_hyphens=False) or [""]
 
 
-def _dump_model(model: BaseModel, indent: int, lines: list[str]) -> None:
+def _dump_model(model: BaseModel, indent: int, lines: list[str], comments: bool = True) -> None:
     pad = "  " * indent
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        if field.description:
+        if field.description and comments:
             # wrapped so the file stays within the generated project's yamllint line length
             lines.extend(f"{pad}# {part}" for part in _wrap(field.description, 98 - len(pad)))
         if isinstance(value, BaseModel):
             lines.append(f"{pad}{name}:")
-            _dump_model(value, indent + 1, lines)
+            _dump_model(value, indent + 1, lines, comments)
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, BaseModel) for v in value.values())
+        ):
+            lines.append(f"{pad}{name}:")  # named models (data.sources): keys described above
+            for key, item in value.items():
+                lines.append(f"{pad}  {_scalar(key)}:")
+                _dump_model(item, indent + 2, lines, comments=False)
         else:
             if isinstance(value, list) and value:
                 value = list(value)

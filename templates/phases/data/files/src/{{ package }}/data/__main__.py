@@ -58,11 +58,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(cfg: dict[str, Any], args: argparse.Namespace) -> None:
-    result = ingest.run(cfg, force=args.force)
-    if result["written"]:
-        print(f"ingest: {result['rows']} rows -> {result['partition']}")
-    else:
-        print(f"ingest: source unchanged since {result['partition']} (use --force to append)")
+    results = ingest.run(cfg, force=args.force)["tables"]
+    for name, result in results.items():
+        table = f" {name}" if len(results) > 1 else ""
+        if result["written"]:
+            print(f"ingest{table}: {result['rows']} rows -> {result['partition']}")
+        else:
+            print(
+                f"ingest{table}: source unchanged since {result['partition']} "
+                "(use --force to append)"
+            )
 
 
 def _silver(cfg: dict[str, Any], args: argparse.Namespace) -> None:
@@ -80,19 +85,23 @@ def _silver(cfg: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"silver: column {name!r} is not a feature: {why}")
     for name, parts in (columns.get("dates") or {}).items():
         print(f"silver: date column {name!r} -> gold features {', '.join(parts)}")
-    dup = report["duplicates"]
-    print(
-        f"silver: {report['bronze']['rows']} bronze rows -> {report['silver']['rows']} rows "
-        f"({report['quarantined']['rows']} quarantined, {dup['exact_rows_removed']} duplicates, "
-        f"{dup['repeated_ids_removed']} repeated ids) -> {report['silver']['path']}"
-    )
+    for name, table in {"": report, **report.get("tables", {})}.items():
+        dup = table["duplicates"]
+        print(
+            f"silver{' ' + name if name else ''}: {table['bronze']['rows']} bronze rows -> "
+            f"{table['silver']['rows']} rows ({table['quarantined']['rows']} quarantined, "
+            f"{dup['exact_rows_removed']} duplicates, {dup['repeated_ids_removed']} repeated "
+            f"ids) -> {table['silver']['path']}"
+        )
 
 
 def _gold(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     result = gold.run(cfg, args.engine)
+    entity = result.get("entity_rows")
+    extra = "" if entity is None else f", entity_features.parquet: {entity} ids"
     print(
         f"gold: {result['rows']} rows, {result['features']} features -> {result['path']} "
-        f"(+ contract.json, {result['aggregates']} aggregate rows)"
+        f"(+ contract.json, {result['aggregates']} aggregate rows{extra})"
     )
 
 

@@ -94,9 +94,16 @@ class Contract:
     dataset: str
     source: str
     task: str
-    target: str
+    target: str | None  # None: a table other than the main one (data.sources)
     id_column: str | None
     columns: tuple[Column, ...]
+
+    @property
+    def label(self) -> str:
+        """The target column (the main table's contract has one)."""
+        if self.target is None:
+            raise DataError(f"the {self.dataset} contract has no target: it is not the main table")
+        return self.target
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -303,6 +310,30 @@ CUSTOMER_COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: the synthetic orders table (synthetic.generate_orders)
+ORDER_COLUMNS: tuple[Column, ...] = (
+    Column("order_id", "String", "feature", pattern=r"^O[0-9]{8}$", description="order id"),
+    Column("customer_id", "String", "excluded", description="the customer (the join key)"),
+    Column(
+        "order_date",
+        "String",
+        "feature",
+        "date",
+        pattern=DATE_PATTERN,
+        description="day the order was placed (ISO date)",
+    ),
+    Column("amount", "Float64", "feature", "numeric", ge=0, description="order amount"),
+    Column(
+        "channel",
+        "String",
+        "feature",
+        "categorical",
+        categories=synthetic.CHANNELS,
+        description="where the order was placed",
+    ),
+)
+
+
 def _with_roles(columns: list[Column], cfg: dict[str, Any], where: str) -> list[Column]:
     """Apply the configuration's roles: target, id column, PII columns; other targets excluded."""
     data, ml = cfg["data"], cfg["ml"]
@@ -367,8 +398,9 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
     source = cfg["data"]["source"]
     kind = source["kind"]
     if kind == "synthetic":
-        dataset = "customers"
-        columns = list(CUSTOMER_COLUMNS)
+        orders = source.get("table") == "orders"
+        dataset = "orders" if orders else "customers"
+        columns = list(ORDER_COLUMNS if orders else CUSTOMER_COLUMNS)
         extra = [c for c in bronze.columns if c not in {col.name for col in columns}]
         if extra:
             raise DataError(f"{where}: unexpected columns {extra} for the synthetic source")
@@ -383,7 +415,7 @@ def build(cfg: dict[str, Any], bronze: pl.DataFrame, where: str) -> Contract:
             [_screen(bronze, c) if c.name not in keep else c for c in columns], cfg, where
         )
     return Contract(
-        dataset=dataset,
+        dataset=cfg.get("table") or dataset,
         source=kind,
         task=cfg["ml"]["task"],
         target=cfg["ml"]["target"],
@@ -722,8 +754,7 @@ def markdown(contract: Contract) -> str:
         lines.append(f"| `{f['name']}` | {f['dtype']} | {f['kind']} feature |")
     target_kind = "class label" if contract.task == "classification" else "numeric"
     lines.append(
-        f"| `{contract.target}` | {contract.column(contract.target).dtype} | "
-        f"target ({target_kind}) |"
+        f"| `{contract.label}` | {contract.column(contract.label).dtype} | target ({target_kind}) |"
     )
     lines.append("")
     return "\n".join(lines)

@@ -39,6 +39,7 @@ from .storage import (
     write_json,
     write_parquet,
 )
+from .tables import sources
 
 #: features.py's per-entity aggregates, looked up by id at serving time
 ENTITY_FILE = "entity_features.parquet"
@@ -52,10 +53,10 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     root = Path(cfg["root"])
     silver_dir, gold_dir = resolve(cfg, "silver"), resolve(cfg, "gold")
     contract = contracts.Contract.load(silver_dir / "contract.json")
-    if contract.target != cfg["ml"]["target"] or contract.task != cfg["ml"]["task"]:
+    if contract.label != cfg["ml"]["target"] or contract.task != cfg["ml"]["task"]:
         raise DataError(
             f"{relative(silver_dir / 'contract.json', root)} was built for target "
-            f"{contract.target!r} ({contract.task}) but conf says ml.target {cfg['ml']['target']!r}"
+            f"{contract.label!r} ({contract.task}) but conf says ml.target {cfg['ml']['target']!r}"
             f" ({cfg['ml']['task']}); rerun `silver`"
         )
     inputs = silver_tables(cfg, contract)
@@ -76,10 +77,10 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
         contract, present, _imputation(silver_dir), built.entity_names, built.derived, built.kinds
     )
     if contract.task == "classification":
-        classes = engine.distinct(features, contract.target)
+        classes = engine.distinct(features, contract.label)
         if len(classes) < 2:
             raise DataError(
-                f"target {contract.target!r} has a single class ({classes}) in silver: "
+                f"target {contract.label!r} has a single class ({classes}) in silver: "
                 "nothing to learn"
             )
     engine.check_gold(features, gold)
@@ -88,7 +89,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
         features,
         categorical,
         [f["name"] for f in gold["features"] if f["kind"] == "numeric"],
-        contract.target,
+        contract.label,
     )
 
     outputs = [
@@ -126,15 +127,10 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
 
 
 def silver_tables(cfg: dict[str, Any], contract: contracts.Contract) -> dict[str, Path]:
-    """The silver parquet file of every source, the main table first."""
+    """The silver parquet file of every source, the main table (the contract's) first."""
     silver_dir = resolve(cfg, "silver")
-    names = [contract.dataset] + [n for n in source_names(cfg) if n != contract.dataset]
+    names = [contract.dataset] + [n for n in sources(cfg) if n != contract.dataset]
     return {name: silver_dir / f"{name}.parquet" for name in names}
-
-
-def source_names(cfg: dict[str, Any]) -> list[str]:
-    """The names of conf's ``data.sources`` (empty for a conf with the one ``data.source``)."""
-    return list(cfg["data"].get("sources") or {})
 
 
 def features_module_file() -> Path:
@@ -230,7 +226,7 @@ def gold_columns(
         else:
             exprs.append(_cast(c.name, c.kind or "categorical"))
     exprs += [_cast(n, kinds[n]) for n in extra]
-    target = nw.col(contract.target)
+    target = nw.col(contract.label)
     exprs.append(target.cast(nw.Float64) if contract.task == "regression" else target)
     return exprs
 
@@ -320,7 +316,7 @@ def gold_contract(
             item["source"] = c.source
         inputs.append(described(item) if c.kind == "categorical" else _filled(item, fills, fences))
     return {
-        "target": contract.target,
+        "target": contract.label,
         "task": contract.task,
         "id_column": contract.id_column,
         "main_table": contract.dataset,

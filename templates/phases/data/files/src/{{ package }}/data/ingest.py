@@ -34,6 +34,7 @@ from .storage import (
     staged,
     write_json,
 )
+from .tables import main_table, sources, table_config
 
 URL_ENV = "MLOPS_SOURCE_URL"
 #: where a corrupt bronze partition goes (inside bronze, outside the partition glob)
@@ -50,7 +51,10 @@ def read_source(cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
     kind = source["kind"]
     if kind == "synthetic":
         rows, seed = int(source["rows"]), int(source.get("seed", 42))
-        return synthetic.generate(rows, seed), {"kind": kind, "rows": rows, "seed": seed}
+        described = {"kind": kind, "rows": rows, "seed": seed}
+        if source.get("table") == "orders":
+            return synthetic.generate_orders(rows, seed), {**described, "table": "orders"}
+        return synthetic.generate(rows, seed), described
     if kind in ("csv", "parquet", "json"):
         files = _source_files(root, source.get("path"), kind, origin(cfg, "data.source.path"))
         frames = [_read_file(f, kind, root) for f in files]
@@ -248,11 +252,12 @@ def _read_sklearn(dataset: str) -> pl.DataFrame:
 
 
 def _read_sql(root: Path, source: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
-    url = os.environ.get(URL_ENV) or source.get("url")
+    env = str(source.get("url_env") or URL_ENV)
+    url = os.environ.get(env) or source.get("url")
     query = source.get("query")
     if not url or not query:
         raise DataError(
-            f"a sql source needs data.source.url (or ${URL_ENV}) and "
+            f"a sql source needs data.source.url (or ${env}) and "
             "data.source.query in conf/base.yaml"
         )
     try:
@@ -297,7 +302,8 @@ def check_columns(frame: pl.DataFrame, cfg: dict[str, Any], where: str, bronze: 
     root = Path(cfg["root"])
     if frame.height == 0:
         raise DataError(f"{where} has no rows; nothing to ingest (check the source)")
-    wanted = [(cfg["ml"]["target"], "ml.target")]
+    target = cfg["ml"].get("target")
+    wanted = [(target, "ml.target")] if target else []
     if cfg["data"].get("id_column"):
         wanted.append((cfg["data"]["id_column"], "data.id_column"))
     wanted += [(c, "data.pii_columns") for c in cfg["data"].get("pii_columns") or []]
@@ -392,7 +398,14 @@ def check_bronze(cfg: dict[str, Any]) -> None:
 
 
 def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
-    """Ingest once; returns a summary (``written`` is False when bronze was already current)."""
+    """Ingest every source into its bronze table; the main table's summary, with every table's
+    under ``tables`` (``written`` is False when a table's bronze was already current)."""
+    results = {name: ingest_table(table_config(cfg, name), force) for name in sources(cfg)}
+    return {**results[main_table(cfg)], "tables": results}
+
+
+def ingest_table(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
+    """Ingest one source (``cfg`` is its table's view, :func:`tables.table_config`) once."""
     root = Path(cfg["root"])
     bronze = resolve(cfg, "bronze")
     check_bronze(cfg)
@@ -429,7 +442,7 @@ def run(cfg: dict[str, Any], force: bool = False) -> dict[str, Any]:
         inputs,
         [partition],
         root,
-        {"source": origin, "rows": frame.height},
+        {"table": cfg.get("table") or main_table(cfg), "source": origin, "rows": frame.height},
     )
     return {"written": True, "partition": relative(partition, root), "rows": frame.height}
 

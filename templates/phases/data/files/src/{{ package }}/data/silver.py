@@ -29,6 +29,7 @@ from .storage import (
     write_json,
     write_parquet,
 )
+from .tables import main_table, silver_files, sources, table_config
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +136,24 @@ def imputation_record(fills: dict[str, Any], bounds: dict[str, tuple[Any, Any]])
 
 
 def run(cfg: dict[str, Any], engine_name: str | None = None) -> dict[str, Any]:
-    return run_step(_run, cfg, engine_name)
+    """Every table through silver on one engine; the main table's report, with the other
+    tables' under ``tables``."""
+    return run_step(_run_all, cfg, engine_name)
+
+
+def _run_all(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    names = list(sources(cfg))
+    reports = {name: _run(table_config(cfg, name), engine) for name in names}
+    return {**reports[names[0]], "tables": {n: reports[n] for n in names[1:]}}
 
 
 def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     root = Path(cfg["root"])
+    files = silver_files(cfg, cfg.get("table") or main_table(cfg))
     parts, sample = load_bronze(cfg)
     where = f"bronze ({relative(parts[0].parents[1], root)}, {len(parts)} partition(s))"
     contract = contracts.build(cfg, sample, where)
-    salt = pii_salt(cfg)
+    salt = pii_salt(cfg) if contract.pii else ""  # a table without PII needs no salt
     del sample
 
     typed = engine.load(parts, contract)
@@ -168,11 +178,11 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
         "quarantined": {
             "rows": bad_rows.len(),
             "by_reason": {r: int(n) for r, n in reasons.iter_rows()},
-            "path": relative(silver_dir / "quarantine.parquet", root),
+            "path": relative(silver_dir / files["quarantine"], root),
         },
     }
     if bronze_rows == bad_rows.len():
-        _write_report(report, reports)
+        _write_report(report, reports, files["report"])
         raise DataError(
             f"every one of the {bronze_rows} bronze rows breaks the {contract.dataset} "
             f"contract; see {relative(reports, root)}/data-quality.md"
@@ -207,23 +217,28 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
             "path": relative(silver_file, root),
         },
     )
-    contract_file = silver_dir / "contract.json"
-    quarantine_file = silver_dir / "quarantine.parquet"
-    imputation_file = silver_dir / IMPUTATION_FILE
+    contract_file = silver_dir / files["contract"]
+    quarantine_file = silver_dir / files["quarantine"]
+    imputation_file = silver_dir / files["imputation"]
     outputs = [silver_file, quarantine_file, contract_file, imputation_file]
     with staged(outputs) as temps:
         engine.write_parquet(cleaned, temps[silver_file])
         write_parquet(quarantine, temps[quarantine_file])
         contract.save(temps[contract_file])
         write_json(imputation_record(fills, bounds), temps[imputation_file])
-    _write_report(report, reports)
+    _write_report(report, reports, files["report"])
     record(
         lineage_file(cfg),
         "silver",
         parts,
         outputs,
         root,
-        {"engine": engine.name, "rows": silver_rows, "quarantined": bad_rows.len()},
+        {
+            "table": contract.dataset,
+            "engine": engine.name,
+            "rows": silver_rows,
+            "quarantined": bad_rows.len(),
+        },
     )
     commit_version(cfg, engine.delta_session, "silver", silver_file, contract.dataset)
     return report
@@ -243,8 +258,8 @@ def columns_report(contract: contracts.Contract) -> dict[str, Any]:
     }
 
 
-def _write_report(report: dict[str, Any], reports: Path) -> None:
-    json_file, md_file = reports / "data-quality.json", reports / "data-quality.md"
+def _write_report(report: dict[str, Any], reports: Path, name: str = "data-quality") -> None:
+    json_file, md_file = reports / f"{name}.json", reports / f"{name}.md"
     with staged([json_file, md_file]) as temps:
         write_json(report, temps[json_file])
         temps[md_file].write_text(quality_markdown(report), encoding="utf-8")

@@ -1,10 +1,14 @@
-"""Seeded synthetic customer records for the churn / lifetime-value use case.
+"""Seeded synthetic customer records for the churn / lifetime-value use case, and their orders.
 
 Realistic enough to exercise every step of the pipeline: PII columns (name, email, phone), a
 learnable binary target ``churned`` and a numeric target ``lifetime_value``, plus the defects real
 extracts have: missing values, outliers, exact duplicate rows and a few rows that break the
 contract (impossible age, unknown contract type, negative charges, missing id, missing targets).
 The same ``rows`` and ``seed`` always give the same frame.
+
+:func:`generate_orders` gives the orders of those customers (about three each, fewer for those
+who churn), the history table the default project joins in ``data/features.py``, with its own
+defects: missing and negative amounts, exact duplicates, orders of unknown customers.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ INTERNET_SERVICES = ("dsl", "fiber", "none")
 REGIONS = ("east", "north", "south", "west")
 YES_NO = ("no", "yes")
 TARGETS = ("churned", "lifetime_value")
+CHANNELS = ("phone", "store", "web")
+#: synthetic orders are placed in these two years
+ORDER_DAYS = (np.datetime64("2024-01-01"), 731)
 
 _FIRST_NAMES_TEXT = (
     "Ada Alan Amara Ana Ben Bruno Carla Chen Chloe Dan Dara Elena Emil Eva Farah Felix Grace "
@@ -169,3 +176,47 @@ def _inject_defects(frame: pl.DataFrame, rng: np.random.Generator, d: Defects) -
 def _pick(values: tuple[str, ...] | list[str], codes: np.ndarray) -> pl.Series:
     """``values[codes]`` as a string Series (fast: a gather, not a Python loop)."""
     return pl.Series(values, dtype=pl.Utf8).gather(codes)
+
+
+def generate_orders(rows: int, seed: int = 42) -> pl.DataFrame:
+    """The orders of the customers :func:`generate` gives for ``rows`` and ``seed``."""
+    customers = generate(rows, seed).filter(pl.col("customer_id").is_not_null())
+    customers = customers.unique("customer_id", keep="first", maintain_order=True)
+    rng = np.random.default_rng(seed + 1)
+    churned = customers.get_column("churned").fill_null(0).to_numpy()
+    monthly = customers.get_column("monthly_charges").fill_null(50.0).abs().to_numpy()
+    counts = rng.poisson(np.where(churned == 1, 1.6, 3.6))
+    n = int(counts.sum())
+    owner = np.repeat(np.arange(customers.height), counts)
+    start, days = ORDER_DAYS
+    # churners' orders stop earlier: their last order is longer ago
+    span = np.where(churned[owner] == 1, days * 0.6, days).astype(np.int64)
+    day = start + rng.integers(0, np.maximum(span, 1)).astype("timedelta64[D]")
+    amount = np.clip(monthly[owner] * rng.lognormal(-0.2, 0.35, n), 1.0, None).round(2)
+    channel = rng.choice(3, n, p=[0.15, 0.35, 0.5])
+    frame = pl.DataFrame(
+        {
+            "order_id": pl.Series(np.arange(1, n + 1), dtype=pl.Int64),
+            "customer_id": customers.get_column("customer_id").gather(owner),
+            "order_date": pl.Series(day.astype(str)),
+            "amount": amount,
+            "channel": _pick(CHANNELS, channel),
+        }
+    )
+    frame = frame.with_columns(
+        pl.format("O{}", pl.col("order_id").cast(pl.Utf8).str.zfill(8)).alias("order_id")
+    )
+    return _order_defects(frame, rng)
+
+
+def _order_defects(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    n = frame.height
+    amount = frame.get_column("amount")
+    amount = amount.scatter(rng.choice(n, max(1, n // 100), replace=False), None)
+    amount = amount.scatter(rng.choice(n, max(1, n // 2000), replace=False), -5.0)
+    unknown = rng.choice(n, max(1, n // 1000), replace=False)
+    owner = frame.get_column("customer_id").scatter(unknown, "C9999999")
+    frame = frame.with_columns(amount.alias("amount"), owner.alias("customer_id"))
+    dupes = frame.select(pl.all().gather(rng.choice(n, max(1, n // 100), replace=False)))
+    out = pl.concat([frame, dupes])
+    return out.select(pl.all().gather(rng.permutation(out.height)))
