@@ -222,12 +222,25 @@ def ccds_template() -> tuple[Path | None, str]:
     return path, ""
 
 
-def build_cases(shape: Shape, scratch: Path, bin_dir: Path) -> tuple[list[Case], list[Outputs]]:
+def build_cases(
+    shape: Shape, scratch: Path, bin_dir: Path, *, cold: bool = True
+) -> tuple[list[Case], list[Outputs]]:
     home = scratch / "home"
     home.mkdir()
     env = quiet_env(home)
     want = shape.sizes
     mlops = Outputs(scratch, "mlops new", want)
+    # mlops keeps compiled templates, validated specs and the phase catalogue in its cache
+    # folder: "mlops new" runs with the cache its warm-up round filled (as after a first use,
+    # the state every tool is timed in), "mlops new (cold)" with an empty one every run
+    mlops_env = {**env, "XDG_CACHE_HOME": str(scratch / "cache")}
+    cold_cache = scratch / "cold-cache"
+    cold_out = Outputs(scratch, "mlops new (cold)", want)
+
+    def cold_before(index: int) -> None:
+        shutil.rmtree(cold_cache, ignore_errors=True)
+        cold_out.before(index)
+
     cc_tpl = write_cookiecutter_template(shape, scratch / "templates" / "cookiecutter")
     cp_tpl = write_copier_template(shape, scratch / "templates" / "copier")
     cc = Outputs(scratch, "cookiecutter", want)
@@ -245,7 +258,7 @@ def build_cases(shape: Shape, scratch: Path, bin_dir: Path) -> tuple[list[Case],
                 PROJECT_NAME,
             ],
             cwd=scratch,
-            env=env,
+            env=mlops_env,
             before=mlops.before,
             after=mlops.after,
         ),
@@ -279,6 +292,25 @@ def build_cases(shape: Shape, scratch: Path, bin_dir: Path) -> tuple[list[Case],
         ),
     ]
     outputs = [mlops, cc, cp]
+    if cold:
+        cases.append(
+            Case(
+                "mlops new (cold)",
+                lambda i: [
+                    *cmd,
+                    "new",
+                    str(cold_out.folder(i) / "project"),
+                    "--no-input",
+                    "--name",
+                    PROJECT_NAME,
+                ],
+                cwd=scratch,
+                env={**env, "XDG_CACHE_HOME": str(cold_cache)},
+                before=cold_before,
+                after=cold_out.after,
+            )
+        )
+        outputs.append(cold_out)
     template, _ = ccds_template()
     if template is not None:
         cd = Outputs(scratch, "ccds", None)  # its own tree: counted, not compared
@@ -358,6 +390,15 @@ def targets(cases: list[Case], outputs: list[Outputs]) -> list[str]:
                 f" {ratio:.2f}, {min(ours_out.files)} vs {max(cd_out.files)} files"
                 f" {'met' if ok else 'MISSED'}"
             )
+    if "mlops new (cold)" in by_name:
+        cold_case, _ = by_name["mlops new (cold)"]
+        peers = [n for n in ("cookiecutter", "ccds") if n in by_name]
+        ratios = ", ".join(
+            f"/ {n} {paired_ratio(cold_case.times, by_name[n][0].times):.2f} wall "
+            f"{paired_ratio(cold_case.cpu, by_name[n][0].cpu):.2f} cpu"
+            for n in peers
+        )
+        lines.append(f"info    mlops new with an empty cache folder (a first run): {ratios}")
     return lines
 
 
@@ -367,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     parser.add_argument("--json", type=Path, help="also write the raw times to this file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument(
+        "--no-cold", action="store_true", help="leave out `mlops new` with an empty cache folder"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
@@ -375,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         bin_dir = ensure_peer_venv()
         shape = project_shape()
         template, why = ccds_template()
-        cases, outputs = build_cases(shape, scratch, bin_dir)
+        cases, outputs = build_cases(shape, scratch, bin_dir, cold=not args.no_cold)
         print(f"timing {', '.join(c.name for c in cases)} ...", flush=True)
         run_paired(cases, args.runs, args.warmup)
         print()

@@ -36,6 +36,8 @@ def conflict_regions(text: str) -> list[int]:
     A lone ``=======`` (a Markdown heading underline) is not a region.
     """
     out: list[int] = []
+    if "<<<<<<<" not in text:
+        return out  # no line can open a region (lint reads every file the template made)
     start: int | None = None
     state = ""  # "" outside, "ours" after <<<, "base" after |||, "theirs" after ===
     for number, raw in enumerate(text.splitlines(), start=1):
