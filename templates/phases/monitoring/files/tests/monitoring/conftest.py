@@ -1,5 +1,6 @@
-"""Monitoring fixtures: a blessed model's metadata and drift reference plus request logs, written
-straight into a temporary project (monitoring never runs the model, so no ONNX is needed)."""
+"""Monitoring fixtures: the champion's metadata and drift reference in the model registry
+(models/versions/<version>/ + models/aliases.json) plus request logs, written straight into a
+temporary project (monitoring never runs the model, so no ONNX is needed)."""
 
 from __future__ import annotations
 
@@ -61,9 +62,11 @@ def task(project: Path) -> str:
 
 @pytest.fixture
 def monitored(project: Path, task: str) -> Path:
-    """A project with a blessed model trained 1 day ago and a 2 000-row reference."""
-    folder = project / "models" / "blessed"
+    """A project whose champion was trained 1 day ago, with a 2 000-row reference."""
+    folder = project / "models" / "versions" / VERSION
     folder.mkdir(parents=True)
+    aliases = {"champion": VERSION, "challenger": None}
+    (project / "models" / "aliases.json").write_text(json.dumps(aliases), encoding="utf-8")
     reference = sample(2000, seed=0)
     reference.with_columns(pl.Series("prediction", predict(reference, task))).write_parquet(
         folder / "reference.parquet"

@@ -1,15 +1,21 @@
 """`python -m <package>.monitoring` (`make monitor`): drift, staleness and performance report.
 
-Compares the requests logged by the service (`logs/requests.jsonl`, current model version only
-unless --all-versions) with the blessed model's training reference, checks the model's age and,
-when labels have arrived in `data/labels/`, its performance. Writes `reports/monitoring.json` and
-a self-contained `reports/monitoring.html`.
+Compares the requests logged by the service (`logs/requests.jsonl`, the champion's version only
+unless --all-versions) with the champion's training reference, checks the model's age and, when
+labels have arrived in `data/labels/`, its performance. When the registry (`models/aliases.json`)
+names a challenger (shadow, canary or A/B serving), it compares champion and challenger on the
+labelled traffic and decides: promote, keep testing or roll back (monitoring/compare.py); a
+challenger worse with confidence is withdrawn (`monitoring.comparison.auto_rollback`), a better
+one promoted only with `monitoring.comparison.auto_promote: true`; every move is recorded in
+`models/registry.jsonl` with why. Writes `reports/monitoring.json` and a self-contained
+`reports/monitoring.html`.
 
 Exit codes:
   0  healthy (also when there is too little traffic to judge drift: see monitoring.min_samples)
-  2  usage or data error (no blessed model, no reference, unreadable labels)
+  2  usage or data error (no champion model, no reference, unreadable labels)
   3  retraining due (drift above monitoring.drift_threshold, model older than
      monitoring.max_model_age_days, or performance on labelled traffic below ml.min_score)
+  4  the registry moved (the challenger was rolled back or promoted) and no retraining is due
 `make monitor` fails whenever this does (make then exits 2 itself and prints "Error 3"), so
 schedulers and CI run `python -m <package>.monitoring` to tell "retrain" from an error.
 """
@@ -24,9 +30,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..common import registry
 from ..common.config import ConfigError, load_config, resolve
 from ..serving.model import ModelError
-from .checks import EXIT_USAGE, MonitoringError, Settings, run_checks
+from .checks import EXIT_MOVED, EXIT_USAGE, MonitoringError, Settings, run_checks
+from .compare import ComparisonSettings
 from .html import render_html
 
 
@@ -41,8 +49,15 @@ def _write(path: Path, text: str) -> None:
 def settings_from_config(config: dict[str, Any], args: argparse.Namespace) -> Settings:
     monitoring = config.get("monitoring") or {}
     ml = config.get("ml") or {}
+    models = resolve(config, "models")
+    model_dir: Path = args.model_dir
+    if model_dir is None:
+        try:
+            model_dir = registry.model_dir(models, "champion")
+        except registry.RegistryError as exc:
+            raise MonitoringError(str(exc)) from None
     settings = Settings(
-        model_dir=args.model_dir or resolve(config, "models") / "blessed",
+        model_dir=model_dir,
         logs_dir=args.logs_dir or resolve(config, "logs"),
         labels_dir=args.labels_dir or Path(config["root"]) / "data" / "labels",
         drift_metric=str(monitoring.get("drift_metric", "psi")),
@@ -53,12 +68,50 @@ def settings_from_config(config: dict[str, Any], args: argparse.Namespace) -> Se
         metric=ml.get("metric"),
         greater_is_better=bool(ml.get("greater_is_better", True)),
         all_versions=args.all_versions,
+        models_dir=None if args.model_dir else models,
+        comparison=ComparisonSettings.from_config(monitoring.get("comparison")),
     )
     if settings.drift_metric not in ("psi", "ks"):
         raise ConfigError(f"monitoring.drift_metric {settings.drift_metric!r} must be psi or ks")
     if args.since_days is not None:
         settings.since = settings.now - timedelta(days=args.since_days)
     return settings
+
+
+def act(config: dict[str, Any], report: dict[str, Any], models: Path) -> dict[str, Any] | None:
+    """Carry out the comparison's decision (rollback / promote) when conf allows it; returns the
+    registry event (None: nothing moved)."""
+    comparison = report.get("comparison")
+    if not comparison:
+        return None
+    settings = ComparisonSettings.from_config((config.get("monitoring") or {}).get("comparison"))
+    decision = comparison["decision"]
+    if decision == "rollback" and settings.auto_rollback:
+        changes: dict[str, str | None] = {"challenger": None}
+        why = f"make monitor: {comparison['reason']}"
+    elif decision == "promote" and settings.auto_promote:
+        changes = {"champion": comparison["challenger"], "challenger": None}
+        why = f"make monitor (auto_promote): {comparison['reason']}"
+    else:
+        return None
+    try:
+        current = registry.aliases(models)
+        if current["challenger"] != comparison["challenger"]:
+            return None  # someone moved it meanwhile: decide again on the next run
+        who = f"{registry.who()} via make monitor"
+        entry = registry.update(models, changes, who=who, why=why, event=decision)
+    except registry.RegistryError as exc:
+        raise MonitoringError(str(exc)) from None
+    if (config.get("ml") or {}).get("tracking") == "mlflow":
+        from ..ml.store import MLError
+        from ..ml.tracking import tracker_for
+
+        try:
+            mirrored = tracker_for(config).mirror_aliases(entry["aliases"])
+        except MLError as exc:  # the local registry moved: MLflow catches up on the next move
+            mirrored = {"error": str(exc)}
+        entry = {**entry, "mlflow": mirrored}
+    return entry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         help="include requests served by earlier model versions",
     )
     parser.add_argument("--min-samples", type=int, help="override monitoring.min_samples")
-    parser.add_argument("--model-dir", type=Path, help="default: <paths.models>/blessed")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="monitor this model folder alone (default: the champion of models/aliases.json, "
+        "compared with the challenger when there is one)",
+    )
+    parser.add_argument(
+        "--no-act",
+        action="store_true",
+        help="report the champion/challenger decision without moving the aliases",
+    )
     parser.add_argument("--logs-dir", type=Path, help="default: paths.logs")
     parser.add_argument("--labels-dir", type=Path, help="default: data/labels")
     parser.add_argument("--output-dir", type=Path, help="default: paths.reports")
@@ -83,9 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         settings = settings_from_config(config, args)
         report = run_checks(settings)
+        moved = None
+        if settings.models_dir is not None and not args.no_act:
+            moved = act(config, report, settings.models_dir)
     except (ConfigError, ModelError, MonitoringError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if report.get("comparison") is not None:
+        report["comparison"]["moved"] = moved
+        if moved is not None and not report["retraining_due"]:
+            report["exit_code"] = EXIT_MOVED
     report["project"] = config["project"]["name"]
     report["environment"] = config.get("environment")
     out = args.output_dir or resolve(config, "reports")
@@ -111,6 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  drift not judged: {drift['reason']}")
     for line in [*report["reasons"], *report["alerts"]]:
         print(f"  - {line}")
+    comparison = report.get("comparison")
+    if comparison is not None:
+        print(
+            f"  champion {comparison['champion']} vs challenger {comparison['challenger']} "
+            f"({comparison['mode']}): {comparison['decision'].upper()}: {comparison['reason']}"
+        )
+        if comparison["moved"] is not None:
+            changes = "; ".join(
+                f"{c['alias']} {c['from'] or '-'} -> {c['to'] or '-'}"
+                for c in comparison["moved"]["changes"]
+            )
+            print(f"  registry: {changes} (recorded in models/registry.jsonl)")
     print(f"  report: {out / 'monitoring.json'}, {out / 'monitoring.html'}")
     return int(report["exit_code"])
 

@@ -1,5 +1,6 @@
 """The monitoring checks: data drift, prediction drift, performance on late labels, model
-staleness and schema mismatches. ``run_checks`` returns the JSON-ready report."""
+staleness, schema mismatches and, when the registry has a challenger, champion vs challenger on
+labelled live traffic (compare.py). ``run_checks`` returns the JSON-ready report."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..common import registry
 from ..serving.model import REFERENCE_FILE, ModelMetadata, read_metadata
+from .compare import ComparisonSettings, champion_tenure, compare
 from .drift import as_category, column_drift
 
 if TYPE_CHECKING:
@@ -22,11 +25,15 @@ if TYPE_CHECKING:
 EXIT_HEALTHY = 0
 EXIT_USAGE = 2
 EXIT_RETRAIN = 3
+EXIT_MOVED = 4
 EXIT_CODES = {
     str(EXIT_HEALTHY): "healthy: no retraining needed (or too little traffic to judge drift)",
     str(EXIT_USAGE): "usage or data error: missing model/reference, unreadable labels",
     str(EXIT_RETRAIN): "retraining due: drift above the threshold, model too old, or "
     "performance on labelled traffic below ml.min_score",
+    str(EXIT_MOVED): "the registry moved: the challenger was rolled back (worse with "
+    "confidence) or promoted (monitoring.comparison.auto_promote); redeploy or let the service "
+    "reload models/aliases.json (retraining due wins: 3)",
 }
 SCHEMA_ALERT_RATE = 0.05
 
@@ -50,6 +57,10 @@ class Settings:
     since: datetime | None = None
     all_versions: bool = False
     now: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    #: the registry (models/): champion vs challenger when it names a challenger; None when
+    #: --model-dir names one model folder
+    models_dir: Path | None = None
+    comparison: ComparisonSettings = field(default_factory=ComparisonSettings)
 
 
 def parse_time(value: str) -> datetime:
@@ -260,6 +271,54 @@ def performance(
     return out
 
 
+def _scoring(metadata: ModelMetadata, settings: Settings) -> Scoring:
+    from ..ml.scoring import Scoring  # sklearn, only when there are labels to judge
+    from ..ml.store import MLError
+
+    metric = settings.metric or str(metadata.raw.get("metric") or "")
+    try:
+        return Scoring(
+            metric, metadata.task, metadata.raw.get("average"), metadata.raw.get("positive_class")
+        )
+    except MLError as exc:
+        raise MonitoringError(f"{metadata.path}: {exc}") from None
+
+
+def challenger_comparison(
+    settings: Settings,
+    logged: list[dict[str, Any]],
+    labels: dict[str, Any],
+    champion: ModelMetadata,
+) -> dict[str, Any] | None:
+    """Champion vs challenger (compare.py), or None when the registry has no challenger."""
+    if settings.models_dir is None:
+        return None
+    try:
+        challenger = registry.aliases(settings.models_dir)["challenger"]
+        if challenger is None:
+            return None
+        folder = registry.model_dir(settings.models_dir, "challenger")
+    except registry.RegistryError as exc:
+        raise MonitoringError(str(exc)) from None
+    other = read_metadata(folder)
+    if (other.task, other.target) != (champion.task, champion.target):
+        raise MonitoringError(
+            f"{folder}: the challenger predicts {other.target!r} ({other.task}), the champion "
+            f"{champion.target!r} ({champion.task}); they cannot be compared: withdraw it "
+            "(`make rollback ALIAS=challenger`)"
+        )
+    window = [r for r in logged if _in_window(r, settings.since)]
+    return compare(
+        window,
+        labels,
+        champion.model_version,
+        challenger,
+        _scoring(champion, settings),
+        {"champion": list(champion.classes) or None, "challenger": list(other.classes) or None},
+        settings.comparison,
+    )
+
+
 def run_checks(settings: Settings) -> dict[str, Any]:
     """Every check, as the JSON-ready report (``retraining_due`` and ``exit_code`` included)."""
     started = time.perf_counter()
@@ -307,9 +366,16 @@ def run_checks(settings: Settings) -> dict[str, Any]:
         ).as_dict(settings.drift_metric)
     drifted = [f["name"] for f in features if f["drifted"]]
 
-    perf = performance(
-        window, load_labels(settings.labels_dir, metadata.target), metadata, settings
-    )
+    labels = load_labels(settings.labels_dir, metadata.target)
+    perf = performance(window, labels, metadata, settings)
+    comparison = challenger_comparison(settings, logged, labels, metadata)
+    tenure = None
+    if settings.models_dir is not None:
+        try:
+            events = registry.history(settings.models_dir)
+        except registry.RegistryError as exc:
+            raise MonitoringError(str(exc)) from None
+        tenure = champion_tenure(events, settings.now.isoformat(timespec="seconds"))
     total = len(window) + len(schema_errors)
     mismatch_rate = len(schema_errors) / total if total else 0.0
 
@@ -380,6 +446,8 @@ def run_checks(settings: Settings) -> dict[str, Any]:
             "mismatch_rate": round(mismatch_rate, 6),
         },
         "flagged": flags,
+        "comparison": comparison,
+        "champion_tenure": tenure,
         "alerts": alerts,
         "retraining_due": retrain,
         "reasons": reasons,

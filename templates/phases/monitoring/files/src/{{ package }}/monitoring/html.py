@@ -76,6 +76,87 @@ def _drift_card(item: dict[str, Any], metric: str) -> str:
             f'<br>{bar_chart(item["bins"])}</div>')  # fmt: skip
 
 
+def _comparison_html(report: dict[str, Any]) -> str:
+    """Champion vs challenger: the decision, why, and the evidence (none without a challenger)."""
+    comparison = report.get("comparison")
+    tenure = report.get("champion_tenure")
+    out = ""
+    if comparison:
+        decision = comparison["decision"]
+        css = {"rollback": "due", "promote": "ok"}.get(decision, "warn")
+        moved = comparison.get("moved")
+        if moved:
+            acted = "; ".join(
+                f"{escape(c['alias'])} {escape(str(c['from'] or '-'))} -&gt; "
+                f"{escape(str(c['to'] or '-'))}"
+                for c in moved["changes"]
+            )
+            who, when = escape(str(moved["who"])), escape(str(moved["when"]))
+            action = f"moved: {acted} (by {who}, {when})"
+        elif decision == "keep_testing":
+            action = "none: keep serving both and collecting labels"
+        else:
+            action = (
+                "none (not automatic: monitoring.comparison.auto_"
+                + ("promote" if decision == "promote" else "rollback")
+                + " is off; run `make "
+                + ("promote" if decision == "promote" else "rollback ALIAS=challenger")
+                + "`)"
+            )
+        interval = comparison.get("interval")
+        out += (
+            f"<h2>Champion vs challenger ({escape(comparison['mode'])})</h2>"
+            f'<p><span class="badge {css}">{escape(decision.replace("_", " "))}</span> '
+            f"{escape(comparison['reason'])}</p><table>"
+            + _rows(
+                [
+                    ("champion", comparison["champion"]),
+                    ("challenger", comparison["challenger"]),
+                    ("metric", comparison["metric"]),
+                    (
+                        "score champion / challenger",
+                        f"{_fmt(comparison['score']['champion'])} / "
+                        f"{_fmt(comparison['score']['challenger'])}",
+                    ),
+                    ("difference (> 0: challenger better)", comparison["difference"]),
+                    (
+                        f"{comparison['confidence']:.0%} interval",
+                        f"[{_fmt(interval[0])}, {_fmt(interval[1])}]" if interval else "n/a",
+                    ),
+                    (
+                        "labelled requests champion / challenger",
+                        f"{comparison['labelled']['champion']} / "
+                        f"{comparison['labelled']['challenger']}",
+                    ),
+                    (
+                        "requests champion / challenger",
+                        f"{comparison['requests']['champion']} / "
+                        f"{comparison['requests']['challenger']}",
+                    ),
+                    ("minimum labelled per model", comparison["min_samples"]),
+                    ("method", comparison["method"]),
+                    ("registry action", action),
+                ]
+            )
+            + "</table>"
+        )
+    if tenure and tenure["terms"]:
+        rows = "".join(
+            f"<tr><td>{escape(str(t['model_version']))}</td><td>{escape(str(t['since']))}</td>"
+            f"<td>{escape(str(t['until'] or 'serving'))}</td><td>{_fmt(t['days'], 2)}</td>"
+            f"<td>{escape(str(t['ended_by'] or ''))}</td></tr>"
+            for t in tenure["terms"]
+        )
+        median = tenure["median_days_until_replaced"]
+        out += (
+            '<h2>Champion tenure</h2><p class="muted">how long each champion served before it '
+            f"was replaced: median {_fmt(median, 2) if median is not None else 'n/a'} days over "
+            f"{tenure['replaced']} replaced</p><table><tr><th>version</th><th>since</th>"
+            f"<th>until</th><th>days</th><th>ended by</th></tr>{rows}</table>"
+        )
+    return out
+
+
 def render_html(report: dict[str, Any], title: str) -> str:
     due = report["retraining_due"]
     badge = ('<span class="badge due">retraining due</span>' if due
@@ -153,6 +234,7 @@ def render_html(report: dict[str, Any], title: str) -> str:
             ]
         )
     }</table>
+{_comparison_html(report)}
 <h2>Exit codes of <code>make monitor</code></h2><table>{codes}</table>
 </body></html>
 """
