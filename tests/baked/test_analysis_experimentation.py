@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from .champion import champion_dir
 from .conftest import Baked, BakeFn
 
 PHASES = ["data", "training", "serving", "monitoring", "infra", "analysis", "experimentation"]
@@ -88,7 +89,7 @@ def test_make_report_is_self_contained(churn: Baked) -> None:
         root = ET.fromstring(base64.b64decode(encoded))
         assert root.tag.endswith("svg") and len(list(root.iter())) > 10
         assert not re.search(rb"(?:src|href)=\"https?:", base64.b64decode(encoded))
-    metadata = json.loads((churn.path / "models/blessed/metadata.json").read_text())
+    metadata = json.loads((champion_dir(churn.path) / "metadata.json").read_text())
     assert metadata["model_version"] in page
     assert f"{logged_requests(churn):,} scored records" in page
     for dimension in ("contract", "internet_service", "payment_method"):
@@ -101,7 +102,7 @@ def test_dashboard_on_the_real_data(churn: Baked) -> None:
     shown = json.loads(churn.run(".venv/bin/python", "-c", DASHBOARD_FIGURES, script).stdout)
     assert shown["exception"] == []
     assert shown["title"] == "Churn Prediction: business dashboard"
-    metadata = json.loads((churn.path / "models/blessed/metadata.json").read_text())
+    metadata = json.loads((champion_dir(churn.path) / "metadata.json").read_text())
     assert shown["metrics"]["model version"] == metadata["model_version"]
     assert shown["metrics"]["scored records"] == f"{logged_requests(churn):,}"
     assert shown["metrics"]["last gate decision"] == "blessed"

@@ -24,4 +24,4 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "RETRAINING DUE" in out and "drifted features" in out  # the shifted traffic is seen
     assert "created src/" in out and "/analysis/" in out  # add-phase analysis merged in
     assert "Demo finished" in out
-    assert (dest / "src").is_dir() and (dest / "models" / "blessed").is_dir()
+    assert (dest / "src").is_dir() and (dest / "models" / "aliases.json").is_file()

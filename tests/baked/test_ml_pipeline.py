@@ -1,8 +1,9 @@
 """Baked ML pipeline: generate the examples, `make pipeline`, and check the result from outside.
 
 Each case is a generated project (data + training phases) installed into its own .venv. The
-checks read what the pipeline wrote (reports/gate.json, models/blessed/) and re-run the blessed
-ONNX model in onnxruntime against the native model with code written here, not the project's.
+checks read what the pipeline wrote (reports/gate.json, the champion in models/versions/) and
+re-run the blessed ONNX model in onnxruntime against the native model with code written here, not
+the project's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .champion import CHAMPION_CODE, champion_dir, champion_rel
 from .conftest import Baked, BakeFn
 
 PHASES = ["data", "training"]
@@ -24,9 +26,11 @@ CASES = {
 }
 
 #: independent parity check: ONNX inputs built from the gold contract, as the contract doc says
-PARITY = """
+PARITY = (
+    CHAMPION_CODE
+    + """
 import json, joblib, numpy as np, onnxruntime as ort, pandas as pd
-meta = json.load(open('models/blessed/metadata.json'))
+meta = json.load(open(CHAMP + '/metadata.json'))
 gold = pd.read_parquet('data/gold/features.parquet')
 gold = gold.sample(min(500, len(gold)), random_state=1)
 feats = meta['features']
@@ -40,10 +44,10 @@ feeds = {
     else x[[f['name']]].to_numpy(object)
     for f in feats
 }
-session = ort.InferenceSession('models/blessed/model.onnx')
+session = ort.InferenceSession(CHAMP + '/model.onnx')
 inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
 outputs = [o.name for o in session.get_outputs()]
-model = joblib.load('models/blessed/model.joblib')
+model = joblib.load(CHAMP + '/model.joblib')
 result = session.run(None, feeds)
 if meta['task'] == 'classification':
     native = model.predict_proba(x)
@@ -55,6 +59,7 @@ else:
 print(json.dumps({'inputs': {k: [t, [str(d) for d in s]] for k, (t, s) in inputs.items()},
                   'outputs': outputs, 'max_abs_diff': diff, 'label_agreement': agree}))
 """
+)
 
 
 def _json(baked: Baked, path: str) -> dict[str, Any]:
@@ -79,7 +84,7 @@ def test_pipeline_blesses_a_model_that_reaches_min_score(
     assert "ml gate: BLESSED" in proc.stdout
     gate = _json(baked, "reports/gate.json")
     assert gate["decision"] == "blessed" and gate["passed"] is True and gate["reasons"] == []
-    conf_ml = _json(baked, "models/blessed/metadata.json")
+    conf_ml = _json(baked, champion_rel(baked.path) + "/metadata.json")
     metrics = _json(baked, "reports/metrics.json")
     min_score = metrics["min_score"]
     score = metrics["holdout"][metrics["metric"]]
@@ -89,7 +94,7 @@ def test_pipeline_blesses_a_model_that_reaches_min_score(
         assert score <= min_score
     assert conf_ml["score"] == pytest.approx(score)
     for name in ("model.onnx", "model.joblib", "metadata.json", "reference.parquet"):
-        assert (baked.path / "models" / "blessed" / name).is_file(), name
+        assert (champion_dir(baked.path) / name).is_file(), name
     for key in ("model_version", "trained_at", "task", "target", "metric", "score",
                 "greater_is_better", "features", "training_data", "framework"):  # fmt: skip
         assert key in conf_ml, key
@@ -104,7 +109,7 @@ def test_blessed_onnx_reproduces_the_native_model(
 ) -> None:
     baked, _ = pipelines[case]
     check = json.loads(baked.python(PARITY).stdout.strip().splitlines()[-1])
-    meta = _json(baked, "models/blessed/metadata.json")
+    meta = _json(baked, champion_rel(baked.path) + "/metadata.json")
     expected = {
         f["name"]: "tensor(float)" if f["kind"] == "numeric" else "tensor(string)"
         for f in meta["features"]
@@ -125,7 +130,7 @@ def test_mlflow_registers_the_blessed_model_with_an_alias(
 ) -> None:
     baked, _ = pipelines["churn-lightgbm-mlflow"]
     assert (baked.path / "mlflow.db").is_file()
-    meta = _json(baked, "models/blessed/metadata.json")
+    meta = _json(baked, champion_rel(baked.path) + "/metadata.json")
     assert meta["framework"] == "lightgbm"
     code = (
         "import json, mlflow\n"
@@ -151,7 +156,7 @@ def test_unreachable_min_score_fails_the_pipeline_and_blesses_nothing(bake: Bake
     proc = baked.make("pipeline", check=False)
     assert proc.returncode != 0
     assert "REJECTED" in proc.stderr and "does not reach min_score 0.999" in proc.stderr
-    assert not (baked.path / "models" / "blessed").exists()
+    assert not (baked.path / "models" / "aliases.json").exists()
     gate = _json(baked, "reports/gate.json")
     assert gate["decision"] == "rejected" and gate["passed"] is False
     assert (baked.path / "models" / "candidate" / "model.onnx").is_file()  # packaged, not blessed

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from .champion import champion_rel
 from .conftest import Baked, BakeFn
 
 PHASES = ["data", "training", "serving"]
@@ -82,7 +83,7 @@ def test_spaced_names_are_renamed_and_the_model_is_packaged(cancer: tuple[Baked,
     project, stdout = cancer
     assert "model.onnx parity ok" in stdout
     assert "'mean radius' -> 'mean_radius'" in stdout
-    meta = _read(project, "models/blessed/metadata.json")
+    meta = _read(project, champion_rel(project.path) + "/metadata.json")
     features = {f["name"]: f for f in meta["features"]}
     assert len(features) == 30
     assert features["mean_radius"]["source"] == "mean radius"
@@ -94,7 +95,7 @@ def test_spaced_names_are_renamed_and_the_model_is_packaged(cancer: tuple[Baked,
 def test_a_row_id_is_excluded_with_a_note(cancer: tuple[Baked, str]) -> None:
     project, stdout = cancer
     assert "column 'row_id' is not a feature: looks like a row identifier" in stdout
-    meta = _read(project, "models/blessed/metadata.json")
+    meta = _read(project, champion_rel(project.path) + "/metadata.json")
     assert "row_id" not in {f["name"] for f in meta["features"]}
     report = (project.path / "reports/data-quality.md").read_text(encoding="utf-8")
     assert "| `row_id` | looks like a row identifier" in report
@@ -115,7 +116,7 @@ def test_the_service_scores_a_real_row(cancer: tuple[Baked, str]) -> None:
         .splitlines()[-1]
     )
     values = json.loads(row)
-    meta = _read(project, "models/blessed/metadata.json")
+    meta = _read(project, champion_rel(project.path) + "/metadata.json")
     body = {f["name"]: float(values[f.get("source", f["name"])]) for f in meta["features"]}
     result = _predict(project, body)
     assert result["status"] == 200, result
@@ -157,7 +158,7 @@ def test_a_date_column_becomes_numeric_parts(weather: tuple[Baked, str]) -> None
     assert "date" not in kinds
     parts = ["date_year", "date_month", "date_day", "date_day_of_week"]
     assert all(kinds[p] == "numeric" for p in parts)
-    meta = _read(project, "models/blessed/metadata.json")
+    meta = _read(project, champion_rel(project.path) + "/metadata.json")
     assert sorted(meta["classes"]) == ["drizzle", "fog", "rain", "snow", "sun"]
 
 

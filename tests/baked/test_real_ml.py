@@ -4,7 +4,7 @@ One project, made with `mlops new` from a spec with a csv source (the penguins w
 * the spec: ``species`` (three classes), f1 with ``ml.average: macro``, LightGBM; the blessed
   ONNX model's answers are scored by the project's monitoring as the pipeline scored them, and
   `mlops update` right after `make pipeline` has nothing to merge (the pipeline writes no file the
-  template owns: its model card goes to reports/ and models/blessed/);
+  template owns: its model card goes to reports/ and the model's folder);
 * conf/<env>.yaml overrides: ``sex`` ('female'/'male', binary text, f1 of 'male') on LightGBM and
   on scikit-learn's families.
 The project's own tests/ml (its scoring tests, the end-to-end test on its own data) run too.
@@ -21,6 +21,7 @@ from typing import Any
 import palmerpenguins
 import pytest
 
+from .champion import CHAMPION_CODE, champion_dir, champion_rel
 from .conftest import Baked
 
 SPEC = """\
@@ -89,7 +90,7 @@ def _check_f1_run(baked: Baked, classes: list[str], estimators: set[str]) -> dic
     assert train["metric"] == "f1" and train["chosen"] in estimators
     for family in train["families"]:  # the search and the validation score the same f1
         assert 0.6 < family["cv_score"] <= 1.0 and 0.6 < family["validation_score"] <= 1.0
-    meta = _json(baked, "models/blessed/metadata.json")
+    meta = _json(baked, champion_rel(baked.path) + "/metadata.json")
     assert meta["classes"] == classes and meta["estimator"] in estimators
     metrics = _json(baked, "reports/metrics.json")
     assert metrics["score"] == metrics["holdout"]["f1"] == meta["score"]
@@ -113,20 +114,22 @@ def test_the_projects_own_ml_tests_lint_and_types(penguins: Baked) -> None:
 
 #: the blessed ONNX model (serving's code) scores gold rows; monitoring judges them against the
 #: true labels, and the ML scoring computes the same f1 from the same predictions
-MONITOR = """
+MONITOR = (
+    CHAMPION_CODE
+    + """
 import json
 from pathlib import Path
 import pandas as pd
 from {pkg}.monitoring.checks import Settings, performance
 from {pkg}.ml.scoring import Scoring
 from {pkg}.serving.model import OnnxModel
-model = OnnxModel(Path('models/blessed'))
+model = OnnxModel(Path(CHAMP))
 gold = pd.read_parquet('data/gold/features.parquet').dropna()
 names = [f.name for f in model.metadata.features]
 outs = model.predict_records(gold[names].to_dict('records'))
 records = [{{'request_id': str(i), **o}} for i, o in enumerate(outs)]
 labels = {{str(i): y for i, y in enumerate(gold['species'])}}
-settings = Settings(model_dir=Path('models/blessed'), logs_dir=Path('logs'),
+settings = Settings(model_dir=Path(CHAMP), logs_dir=Path('logs'),
                     labels_dir=Path('labels'), min_samples=10, min_score=0.6, metric='f1')
 perf = performance(records, labels, model.metadata, settings)
 pred = [o['prediction'] for o in outs]
@@ -134,6 +137,7 @@ direct = Scoring('f1', 'classification', 'macro').score(gold['species'], pred, N
                                                         list(model.metadata.classes))
 print(json.dumps({{'perf': perf, 'direct': direct}}))
 """
+)
 
 
 def test_three_classes_f1_macro_pipeline_monitoring_and_update(penguins: Baked) -> None:
@@ -143,7 +147,7 @@ def test_three_classes_f1_macro_pipeline_monitoring_and_update(penguins: Baked) 
     assert metrics["holdout"]["averaging"] == "macro"
     card = (penguins.path / "reports" / "model-card.md").read_text()
     assert "Decision: BLESSED" in card and "## Intended use" in card
-    assert (penguins.path / "models" / "blessed" / "model-card.md").read_text() == card
+    assert (champion_dir(penguins.path) / "model-card.md").read_text() == card
 
     # the pipeline wrote nothing git tracks, so `mlops update` has nothing to merge
     assert penguins.run("git", "status", "--porcelain").stdout == ""

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from .champion import champion_dir
 from .conftest import Baked, BakeFn, wait_until_ready
 from .test_serving_monitoring import call, free_port
 
@@ -105,7 +106,7 @@ def source_rows(penguins: Baked) -> list[dict[str, Any]]:
 
 def metadata(penguins: Baked) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(
-        (penguins.path / "models" / "blessed" / "metadata.json").read_text(encoding="utf-8")
+        (champion_dir(penguins.path) / "metadata.json").read_text(encoding="utf-8")
     )
     return loaded
 

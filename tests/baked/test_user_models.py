@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from .champion import champion_dir, champion_rel
 from .conftest import Baked, BakeFn
 
 ENTRY = """
@@ -101,10 +102,10 @@ def test_pipeline_trains_packages_and_blesses_the_new_family(user_project: Baked
     train = _json(user_project, "reports/train.json")
     assert [f["family"] for f in train["families"]] == ["extra_trees"]
     assert train["chosen"] == "extra_trees"
-    blessed = _json(user_project, "models/blessed/metadata.json")
+    blessed = _json(user_project, champion_rel(user_project.path) + "/metadata.json")
     assert blessed["estimator"] == "extra_trees"
     assert blessed["onnx"]["parity"]["ok"] is True
-    assert (user_project.path / "models" / "blessed" / "model.onnx").is_file()
+    assert (champion_dir(user_project.path) / "model.onnx").is_file()
     gate = _json(user_project, "reports/gate.json")
     assert gate["passed"] is True, gate
     card = (user_project.path / "reports" / "model-card.md").read_text()

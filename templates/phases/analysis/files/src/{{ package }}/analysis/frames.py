@@ -4,7 +4,8 @@ Inputs (read only; never bronze or silver):
 
 - gold: ``data/gold/aggregates.parquet`` (``dimension``, ``value``, ``rows``, ``share``,
   ``target_mean``), ``features.parquet`` and ``contract.json``;
-- the blessed model: ``models/blessed/metadata.json`` and the gate's ``reports/gate.json``;
+- the champion model: ``models/versions/<champion>/metadata.json`` (``models/aliases.json``)
+  and the gate's ``reports/gate.json``;
 - the model's outputs: ``logs/requests.jsonl`` (REST service and batch scoring, one JSON object
   per scored record) and ``reports/predictions.parquet`` (batch scoring), when they exist.
 
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..common import registry
 from ..common.config import resolve
 
 AGGREGATE_COLUMNS = ["dimension", "value", "rows", "share", "target_mean"]
@@ -57,7 +59,14 @@ class Sources:
 
     @property
     def metadata(self) -> Path:
-        return self.models / "blessed" / "metadata.json"
+        """The champion's metadata (``models/blessed/`` in a project from before the registry;
+        missing before the first blessing: the dashboard then says there is no model yet)."""
+        try:
+            return registry.model_dir(self.models, "champion") / "metadata.json"
+        except registry.LegacyLayoutError:
+            return self.models / registry.LEGACY_BLESSED / "metadata.json"
+        except registry.RegistryError:
+            return self.models / registry.VERSIONS_DIR / "none" / "metadata.json"
 
     @property
     def gate(self) -> Path:
