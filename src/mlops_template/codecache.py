@@ -153,7 +153,7 @@ def memo_filter(env: Any, name: str, function: Any) -> Any:
     codes: CodeCache | None = env.__dict__.get(ATTRIBUTE)
     if codes is None or codes.path is None:
         return function
-    from mlops_template.speccache import library_version
+    from mlops_template.cachestore import library_version
 
     version = library_version("pyyaml")
     if version is None:

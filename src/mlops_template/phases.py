@@ -270,16 +270,17 @@ def load_phase(folder: Path) -> Phase:
 @functools.lru_cache(maxsize=4)
 def load_catalogue(root: Path | None = None) -> dict[str, Phase]:
     """All built-in phases, by name, in their declared order (the installed templates' from
-    :mod:`mlops_template.speccache` when their manifests and the code are unchanged)."""
+    :mod:`mlops_template.cachestore` when their manifests and the code are unchanged)."""
     if root is not None:
         return _load_catalogue(root)
-    from mlops_template import speccache
+    from mlops_template import cachestore
 
-    cached = speccache.cached_catalogue()
+    installed = templates_dir()
+    cached = cachestore.cached_catalogue(installed, globals())
     if cached is not None:
         return cached
-    catalogue = _load_catalogue(templates_dir())
-    speccache.store_catalogue(catalogue)
+    catalogue = _load_catalogue(installed)
+    cachestore.store_catalogue(installed, catalogue, __name__)
     return catalogue
 
 

@@ -33,216 +33,14 @@ validated :class:`~mlops_template.spec.Spec` (``spec.ml.metric``, ``spec.package
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from mlops_template import cachestore
+
 if TYPE_CHECKING:  # pragma: no cover
-    from mlops_template.phases import Phase
     from mlops_template.spec import Spec
-
-#: format of the entries; bump when their layout changes
-FORMAT = 1
-#: largest entry read or written (a spec file is at most 1 MiB: limits.MAX_INPUT_BYTES)
-MAX_ENTRY_BYTES = 4 * 1024 * 1024
-#: entries kept in the folder; past this, new outcomes are not stored
-MAX_ENTRIES = 512
-#: the libraries whose versions are part of the key (their dist-info folder names)
-LIBRARIES = ("pydantic", "pydantic_core", "pyyaml")
-
-
-def enabled() -> bool:
-    return os.environ.get("MLOPS_NO_CACHE", "") in ("", "0")
-
-
-def folder() -> Path | None:
-    """``~/.cache/mlops-template/specs-<tool version>`` (created), or None when not writable."""
-    from mlops_template import __version__
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "mlops-template" / f"specs-{__version__}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path if os.access(path, os.W_OK) else None
-
-
-# ------------------------------------------------------------------------------------------
-# the code key: everything besides the input that decides what validation gives
-# ------------------------------------------------------------------------------------------
-
-_code_key: list[str | None] = []
-
-
-def code_key() -> str | None:
-    """sha256 over this package's code, the installed phase manifests, Python and the
-    libraries' versions; None when a library's version cannot be found (then nothing is
-    cached)."""
-    if not _code_key:
-        _code_key.append(_compute_code_key())
-    return _code_key[0]
-
-
-def _compute_code_key() -> str | None:
-    import hashlib
-
-    from mlops_template.phases import templates_dir
-
-    digest = hashlib.sha256()
-
-    def add(label: str, data: bytes) -> None:
-        digest.update(f"{label}\0{len(data)}\0".encode())
-        digest.update(data)
-
-    add("python", f"{sys.version}|{sys.implementation.cache_tag}".encode())
-    package = Path(__file__).resolve().parent
-    for dirpath, dirnames, filenames in os.walk(package):
-        here = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if d != "__pycache__" and not (here == package and d == "templates")
-        )
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                path = here / name
-                add(path.relative_to(package).as_posix(), path.read_bytes())
-    try:
-        templates = templates_dir()
-    except Exception:
-        return None
-    add("templates", str(templates).encode())
-    phases = templates / "phases"
-    for child in sorted(phases.iterdir()) if phases.is_dir() else ():
-        manifest = child / "phase.yaml"
-        if manifest.is_file():
-            add(f"phase:{child.name}", manifest.read_bytes())
-    versions = _library_versions()
-    if versions is None:
-        return None
-    add("libraries", "|".join(versions).encode())
-    return digest.hexdigest()
-
-
-def _library_versions() -> list[str] | None:
-    found = [library_version(library) for library in LIBRARIES]
-    return None if None in found else cast("list[str]", found)
-
-
-_versions: dict[str, str | None] = {}
-
-
-def library_version(library: str) -> str | None:
-    """The dist-info folder name of an installed library (``pyyaml-6.0.2.dist-info``), found
-    without importing it; None when there is none, or more than one next to it."""
-    if library not in _versions:
-        _versions[library] = _find_version(library)
-    return _versions[library]
-
-
-def _find_version(library: str) -> str | None:
-    import re
-    from importlib.machinery import PathFinder
-
-    module = "yaml" if library == "pyyaml" else library
-    spec = PathFinder.find_spec(module)
-    if spec is None or not spec.origin:
-        return None
-    site = Path(spec.origin).parent.parent
-    pattern = re.compile(rf"{re.escape(library)}-[^-]+\.dist-info", re.IGNORECASE)
-    try:
-        names = sorted(n for n in os.listdir(site) if pattern.fullmatch(n))
-    except OSError:
-        return None
-    if len(names) != 1:
-        return None  # none, or two installs side by side: cannot tell which one is used
-    return names[0].lower()
-
-
-# ------------------------------------------------------------------------------------------
-# entries
-# ------------------------------------------------------------------------------------------
-
-
-def _entry_path(kind: str, key: str, code: str) -> Path | None:
-    import hashlib
-
-    base = folder()
-    if base is None:
-        return None
-    name = hashlib.sha256(f"{FORMAT}\0{kind}\0{code}\0{key}".encode()).hexdigest()
-    return base / f"{kind}-{name[:40]}.json"
-
-
-def _read(kind: str, key: str) -> dict[str, Any] | None:
-    if not enabled():
-        return None
-    code = code_key()
-    path = _entry_path(kind, key, code) if code else None
-    if path is None:
-        return None
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_ENTRY_BYTES + 1)
-    except OSError:
-        return None
-    if len(raw) > MAX_ENTRY_BYTES:
-        return None
-    try:
-        entry = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if (
-        not isinstance(entry, dict)
-        or entry.get("format") != FORMAT
-        or entry.get("kind") != kind
-        or entry.get("key") != key
-        or entry.get("code") != code
-    ):
-        return None
-    return entry
-
-
-def _write(kind: str, key: str, payload: dict[str, Any]) -> None:
-    """Store ``payload`` under ``key``; any failure only costs the next run time."""
-    if not enabled():
-        return
-    code = code_key()
-    path = _entry_path(kind, key, code) if code else None
-    if path is None:
-        return
-    import tempfile
-
-    entry = {"format": FORMAT, "kind": kind, "key": key, "code": code, **payload}
-    try:
-        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except (TypeError, ValueError, RecursionError):
-        return
-    if len(data) > MAX_ENTRY_BYTES:
-        return
-    try:
-        if not path.exists() and sum(1 for _ in os.scandir(path.parent)) >= MAX_ENTRIES:
-            return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)  # a reader sees no entry or a whole one
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
-
-
-# ------------------------------------------------------------------------------------------
-# the spec
-# ------------------------------------------------------------------------------------------
-
-
-class Uncacheable(Exception):
-    """A validated spec holds a value :func:`encode_spec` cannot store exactly."""
 
 
 class SpecView:
@@ -283,6 +81,12 @@ class SpecView:
         return object.__getattribute__(self, "_extra")[name]
 
 
+def _templates() -> Path:
+    from mlops_template.phases import templates_dir
+
+    return templates_dir()
+
+
 def _encode(value: Any) -> Any:
     """A JSON value that :func:`_decode` turns back into ``value`` (models: their attributes)."""
     from pydantic import BaseModel
@@ -291,31 +95,36 @@ def _encode(value: Any) -> Any:
         return value
     if type(value) in (int, float):
         if isinstance(value, float) and value != value:  # NaN: JSON cannot hold it exactly
-            raise Uncacheable("NaN")
+            raise cachestore.Uncacheable("NaN")
         return ["f", value] if isinstance(value, float) else value
     if type(value) is list:
         return ["l", [_encode(v) for v in value]]
     if type(value) is dict:
         if not all(type(k) is str for k in value):
-            raise Uncacheable("a mapping with non-string keys")
+            raise cachestore.Uncacheable("a mapping with non-string keys")
         return ["d", {k: _encode(v) for k, v in value.items()}]
     if isinstance(value, BaseModel):
         return ["m", _model_values(value)]
-    raise Uncacheable(f"a {type(value).__name__} value")
+    raise cachestore.Uncacheable(f"a {type(value).__name__} value")
 
 
 def _model_values(model: Any) -> dict[str, Any]:
+    """Every field, computed field and property (plain or cached) of the model's own classes."""
+    import functools
+
     from pydantic import BaseModel
 
     cls = type(model)
-    out = {name: _encode(getattr(model, name)) for name in cls.model_fields}
+    names = [*cls.model_fields, *cls.model_computed_fields]
     for klass in cls.__mro__:
         if klass is BaseModel or not issubclass(klass, BaseModel):
             break
-        for name, attr in vars(klass).items():
-            if isinstance(attr, property) and name not in out and not name.startswith("__"):
-                out[name] = _encode(getattr(model, name))
-    return out
+        names += [
+            name
+            for name, attr in vars(klass).items()
+            if isinstance(attr, property | functools.cached_property) and not name.startswith("__")
+        ]
+    return {name: _encode(getattr(model, name)) for name in dict.fromkeys(names)}
 
 
 def _decode(value: Any) -> Any:
@@ -389,18 +198,18 @@ def input_key(
 
 
 def cached_spec(key: str) -> Spec | None:
-    entry = _read("spec", key)
+    entry = cachestore.read_entry("spec", key, _templates())
     return decode_spec(entry) if entry is not None else None
 
 
 def store_spec(key: str, spec: Spec) -> None:
-    if not enabled() or isinstance(spec, SpecView):
+    if not cachestore.enabled() or isinstance(spec, SpecView):
         return
     try:
         payload = encode_spec(spec)
-    except Uncacheable:
+    except cachestore.Uncacheable:
         return
-    _write("spec", key, payload)
+    cachestore.write_entry("spec", key, payload, _templates())
 
 
 def read_spec_bytes(path: Path) -> bytes | None:
@@ -424,7 +233,7 @@ def load_spec(
     """:func:`mlops_template.spec.load_spec`, answered from the cache when the same input
     validated before with the same code."""
     raw = read_spec_bytes(path) if path is not None else None
-    usable = enabled() and (path is None or raw is not None)
+    usable = cachestore.enabled() and (path is None or raw is not None)
     key = input_key(raw, name, sets, phases) if usable else ""
     if usable:
         hit = cached_spec(key)
@@ -466,91 +275,3 @@ def lower_is_better(spec: Spec) -> bool:
     from mlops_template.spec import LOWER_IS_BETTER
 
     return spec.ml.metric in LOWER_IS_BETTER
-
-
-# ------------------------------------------------------------------------------------------
-# the phase catalogue
-# ------------------------------------------------------------------------------------------
-
-
-def _encode_plain(value: Any) -> Any:
-    """Dataclasses of :mod:`mlops_template.phases`, tuples, lists, dicts, paths, scalars."""
-    import dataclasses
-
-    if value is None or type(value) in (bool, str, int):
-        return value
-    if type(value) is float:
-        return ["f", value]
-    if type(value) is tuple:
-        return ["t", [_encode_plain(v) for v in value]]
-    if type(value) is list:
-        return ["l", [_encode_plain(v) for v in value]]
-    if type(value) is dict and all(type(k) is str for k in value):
-        return ["d", {k: _encode_plain(v) for k, v in value.items()}]
-    if isinstance(value, Path):
-        return ["p", str(value)]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cls = type(value)
-        if cls.__module__ != "mlops_template.phases" or "." in cls.__qualname__:
-            raise Uncacheable(cls.__qualname__)
-        fields = {}
-        for item in dataclasses.fields(value):
-            if not item.init:
-                raise Uncacheable(f"{cls.__qualname__}.{item.name}")
-            fields[item.name] = _encode_plain(getattr(value, item.name))
-        return ["c", [cls.__qualname__, fields]]
-    raise Uncacheable(type(value).__name__)
-
-
-def is_dataclass(cls: type) -> bool:
-    return "__dataclass_fields__" in vars(cls)
-
-
-def _decode_plain(value: Any, classes: Mapping[str, Any]) -> Any:
-    if not isinstance(value, list):
-        return value
-    tag, body = value
-    if tag == "f":
-        return float(body)
-    if tag == "t":
-        return tuple(_decode_plain(v, classes) for v in body)
-    if tag == "l":
-        return [_decode_plain(v, classes) for v in body]
-    if tag == "d":
-        return {k: _decode_plain(v, classes) for k, v in body.items()}
-    if tag == "p":
-        return Path(body)
-    if tag == "c":
-        cls = classes[body[0]]
-        if not (isinstance(cls, type) and is_dataclass(cls)):
-            raise ValueError(f"{body[0]!r} is not a dataclass of mlops_template.phases")
-        return cls(**{k: _decode_plain(v, classes) for k, v in body[1].items()})
-    raise ValueError(f"unknown tag {tag!r}")
-
-
-def cached_catalogue() -> dict[str, Phase] | None:
-    """The installed phase catalogue as stored by :func:`store_catalogue`, or None."""
-    entry = _read("catalogue", "installed")
-    if entry is None:
-        return None
-    from mlops_template import phases as module
-
-    try:
-        decoded = _decode_plain(entry["phases"], vars(module))
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-        return None
-    if not isinstance(decoded, dict) or not all(
-        isinstance(p, module.Phase) and p.name == n for n, p in decoded.items()
-    ):
-        return None
-    return decoded
-
-
-def store_catalogue(catalogue: Mapping[str, Phase]) -> None:
-    if not enabled():
-        return
-    try:
-        encoded = _encode_plain(dict(catalogue))
-    except Uncacheable:
-        return
-    _write("catalogue", "installed", {"phases": encoded})

@@ -11,8 +11,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mlops_template"
 LAYERS = {
-    "errors": 0, "tree": 0, "quoting": 0, "limits": 0, "yamlsource": 0.5, "sandbox": 0.5,
+    "errors": 0, "tree": 0, "quoting": 0, "limits": 0, "cachestore": 0, "yamlsource": 0.5,
+    "sandbox": 0.5,
     "codecache": 0.5, "markers": 0.5, "phases": 1, "spec": 2,
+    # validated specs kept across runs: above spec, below what renders or lints
+    "speccache": 2.5,
     "render": 3, "apply": 3, "merge": 3, "gitread": 3,
     "project": 4, "lint": 4, "output": 4, "wizard": 4,
     # the typer-free bodies of `new` and `lint`, used by cli and by entry's fast path

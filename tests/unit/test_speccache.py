@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from mlops_template import speccache
+from mlops_template import cachestore, phases, speccache
 from mlops_template.errors import SpecError, UsageError
 from mlops_template.limits import MAX_INPUT_BYTES
 from mlops_template.phases import _load_catalogue, templates_dir
@@ -103,8 +103,8 @@ def test_any_change_of_input_or_code_is_a_miss(
         (None, ["ml.metric=f1"], None),
         (None, [], ["data"]),
     ]
-    for name, sets, phases in others:
-        key = speccache.input_key(spec_file.read_bytes(), name, sets, phases)
+    for name, sets, phase_list in others:
+        key = speccache.input_key(spec_file.read_bytes(), name, sets, phase_list)
         assert speccache.cached_spec(key) is None
     # one byte more in the file (a comment): validated again
     spec_file.write_text("project: {name: Demo}\n#\n", encoding="utf-8")
@@ -113,14 +113,14 @@ def test_any_change_of_input_or_code_is_a_miss(
     raw = spec_file.read_bytes()
     assert speccache.cached_spec(speccache.input_key(raw, None, (), None, purpose="lint")) is None
     # another version of the code: every entry is a miss
-    monkeypatch.setattr(speccache, "_code_key", ["0" * 64])
+    monkeypatch.setattr(cachestore, "_code_keys", {templates_dir(): "0" * 64})
     assert isinstance(speccache.load_spec(spec_file), Spec)
 
 
 def test_the_code_key_covers_the_package_the_manifests_and_the_libraries() -> None:
-    key = speccache._compute_code_key()
+    key = cachestore._compute_code_key(templates_dir())
     assert key is not None and len(key) == 64
-    versions = speccache._library_versions()
+    versions = cachestore._library_versions()
     assert versions is not None
     assert [v.split("-")[0] for v in versions] == ["pydantic", "pydantic_core", "pyyaml"]
 
@@ -140,7 +140,7 @@ def test_damaged_foreign_or_oversized_entries_are_ignored(
         json.dumps({**stored, "format": 0}).encode(),
         json.dumps({**stored, "values": {"project": ["x", 1]}}).encode(),
         json.dumps({**stored, "yaml": 3}).encode(),
-        good + b" " * speccache.MAX_ENTRY_BYTES,
+        good + b" " * cachestore.MAX_ENTRY_BYTES,
         b"[" * 100_000,
     ]
     for bad in bad_entries:
@@ -179,11 +179,11 @@ def test_the_size_limit_holds_after_a_hit(tmp_path: Path) -> None:
 
 def test_a_spec_with_a_value_json_cannot_hold_is_not_stored(tmp_path: Path) -> None:
     spec = load_spec(name="Demo")
-    with pytest.raises(speccache.Uncacheable):
+    with pytest.raises(cachestore.Uncacheable):
         speccache._encode(Path("x"))
-    with pytest.raises(speccache.Uncacheable):
+    with pytest.raises(cachestore.Uncacheable):
         speccache._encode(float("nan"))
-    with pytest.raises(speccache.Uncacheable):
+    with pytest.raises(cachestore.Uncacheable):
         speccache._encode({1: "a"})
     speccache.store_spec("k", spec)
     assert len(entries(tmp_path)) == 1  # a plain spec is stored
@@ -191,9 +191,9 @@ def test_a_spec_with_a_value_json_cannot_hold_is_not_stored(tmp_path: Path) -> N
 
 def test_the_cached_catalogue_is_the_parsed_one(tmp_path: Path) -> None:
     parsed = _load_catalogue(templates_dir())
-    speccache.store_catalogue(parsed)
+    cachestore.store_catalogue(templates_dir(), parsed, phases.__name__)
     assert len(entries(tmp_path, "catalogue")) == 1
-    cached = speccache.cached_catalogue()
+    cached = cachestore.cached_catalogue(templates_dir(), vars(phases))
     assert cached is not None and list(cached) == list(parsed)
     for name, phase in parsed.items():
         again = cached[name]
@@ -206,4 +206,4 @@ def test_the_cached_catalogue_is_the_parsed_one(tmp_path: Path) -> None:
     stored = json.loads(entry.read_bytes())
     stored["phases"][1]["data"][1][0] = "Path"  # a class that is not a phases dataclass
     entry.write_text(json.dumps(stored), encoding="utf-8")
-    assert speccache.cached_catalogue() is None
+    assert cachestore.cached_catalogue(templates_dir(), vars(phases)) is None
