@@ -88,13 +88,27 @@ def serving(baked: Baked) -> Iterator[int]:
     assert server.returncode == 0, log.read_text()[-4000:]
 
 
+def champion_metadata(baked: Baked) -> tuple[Path, dict[str, Any]]:
+    """The folder and metadata of the model `make serve` answers with (the registry's champion,
+    or models/blessed/ in a project from before the registry)."""
+    models = baked.path / "models"
+    aliases = models / "aliases.json"
+    folder = models / "blessed"
+    if aliases.is_file():
+        folder = models / "versions" / json.loads(aliases.read_text())["champion"]
+    return folder, json.loads((folder / "metadata.json").read_text())
+
+
 def gold_rows(baked: Baked, count: int, shift: bool = False) -> list[dict[str, Any]]:
-    """Rows of the project's own gold data: the features plus the true target (last column),
-    optionally with every numeric feature shifted far from what the model was trained on."""
+    """Rows of the project's own gold data: the id (the service looks per-entity features up by
+    it), the features plus the true target (last column), optionally with every numeric feature
+    shifted far from what the model was trained on."""
+    folder, _ = champion_metadata(baked)
     code = f"""
 import json, polars as pl
-meta = json.load(open("models/blessed/metadata.json"))
+meta = json.load(open("{folder / "metadata.json"}"))
 names = [f["name"] for f in meta["features"]] + [meta["target"]]
+names = ([meta["id_column"]] if meta.get("id_column") else []) + names
 frame = pl.read_parquet("data/gold/features.parquet").sample({count}, seed=3).select(names)
 if {shift}:
     frame = frame.with_columns(
@@ -117,9 +131,12 @@ def churn(bake: BakeFn) -> Baked:
 
 
 def test_serve_log_and_monitor_drift(churn: Baked) -> None:
-    metadata = json.loads((churn.path / "models/blessed/metadata.json").read_text())
+    _, metadata = champion_metadata(churn)
     names = [f["name"] for f in metadata["features"]]
     numeric = [f["name"] for f in metadata["features"] if f["kind"] == "numeric"]
+    # the model's feature code computes these from the raw inputs: a value sent is ignored
+    computed = {*metadata.get("derived", []), *metadata.get("entity_features", [])}
+    sent = [name for name in numeric if name not in computed]
     categorical = next(f for f in metadata["features"] if f["kind"] == "categorical")
     target = metadata["target"]
     truth = gold_rows(churn, 300)
@@ -155,8 +172,8 @@ def test_serve_log_and_monitor_drift(churn: Baked) -> None:
         # invalid payloads: 422 naming the field (a missing feature is imputed as silver did:
         # test_serving_hardening.py covers it; a number beyond float32 is refused)
         for payload, field in [
-            ({**normal[1], numeric[0]: 1e308}, numeric[0]),
-            ({**normal[1], numeric[-1]: "lots"}, numeric[-1]),
+            ({**normal[1], sent[0]: 1e308}, sent[0]),
+            ({**normal[1], sent[-1]: "lots"}, sent[-1]),
             ({**normal[1], categorical["name"]: "no-such-category"}, categorical["name"]),
             ({**normal[1], "unexpected_column": 1}, "unexpected_column"),
         ]:
@@ -220,3 +237,66 @@ def test_the_default_phases_project_passes_its_own_tests_linters_and_types(churn
         assert done.returncode == 0, f"make {target}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
         if target == "test":
             assert " passed" in done.stdout and " failed" not in done.stdout
+
+
+def test_the_running_service_scores_raw_silver_records(churn: Baked) -> None:
+    """Raw records of the main silver table (no derived feature, no per-entity feature) posted to
+    a running `make serve` get the predictions the model gives their gold rows: the packaged copy
+    of data/features.py computes the rest. Batch scoring takes the same raw file."""
+    folder, metadata = champion_metadata(churn)
+    assert (folder / "features.py").is_file() and metadata["feature_code"]["sha256"]
+    inputs = [i["name"] for i in metadata["inputs"]]
+    computed = [*metadata["derived"], *metadata["entity_features"]]
+    assert metadata["derived"] and not set(computed) & set(inputs)
+    id_column, target = metadata["id_column"], metadata["target"]
+    code = f"""
+import json, polars as pl
+silver = pl.read_parquet("data/silver/{metadata["main_table"]}.parquet").sample(40, seed=5)
+ids = silver["{id_column}"].to_list()
+gold = pl.read_parquet("data/gold/features.parquet").filter(pl.col("{id_column}").is_in(ids))
+gold = pl.DataFrame({{"{id_column}": ids}}).join(gold, on="{id_column}", maintain_order="left")
+raw = silver.select(["{id_column}", *{inputs!r}])
+raw.write_parquet("raw-records.parquet")
+names = [f["name"] for f in json.load(open("{folder / "metadata.json"}"))["features"]]
+gold = gold.select(["{id_column}", *names])
+print(json.dumps({{"raw": raw.to_dicts(), "gold": gold.to_dicts()}}))
+"""
+    rows = json.loads(churn.python(code).stdout)
+    raw, gold = rows["raw"], rows["gold"]
+    with serving(churn) as port:
+        status, schema = call(port, "GET", "/openapi.json")
+        body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        published = set(body["schema"]["anyOf"][0]["properties"])
+        assert set(inputs) <= published and not set(computed) & published
+        status, from_raw = call(port, "POST", "/predict", raw)
+        assert status == 200, from_raw
+        status, from_gold = call(port, "POST", "/predict", gold)
+        assert status == 200, from_gold
+        # a derived feature sent anyway is ignored: the computed value wins
+        wrong = [{**r, **{n: 12345.0 for n in metadata["derived"]}} for r in raw]
+        status, overridden = call(port, "POST", "/predict", wrong)
+        assert status == 200, overridden
+        category = next(i for i in metadata["inputs"] if i["kind"] == "categorical")
+        status, refused = call(port, "POST", "/predict", {**raw[0], category["name"]: "no-such"})
+        assert status == 422 and refused["detail"][0]["loc"] == ["body", category["name"]]
+        if metadata["entity_features"]:
+            status, unknown = call(port, "POST", "/predict", {**raw[0], id_column: "no-such-id"})
+            assert status == 422 and unknown["detail"][0]["loc"] == ["body", id_column], unknown
+            assert unknown["detail"][0]["type"] == "unknown_id"
+    served = [p["probabilities"] for p in from_raw["predictions"]]
+    assert served == [p["probabilities"] for p in from_gold["predictions"]]
+    assert served == [p["probabilities"] for p in overridden["predictions"]]
+    assert target not in raw[0]
+
+    churn.run(
+        ".venv/bin/python", "-m", f"{churn.package}.serving.batch", "--input", "raw-records.parquet",
+        "--output", "raw-predictions.parquet", "--no-log",
+    )  # fmt: skip
+    code = """
+import json, polars as pl
+frame = pl.read_parquet("raw-predictions.parquet")
+print(json.dumps(frame.select([c for c in frame.columns if c.startswith("probability_")]).to_dicts()))
+"""
+    batch = json.loads(churn.python(code).stdout)
+    for row, want in zip(batch, served, strict=True):
+        assert {k.removeprefix("probability_"): round(v, 6) for k, v in row.items()} == want
