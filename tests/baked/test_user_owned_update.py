@@ -7,9 +7,13 @@ gold.py and train.py carry one more line). The team then, as the generated READM
 * adds a feature: one more column in ``derive_features`` of ``src/<pkg>/data/features.py``;
 * adds a model family: one ``ModelFamily`` entry in ``src/<pkg>/ml/models.py`` plus conf
   ``ml.families`` in ``conf/dev.yaml``;
+* adds a table: its support tickets (a JSON-lines file) as a new source under ``data.sources`` in
+  ``conf/base.yaml``, and a join in features.py (tickets counted per customer, beside the order
+  aggregates);
 * and rewrites the first line of both files' docstrings (the line the template changed too).
 
-`make pipeline` trains on the new feature with the new family. Committed, then `mlops update` to
+`make pipeline` lands the new table in bronze and silver and trains on the new feature and the
+ticket count with the new family. Committed, then `mlops update` to
 the installed templates (the "template improvement"): exit 0, no conflict, both user-owned files
 reported ``kept`` and byte for byte as the team left them, the template-owned files updated, and
 `make pipeline` is green again with the same feature and family; `mlops lint` (MLO7xx) and the
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -39,6 +44,28 @@ OLD_FIRST_LINE = '"""(previous template version) '
 OLD_TAIL = "# (previous template version of this file)\n"
 TEMPLATE_OWNED = ("data/gold.py", "ml/train.py")
 FEATURE = '        (nw.col("age") - nw.col("tenure_months") / 12).alias("age_at_signup"),\n'
+TICKETS_SOURCE = """    tickets:
+      kind: json
+      path: data/raw/tickets.jsonl
+      id_column: ticket_id
+"""
+TICKETS_JOIN = '''
+
+#: our support-ticket table (data.sources.tickets in conf/base.yaml)
+TICKETS = "tickets"
+
+
+def aggregate_features(tables: Mapping[str, nw.LazyFrame]) -> nw.LazyFrame | None:
+    """The order aggregates, plus how many support tickets each customer opened."""
+    per_customer = _order_features(tables)
+    tickets = tables.get(TICKETS)
+    if per_customer is None or tickets is None or ID_COLUMN is None:
+        return per_customer
+    counts = tickets.group_by(ID_COLUMN).agg(nw.len().cast(nw.Float64).alias("tickets_count"))
+    return per_customer.join(counts, on=ID_COLUMN, how="left").with_columns(
+        nw.col("tickets_count").fill_null(0.0)
+    )
+'''
 FAMILY = """
 
 def _extra_trees(task: str, seed: int) -> Estimator:
@@ -131,21 +158,44 @@ def project(tmp_path_factory: pytest.TempPathFactory, old_templates: Path) -> Ba
     at = text.index("    return frame.with_columns(\n", start) + len(
         "    return frame.with_columns(\n"
     )
-    features.write_text(text[:at] + FEATURE + text[at:])
+    text = text[:at] + FEATURE + text[at:]
+    signature = "def aggregate_features(tables: Mapping[str, nw.LazyFrame]) -> nw.LazyFrame | None:"
+    assert text.count(signature) == 1
+    features.write_text(
+        text.replace(signature, signature.replace("aggregate_features", "_order_features"))
+        + TICKETS_JOIN
+    )
+    raw = dest / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(7)
+    with (raw / "tickets.jsonl").open("w") as handle:
+        for number in range(1, 3001):
+            ticket = {"ticket_id": f"T{number:06d}", "customer_id": f"C{rng.randint(1, 4000):07d}",
+                      "priority": rng.choice(["low", "high"])}  # fmt: skip
+            handle.write(json.dumps(ticket) + "\n")
+    base = dest / "conf" / "base.yaml"
+    text = base.read_text()
+    assert text.count("\n  sources:\n") == 1, "conf/base.yaml lists no data.sources mapping"
+    base.write_text(text.replace("\n  sources:\n", "\n  sources:\n" + TICKETS_SOURCE))
     models = pkg / "ml" / "models.py"
     text = models.read_text()
     assert text.startswith(OLD_FIRST_LINE)
     models.write_text('"""Our model families.' + text[text.index("\n") :] + FAMILY)
     dev = dest / "conf" / "dev.yaml"
     dev.write_text(dev.read_text() + "ml:\n  families: [extra_trees]\n")
-    _commit(baked, "feat: age_at_signup feature, extra_trees family")
+    _commit(baked, "feat: tickets table, age_at_signup feature, extra_trees family")
     return baked
 
 
 def _check_pipeline_outputs(baked: Baked) -> None:
+    assert (baked.path / "data" / "silver" / "tickets.parquet").is_file()
+    assert (baked.path / "data" / "silver" / "tickets.contract.json").is_file()
+    assert any((baked.path / "data" / "bronze" / "tickets").rglob("*.parquet"))
     contract = _json(baked, "data/gold/contract.json")
     assert "age_at_signup" in contract["derived"], contract["derived"]
-    assert "age_at_signup" in [f["name"] for f in contract["features"]]
+    assert "tickets_count" in contract["entity_features"], contract["entity_features"]
+    names = [f["name"] for f in contract["features"]]
+    assert "age_at_signup" in names and "tickets_count" in names, names
     train = _json(baked, "reports/train.json")
     assert [f["family"] for f in train["families"]] == ["extra_trees"]
     assert train["chosen"] == "extra_trees"
@@ -164,6 +214,7 @@ def test_update_keeps_the_user_owned_files_and_updates_the_rest(project: Baked) 
     assert sorted(owned) == [f"{pkg}/data/features.py", f"{pkg}/ml/models.py"]
     before = {rel: _sha(project.path / rel) for rel in owned}
     dev = (project.path / "conf" / "dev.yaml").read_bytes()
+    conf = (project.path / "conf" / "base.yaml").read_text()
     _commit(project, "pipeline run")  # outputs are git-ignored; nothing else may be dirty
     proc = subprocess.run(
         [sys.executable, "-m", "mlops_template", "update", "--format", "json"],
@@ -183,6 +234,7 @@ def test_update_keeps_the_user_owned_files_and_updates_the_rest(project: Baked) 
         assert files[rel]["action"] == "updated", files[rel]
         assert (project.path / rel).read_bytes() == installed.files[rel].content
     assert (project.path / "conf" / "dev.yaml").read_bytes() == dev
+    assert (project.path / "conf" / "base.yaml").read_text() == conf  # the template kept it too
     for rel in owned:
         assert "<<<<<<<" not in (project.path / rel).read_text()
     _commit(project, "chore: mlops update")
