@@ -301,6 +301,18 @@ def _metadata_view(metadata: ModelMetadata) -> dict[str, Any]:
             }
             for f in metadata.features
         ],
+        # what a client sends (the raw columns) and what the model's feature code computes
+        "inputs": [
+            {
+                "name": i.name,
+                "kind": i.kind,
+                **({"categories": list(i.categories)} if i.categories else {}),
+            }
+            for i in metadata.inputs
+        ],
+        "derived": list(metadata.derived),
+        "entity_features": list(metadata.entity_features),
+        "feature_code": raw.get("feature_code"),
     }
 
 
