@@ -30,8 +30,8 @@ import polars as pl
 
 from ..common.spark import get_spark
 from .contracts import Contract
-from .frames import Engine, quarantine_rows
 from .errors import DataError
+from .frames import Engine, quarantine_rows
 from .storage import move, parquet_rows, relative, remove_tree
 
 if TYPE_CHECKING:

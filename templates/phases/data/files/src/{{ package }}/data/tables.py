@@ -1,5 +1,6 @@
-"""The project's tables: every source by name (conf ``data.sources``), the main table, and the
-view of the configuration each table's ingest and silver run with.
+"""The project's tables: the main table (conf ``data.main_table``, its source ``data.source``),
+every other source by name (``data.sources``), and the view of the configuration each table's
+ingest and silver run with.
 
 A table's view is the configuration with ``data.source`` set to that table's source, so ingest
 and silver read one source the way they always did. The main table keeps ``data/bronze/`` and the
@@ -38,32 +39,29 @@ def single_name(source: dict[str, Any]) -> str:
 
 
 def sources(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every source by table name, the main table first (a source set to null, e.g. in
-    ``conf/<env>.yaml``, is left out)."""
-    named = {n: s for n, s in (cfg["data"].get("sources") or {}).items() if s is not None}
-    if not named:
-        source = cfg["data"]["source"]
-        return {single_name(source): source}
-    for name in named:
+    """Every source by table name, the main table (its source: ``data.source``) first, then
+    the other tables of ``data.sources`` (one set to null, e.g. in ``conf/<env>.yaml``, is left
+    out)."""
+    main = main_table(cfg)
+    others = {n: s for n, s in (cfg["data"].get("sources") or {}).items() if s is not None}
+    for name in [main, *others]:
         if not TABLE_NAME.match(str(name)):
             raise DataError(
-                f"data.sources: {name!r} is not a lowercase identifier (a-z, 0-9, _): it names "
-                "the bronze folder and the silver table; rename it in conf/base.yaml"
+                f"table name {name!r} (data.main_table / data.sources) is not a lowercase "
+                "identifier (a-z, 0-9, _): it names the bronze folder and the silver table; "
+                "rename it in conf/base.yaml"
             )
-    main = main_table(cfg)
-    if main not in named:
+    if main in others:
         raise DataError(
-            f"data.main_table {main!r} is not one of data.sources ({', '.join(named)}); fix "
-            "conf/base.yaml"
+            f"data.sources lists the main table {main!r}, whose source is data.source; remove "
+            f"it from data.sources (conf/base.yaml) or set data.main_table to another name"
         )
-    return {main: named[main], **{n: s for n, s in named.items() if n != main}}
+    return {main: cfg["data"]["source"], **others}
 
 
 def main_table(cfg: dict[str, Any]) -> str:
-    named = {n: s for n, s in (cfg["data"].get("sources") or {}).items() if s is not None}
-    if not named:
-        return single_name(cfg["data"]["source"])
-    return str(cfg["data"].get("main_table") or next(iter(named)))
+    """The table the model learns from: ``data.main_table``, else named after ``data.source``."""
+    return str(cfg["data"].get("main_table") or single_name(cfg["data"]["source"]))
 
 
 def table_config(cfg: dict[str, Any], name: str) -> dict[str, Any]:
