@@ -301,6 +301,8 @@ class FeaturePipeline:
             self.compute({name: [] for name in self.inputs}, 0)
         except FeatureError as exc:
             raise ModelError(f"{model_dir / FEATURE_CODE_FILE}: {exc}") from None
+        if self.derive is not None and _passes_through(self.derive):
+            self.derive = None  # `return frame`: nothing to run per request
 
     @property
     def needs_id(self) -> bool:
@@ -472,6 +474,19 @@ class FeaturePipeline:
         if errors:
             raise FeatureError(errors)
         return out
+
+
+def _passes_through(derive: Callable[[Any], Any]) -> bool:
+    """True when ``derive`` returns the very frame it is given (the one-table template's
+    ``derive_features``), so serving can skip it."""
+    import narwhals as nw
+    import polars as pl
+
+    frame = nw.from_native(pl.DataFrame({"x": [1.0]}).lazy())
+    try:
+        return derive(frame) is frame
+    except Exception:  # it needs its columns: it does something
+        return False
 
 
 def iso_dates(item: Input, parts: Mapping[str, Sequence[Any]], rows: int) -> list[str | None]:
