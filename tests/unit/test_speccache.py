@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,12 @@ def test_a_cached_spec_is_the_validated_spec(case: dict[str, Any], tmp_path: Pat
     assert_same_attributes(real, view)
     assert view.model_dump(mode="json") == real.model_dump(mode="json")
     assert view.package == real.package
-    # what a project is made of: byte for byte the same tree from the view
-    expected = {p: (e.content, e.executable) for p, e in render(real).files.items()}
-    got = {p: (e.content, e.executable) for p, e in render(view).files.items()}
+    # what a project is made of: byte for byte the same tree from the view (from one copy of
+    # the templates, which other work may be editing meanwhile)
+    root = tmp_path / "templates"
+    shutil.copytree(templates_dir(), root, ignore=shutil.ignore_patterns("__pycache__"))
+    expected = {p: (e.content, e.executable) for p, e in render(real, root=root).files.items()}
+    got = {p: (e.content, e.executable) for p, e in render(view, root=root).files.items()}
     assert got == expected, sorted(p for p in expected if got.get(p) != expected[p])
     with pytest.raises(AttributeError):
         view.ml.metric = "f1"
@@ -207,3 +211,21 @@ def test_the_cached_catalogue_is_the_parsed_one(tmp_path: Path) -> None:
     stored["phases"][1]["data"][1][0] = "Path"  # a class that is not a phases dataclass
     entry.write_text(json.dumps(stored), encoding="utf-8")
     assert cachestore.cached_catalogue(templates_dir(), vars(phases)) is None
+
+
+def test_lint_takes_a_cached_spec_only_for_the_same_bytes(tmp_path: Path) -> None:
+    from mlops_template.lint.project import Project
+
+    root = tmp_path / "p"
+    root.mkdir()
+    spec_file = root / "mlops.yaml"
+    spec_file.write_text("spec_version: 1\nproject: {name: Demo}\n", encoding="utf-8")
+    assert isinstance(Project(root).spec_load.spec, Spec)  # a miss: validated, stored
+    assert isinstance(Project(root).spec_load.spec, speccache.SpecView)
+    spec_file.write_bytes(b"spec_version: 1\nproject: {name: Demo}\n" + b"#" * MAX_INPUT_BYTES)
+    load = Project(root).spec_load
+    assert load.spec is None and "over the limit" in load.issues[0].message
+    spec_file.write_text("spec_version: 2\nproject: {name: Demo}\n", encoding="utf-8")
+    for _ in range(2):
+        load = Project(root).spec_load
+        assert load.spec is None and load.bad_version is not None and not load.issues
