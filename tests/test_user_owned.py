@@ -541,3 +541,18 @@ def test_models_registry_shape(linted: Path) -> None:
         hits = [at for message, at in by_message.items() if message.startswith(start)]
         assert hits == [place], (start, by_message)
     assert len(found) == len(expected), found
+
+
+def test_a_project_recorded_before_user_owned_existed_keeps_its_edited_models(
+    project: Path,
+) -> None:
+    """An older record has no `user_owned` list: the new render's list applies all the same."""
+    record = json.loads((project / STATE_FILE).read_text())
+    del record["user_owned"]
+    (project / STATE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    mine = edit_first_line(project / MODELS, "# ours\n")
+    code, out = mlops("update", "--project", str(project), "--format", "json")
+    assert code == 0, out
+    assert entries(out)[MODELS]["action"] == "kept"
+    assert (project / MODELS).read_bytes() == mine
+    assert MODELS in json.loads((project / STATE_FILE).read_text())["user_owned"]
