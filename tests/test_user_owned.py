@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -373,10 +374,13 @@ def findings(root: Path, rule: str) -> list[tuple[str, int | None, int | None, s
 @pytest.mark.parametrize(
     "spec_args",
     [{"name": "Demo", "phases": ["data", "training"]},
-     {"name": "Demo", "phases": ["data", "training"], "sets": ["data.source=sklearn:breast_cancer"]}],
+     {"name": "Demo", "phases": ["data", "training"],
+      "sets": ["data.source=sklearn:breast_cancer"]}],
     ids=["synthetic", "sklearn"],
 )  # fmt: skip
-def test_generated_user_owned_files_pass_their_rules(tmp_path: Path, spec_args: dict) -> None:  # type: ignore[type-arg]
+def test_generated_user_owned_files_pass_their_rules(
+    tmp_path: Path, spec_args: dict[str, Any]
+) -> None:
     dest = tmp_path / "demo"
     apply_new(render(load_spec(**spec_args)), dest)
     for rule in ("MLO701", "MLO702", "MLO703"):

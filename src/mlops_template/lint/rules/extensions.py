@@ -394,8 +394,8 @@ def _registry_findings(rel: str, tree: ast.Module, rule: Rule) -> Iterator[Findi
             yield rule.finding(rel, f"`{name}` is not defined at module level; the ML code reads "
                                f"`models.{name}`", line=1, column=1,
                                fix=f"define it: `{shape}`")  # fmt: skip
-    for function, wanted, optional_from in (("get", ("name",), 1),
-                                            ("select", ("task", "framework", "names"), 2)):  # fmt: skip
+    signatures = (("get", ("name",), 1), ("select", ("task", "framework", "names"), 2))
+    for function, wanted, optional_from in signatures:
         node = names.get(function)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for at, problem in _parameter_problems(node, wanted, optional_from):
@@ -430,9 +430,9 @@ def _family_findings(
     line, column = _where(family)
     for name in FAMILY_FIELDS:
         if name not in fields:
-            yield rule.finding(rel, f"`ModelFamily` has no field `{name}`; the ML code reads "
-                               f"`family.{name}`", line=line, column=column,
-                               fix=f"keep the field `{name}` (see the generated ModelFamily)")  # fmt: skip
+            yield rule.finding(rel, f"`ModelFamily` has no field `{name}`; the ML code "
+                               f"reads `family.{name}`", line=line, column=column,
+                               fix=f"keep the field `{name}` (see the generated one)")  # fmt: skip
     for name in FAMILY_METHODS:
         if name not in methods:
             yield rule.finding(rel, f"`ModelFamily` has no method `{name}()`; the ML code calls "
@@ -453,9 +453,10 @@ def _family_findings(
             assert keyword.arg is not None
             if keyword.arg not in fields:
                 line, column = keyword.lineno, keyword.col_offset + 1
+                known = ", ".join(order)
                 yield rule.finding(rel, f"`ModelFamily(...)` has no field `{keyword.arg}`",
                                    line=line, column=column,
-                                   fix=f"use the fields of ModelFamily: {', '.join(order)}")  # fmt: skip
+                                   fix=f"use the fields of ModelFamily: {known}")  # fmt: skip
             given.add(keyword.arg)
         missing = [f for f in required if f not in given]
         if missing:
