@@ -178,7 +178,8 @@ resource "aws_ecs_service" "api" {
   }
 
   lifecycle {
-    # deploy.yml registers new task definitions; autoscaling owns the count
+    # the deploy pipeline registers new task definitions (the image, and the rollout of its
+    # challenger: SERVING_STRATEGY, SERVING_CHALLENGER_SHARE); autoscaling owns the count
     ignore_changes = [task_definition, desired_count]
   }
 

@@ -100,8 +100,14 @@ resource "azurerm_container_app" "api" {
   }
 
   lifecycle {
-    # deploy.yml rolls out new images and shifts traffic between revisions
-    ignore_changes = [template[0].container[0].image, ingress[0].traffic_weight]
+    # the deploy pipeline rolls out new images, shifts traffic between revisions (a platform
+    # canary of a new image) and sets the rollout of the image's challenger (SERVING_STRATEGY,
+    # SERVING_CHALLENGER_SHARE): terraform leaves those to it
+    ignore_changes = [
+      template[0].container[0].image,
+      template[0].container[0].env,
+      ingress[0].traffic_weight,
+    ]
   }
 
   depends_on = [azurerm_role_assignment.api_pull]

@@ -89,8 +89,16 @@ resource "google_cloud_run_v2_service" "api" {
   }
 
   lifecycle {
-    # deploy.yml rolls out new images and shifts traffic between revisions
-    ignore_changes = [template[0].containers[0].image, traffic, client, client_version]
+    # the deploy pipeline rolls out new images, splits traffic between tagged revisions (a
+    # platform canary of a new image) and sets the rollout of the image's challenger
+    # (SERVING_STRATEGY, SERVING_CHALLENGER_SHARE): terraform leaves those to it
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].containers[0].env,
+      traffic,
+      client,
+      client_version,
+    ]
   }
 }
 
