@@ -35,6 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..data.dates import date_parts
 from .model import Input, ModelError, ModelMetadata
 
 FEATURE_CODE_FILE = "features.py"
@@ -339,6 +340,8 @@ class FeaturePipeline:
         frame = pl.DataFrame([*series, *given], height=rows) if series or given else None
         if frame is None:
             frame = pl.DataFrame(height=rows)
+        frame, bad = self._date_parts(frame, columns, single)
+        errors += bad
         if errors:
             raise FeatureError(errors)
         if self.entity is not None:
@@ -383,6 +386,36 @@ class FeaturePipeline:
                 ]
             )
         return self._model_columns(frame, rows, single)
+
+    def _date_parts(
+        self, frame: Any, columns: Mapping[str, Sequence[Any]], single: bool
+    ) -> tuple[Any, list[dict[str, Any]]]:
+        """Gold's numeric parts of each date input the records did not send as parts
+        (data/dates.py's rule, as gold expands them)."""
+        import polars as pl
+
+        errors: list[dict[str, Any]] = []
+        dates = self.metadata.dates
+        for item in self.inputs.values():
+            if item.kind not in ("date", "datetime"):
+                continue
+            parts = dates.get(item.source or item.name) or dates.get(item.name) or {}
+            todo = {p: n for p, n in parts.items() if n not in columns}
+            if not todo:
+                continue
+            values: dict[str, list[float | None]] = {n: [] for n in todo.values()}
+            texts = frame[item.name].cast(pl.String).to_list()
+            for i, text in enumerate(texts):
+                got: dict[str, float] = {}
+                if text is not None:
+                    try:
+                        got = date_parts(text)
+                    except ValueError as exc:
+                        errors.append(_error(None if single else i, item.name, str(exc), "date"))
+                for part, name in todo.items():
+                    values[name].append(got.get(part))
+            frame = frame.with_columns(pl.Series(n, v, dtype=pl.Float64) for n, v in values.items())
+        return frame, errors
 
     def _lookup(
         self, frame: Any, columns: Mapping[str, Sequence[Any]], rows: int, single: bool
