@@ -51,12 +51,14 @@ def sources(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "identifier (a-z, 0-9, _): it names the bronze folder and the silver table; "
                 "rename it in conf/base.yaml"
             )
-    if main in others:
+    source = cfg["data"]["source"]
+    listed = others.pop(main, None)
+    if listed is not None and listed != source:  # listed as in mlops.yaml: it must be the same
         raise DataError(
-            f"data.sources lists the main table {main!r}, whose source is data.source; remove "
-            f"it from data.sources (conf/base.yaml) or set data.main_table to another name"
+            f"data.sources.{main} differs from data.source, the main table's source; remove it "
+            "from data.sources (conf/base.yaml) or make them the same"
         )
-    return {main: cfg["data"]["source"], **others}
+    return {main: source, **others}
 
 
 def main_table(cfg: dict[str, Any]) -> str:
