@@ -36,6 +36,7 @@ inflates the false-decision rate (the peeking problem); a larger ``min_samples``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -164,6 +165,7 @@ class _Prepared:
         return None
 
     def score(self, idx: np.ndarray | None = None) -> float:
+        """The metric on the rows ``idx`` (all rows: exactly ml/scoring.py's value)."""
         if idx is None:
             idx = np.arange(self.n)
         proba = None if self.proba is None else self.proba[idx]
@@ -171,6 +173,46 @@ class _Prepared:
             return float(self.scoring.score(self.y[idx], self.p[idx], proba, self.labels))
         except ValueError:  # e.g. one class only in a resample
             return math.nan
+
+    def resampler(self) -> Callable[[np.ndarray], float]:
+        """The metric on a resample of row indices: a vectorised numpy version for accuracy,
+        binary ROC AUC and the regression metrics (the same numbers as scikit-learn, ~100x
+        cheaper per resample), scikit-learn through ml/scoring.py for the others."""
+        metric, y, p = self.scoring.metric, self.y, self.p
+        if self.scoring.task == "regression":
+            if metric == "rmse":
+                return lambda idx: float(np.sqrt(np.mean((y[idx] - p[idx]) ** 2)))
+            if metric == "mae":
+                return lambda idx: float(np.mean(np.abs(y[idx] - p[idx])))
+
+            def r2(idx: np.ndarray) -> float:
+                yy = y[idx]
+                total = float(np.sum((yy - yy.mean()) ** 2))
+                return math.nan if total == 0 else 1 - float(np.sum((yy - p[idx]) ** 2)) / total
+
+            return r2
+        labels = self.labels or []
+        if metric == "accuracy":
+            correct = (y == p).astype(np.float64)
+            return lambda idx: float(correct[idx].mean())
+        if metric == "roc_auc" and len(labels) == 2 and self.proba is not None:
+            from scipy.stats import rankdata
+
+            i = self.scoring.positive_index(labels)
+            positive = y == labels[i]
+            column = self.proba[:, i]
+
+            def auc(idx: np.ndarray) -> float:
+                pos = positive[idx]
+                n_pos = int(pos.sum())
+                n_neg = len(idx) - n_pos
+                if n_pos == 0 or n_neg == 0:
+                    return math.nan
+                ranks = rankdata(column[idx])
+                return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+            return auc
+        return self.score
 
 
 def compare(
@@ -237,13 +279,14 @@ def compare(
     out["difference"] = round(diff, 6)
 
     rng = np.random.default_rng(settings.seed)
+    score_a_on, score_b_on = a.resampler(), b.resampler()
     diffs = []
     for _ in range(settings.bootstrap):
         if mode == "shadow":
             idx = rng.integers(0, a.n, a.n)
-            da, db = a.score(idx), b.score(idx)
+            da, db = score_a_on(idx), score_b_on(idx)
         else:
-            da, db = a.score(rng.integers(0, a.n, a.n)), b.score(rng.integers(0, b.n, b.n))
+            da, db = score_a_on(rng.integers(0, a.n, a.n)), score_b_on(rng.integers(0, b.n, b.n))
         if not (math.isnan(da) or math.isnan(db)):
             diffs.append(sign * (db - da))
     if len(diffs) < 0.9 * settings.bootstrap:
