@@ -42,6 +42,7 @@ FEATURE_CODE_FILE = "features.py"
 ENTITY_FILE = "entity_features.parquet"
 DERIVE = "derive_features"
 #: silver's type names -> polars types (the rest: by the input's kind)
+INT64_MAX = 2**63 - 1
 INTEGER_DTYPES = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64")
 
 
@@ -208,7 +209,7 @@ def _typed_column(
         for i, v in enumerate(values):
             if v is None:
                 out.append(None)
-            elif float(v).is_integer():
+            elif float(v).is_integer() and abs(v) <= INT64_MAX:
                 out.append(int(v))
             else:
                 out.append(None)
@@ -216,7 +217,8 @@ def _typed_column(
                     _error(
                         where(i),
                         item.name,
-                        f"must be a whole number (silver's {item.dtype})",
+                        f"must be a whole number of at most {INT64_MAX} in magnitude "
+                        f"(silver's {item.dtype})",
                         "int_from_float",
                     )
                 )
@@ -229,7 +231,11 @@ def _typed_column(
                 out.append(None)
             elif dtype == pl.Boolean and text in _TRUE | _FALSE:
                 out.append(text in _TRUE)
-            elif dtype == pl.Int64 and re.fullmatch(r"[+-]?[0-9]+", text):
+            elif (
+                dtype == pl.Int64
+                and re.fullmatch(r"[+-]?[0-9]{1,19}", text)
+                and abs(int(text)) <= INT64_MAX
+            ):
                 out.append(int(text))
             else:
                 out.append(None)
