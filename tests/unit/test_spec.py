@@ -256,9 +256,7 @@ def test_positive_class_outside_classification_is_located_in_the_spec_file(tmp_p
     spec = write(tmp_path, "project: {name: X}\nml:\n  task: regression\n  positive_class: up\n")
     with pytest.raises(SpecError) as exc:
         load_spec(spec)
-    located = [
-        e for e in errors_of(exc) if e.startswith(f"{spec}:4:") and "ml.positive_class" in e
-    ]
+    located = [e for e in errors_of(exc) if e.startswith(f"{spec}:4:") and "ml.positive_class" in e]
     assert located, errors_of(exc)
 
 
