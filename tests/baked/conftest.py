@@ -22,7 +22,12 @@ from mlops_template.spec import load_spec
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 #: variables of the environment running the suite that a project command must not inherit
-INHERITED_OFF = ("VIRTUAL_ENV", "MLOPS_PROJECT_ROOT", "MLOPS_ENV")
+#: (PYTHONDONTWRITEBYTECODE: the project's modules are compiled once, when first imported)
+INHERITED_OFF = ("VIRTUAL_ENV", "MLOPS_PROJECT_ROOT", "MLOPS_ENV", "PYTHONDONTWRITEBYTECODE")
+#: set for every project command: `make setup` leaves bytecode to first imports (compiling every
+#: installed package cost ~30 s of CPU per bake, most of it for modules no test imports);
+#: `make demo` (tests/baked/test_demo.py) keeps the default, compiled at install
+PROJECT_ENV = {"MLOPS_PII_SALT": "baked-test-salt", "UV_COMPILE_BYTECODE": "0"}
 
 
 @dataclass
@@ -52,9 +57,9 @@ class Baked:
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment a project command runs in: this process's, minus what would point it
         elsewhere (the tool's venv, another project root, the environment of whoever runs the
-        suite), plus the test salt, then ``extra``: a caller's MLOPS_ENV is kept."""
+        suite), plus PROJECT_ENV (the test salt), then ``extra``: a caller's MLOPS_ENV is kept."""
         full = {k: v for k, v in os.environ.items() if k not in INHERITED_OFF}
-        full["MLOPS_PII_SALT"] = "baked-test-salt"
+        full.update(PROJECT_ENV)
         full.update(extra or {})
         return full
 
@@ -112,6 +117,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "baked" in str(item.fspath):
             item.add_marker(pytest.mark.slow)
-            # one worker per module (`--dist loadgroup`): its module-scoped projects are baked
-            # once, not once on every worker that happens to run one of its tests
-            item.add_marker(pytest.mark.xdist_group(Path(str(item.fspath)).stem))
+            if item.get_closest_marker("xdist_group") is None:
+                item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
+def _group(item: pytest.Item) -> str:
+    """One worker per module (`--dist loadgroup`): its module-scoped projects are baked once, not
+    once on every worker that happens to run one of its tests. A test that uses none of them
+    (it bakes its own project) is a group of its own, free to run on the other worker."""
+    module = Path(str(item.fspath)).stem
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return module
+    for name in info.names_closure:
+        defs = info.name2fixturedefs.get(name, ())
+        if any(d.scope == "module" for d in defs):
+            return module
+    return f"{module}::{item.name}"
