@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -145,32 +146,79 @@ def test_terraform_fmt(generated: Generate, cloud: str, engine: str) -> None:
 CHECKOV_STACKS = [("polars", "rest"), ("spark", "rest"), ("polars", "batch")]
 
 
+@dataclass
+class CheckovScan:
+    """One checkov run over the infra/ of every (cloud, engine, mode) stack, copied side by side
+    under one root (checkov starts in seconds, scans in a fraction of that; a repeated ``-d``
+    rescans the first folder, so the stacks share a root instead). Results by stack name."""
+
+    result: subprocess.CompletedProcess[str]
+    passed: dict[str, int]
+    failed: dict[str, list[str]]
+    error: str | None  # checkov's output could not be read, or it failed without a failed check
+
+
+def _stack(cloud: str, engine: str, mode: str) -> str:
+    return f"{cloud}-{engine}-{mode}"
+
+
+@pytest.fixture(scope="module")
+def checkov_scan(generated: Generate, tmp_path_factory: pytest.TempPathFactory) -> CheckovScan:
+    root = tmp_path_factory.mktemp("checkov").resolve()
+    names = []
+    for cloud in CLOUDS:
+        for engine, mode in CHECKOV_STACKS:
+            name = _stack(cloud, engine, mode)
+            source = generated(cloud, "github", engine, mode) / "infra"
+            shutil.copytree(source, root / name / "infra")
+            names.append(name)
+    # --framework terraform: infra/ holds only Terraform, and checkov's other runners (secrets)
+    # fail in this environment and can stall its parallel runner. Not --quiet: the passed checks
+    # are listed, so each stack's count is known.
+    result = run(
+        [tool("checkov"), "-d", ".", "--framework", "terraform", "--compact", "--skip-download",
+         "--output", "json"],
+        root,
+        timeout=900,
+    )  # fmt: skip
+    passed = dict.fromkeys(names, 0)
+    failed: dict[str, list[str]] = {name: [] for name in names}
+    try:
+        reports = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return CheckovScan(result, passed, failed, f"no JSON report:\n{result.stderr[-3000:]}")
+    for report in reports if isinstance(reports, list) else [reports]:
+        results = report.get("results", {})
+        for kind, checks in (("passed", results.get("passed_checks", [])),
+                             ("failed", results.get("failed_checks", []))):  # fmt: skip
+            for check in checks:
+                name = Path(check["file_abs_path"]).resolve().relative_to(root).parts[0]
+                if kind == "passed":
+                    passed[name] += 1
+                else:
+                    failed[name].append(
+                        f"{check['check_id']} {check['resource']} ({check['file_path']})"
+                    )
+    error = None
+    if result.returncode != 0 and not any(failed.values()):
+        error = f"checkov exited {result.returncode}:\n{result.stderr[-3000:]}"
+    return CheckovScan(result, passed, failed, error)
+
+
+@pytest.mark.xdist_group("checkov")  # one worker: the scan of every stack runs once
 @pytest.mark.parametrize(
     ("engine", "mode"), CHECKOV_STACKS, ids=["-".join(s) for s in CHECKOV_STACKS]
 )
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_checkov_has_no_failed_check(
-    generated: Generate, cloud: str, engine: str, mode: str
+    generated: Generate, checkov_scan: CheckovScan, cloud: str, engine: str, mode: str
 ) -> None:
     project = generated(cloud, "github", engine, mode)
-    # --framework terraform: infra/ holds only Terraform, and checkov's other runners (secrets)
-    # fail in this environment and can stall its parallel runner.
-    result = run(
-        [tool("checkov"), "-d", "infra", "--framework", "terraform", "--quiet", "--compact",
-         "--skip-download", "--output", "json"],
-        project,
-        timeout=900,
-    )  # fmt: skip
-    reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    failed = [
-        f"{c['check_id']} {c['resource']} ({c['file_path']})"
-        for report in reports
-        for c in report.get("results", {}).get("failed_checks", [])
-    ]
+    assert checkov_scan.error is None, checkov_scan.error
+    stack = _stack(cloud, engine, mode)
+    failed = checkov_scan.failed[stack]
     assert failed == [], "checkov failed checks:\n" + "\n".join(failed)
-    assert result.returncode == 0, result.stderr[-3000:]
-    passed = sum(r.get("summary", {}).get("passed", 0) for r in reports)
+    passed = checkov_scan.passed[stack]
     assert passed > 20, f"checkov scanned almost nothing ({passed} passed checks)"
     # every skip carries its reason next to it
     for path in (project / "infra").rglob("*.tf"):
