@@ -38,8 +38,10 @@ dev: $(VENV)/.installed-dev ## install the tool with its dev extras into .venv
 demo: $(VENV)/.installed ## scaffold examples/churn into ./demo-project and run it
 	$(BIN)/python scripts/demo.py --dest $(DEMO_DIR)
 
+# --durations: the CI log names the slowest tests and fixtures (the suite must stay well under 15
+# minutes on 2 cores; docs/benchmarks.md "Suite time")
 test: $(VENV)/.installed-dev ## run the whole suite (unit, CLI, matrix, golden, baked projects)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed-dev ## the suite without the slow baked-project tests
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m 'not slow' $(PYTEST_ARGS)
