@@ -391,7 +391,8 @@ def test_aliases_swapped_under_load_drop_no_request(traffic: Traffic) -> None:
     assert len(traffic.reloads) == SWAPS
     champion, challenger = traffic.versions
     for i, reload in enumerate(traffic.reloads):
-        assert reload["status"] == 200 and reload["changed"] is True, reload
+        # `changed` is false when the service's own poll (reload_seconds) got there first
+        assert reload["status"] == 200, reload
         expected = (challenger, champion) if i % 2 == 0 else (champion, challenger)
         assert (reload["champion"], reload["challenger"]) == expected
     moving = [s for s in traffic.served if not s[5]]
