@@ -6,6 +6,12 @@ manifests) and conditions (``when:``, ``files_when``); compiling them was a thir
 text (a changed string is simply a new entry) in a file named by the Python version and every
 environment option that changes the compiled code. Sandboxed environments (templates that do not
 ship with the tool) never use it.
+
+The tool's version does not name its code (an editable install, a reinstall from a newer commit),
+and what Jinja compiles depends on the filters (whether they take the context) as the filters'
+results do on their code: so this file and Jinja's compiled templates are stamped with the
+:func:`mlops_template.cachestore.code_key` of the code that wrote them, and any other stamp is a
+miss (the file starts empty, a compiled template is compiled again).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any
 
 #: the attribute of a Jinja environment that holds its cache
 ATTRIBUTE = "_mlops_codes"
+#: the entry of the strings file that holds the code key of the code that wrote it
+_STAMP = ("stamp", "")
 
 
 def cache_folder() -> Path | None:
@@ -61,8 +69,9 @@ class CodeCache:
     #: entries beyond this are not added, so the file stays small whatever is rendered
     LIMIT = 4096
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, stamp: str = "") -> None:
         self.path = path
+        self.stamp = stamp
         self.codes: dict[tuple[str, str], Any] = {}
         self.dirty = False
         if path is None:
@@ -73,8 +82,8 @@ class CodeCache:
             loaded = marshal.loads(path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
             return  # missing or unreadable: start empty (it is rewritten on save)
-        if isinstance(loaded, dict):
-            self.codes = loaded
+        if isinstance(loaded, dict) and loaded.pop(_STAMP, None) == stamp:
+            self.codes = loaded  # (written by other code: start empty)
 
     def get(self, kind: str, source: str) -> Any:
         return self.codes.get((kind, source))
@@ -96,7 +105,7 @@ class CodeCache:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".strings-")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(marshal.dumps(self.codes))
+                    handle.write(marshal.dumps({**self.codes, _STAMP: self.stamp}))
                 os.replace(tmp, self.path)  # a reader sees the old file or the new one, whole
             except BaseException:
                 os.unlink(tmp)
@@ -105,9 +114,10 @@ class CodeCache:
             pass
 
 
-def bytecode_cache(folder: Path) -> Any:
+def bytecode_cache(folder: Path, stamp: str) -> Any:
     """Jinja's ``FileSystemBytecodeCache`` in ``folder``, reading each file whole: Jinja's own
-    ``marshal.load`` on an open file reads it in thousands of small pieces (3x slower)."""
+    ``marshal.load`` on an open file reads it in thousands of small pieces (3x slower). The
+    checksum of a template covers ``stamp`` (the tool's code key) as well as its source."""
     import io
     import marshal
     import pickle
@@ -116,6 +126,11 @@ def bytecode_cache(folder: Path) -> Any:
     from jinja2.bccache import bc_magic
 
     class FastBytecodeCache(jinja2.FileSystemBytecodeCache):
+        def get_source_checksum(self, source: str) -> str:
+            import hashlib
+
+            return hashlib.sha1(f"{stamp}\0{source}".encode()).hexdigest()
+
         def load_bytecode(self, bucket: Any) -> None:
             # what Bucket.load_bytecode does (magic, pickled checksum, marshalled code; any
             # mismatch or damage: no code, so the template is compiled again)
@@ -175,8 +190,9 @@ def memo_filter(env: Any, name: str, function: Any) -> Any:
     return cached
 
 
-def attach(env: Any) -> None:
-    env.__dict__[ATTRIBUTE] = CodeCache(cache_file(env))
+def attach(env: Any, stamp: str | None) -> None:
+    """Give ``env`` its code cache; ``stamp``: the tool's code key (None: no cache)."""
+    env.__dict__[ATTRIBUTE] = CodeCache(cache_file(env) if stamp else None, stamp or "")
 
 
 def save(env: Any) -> None:

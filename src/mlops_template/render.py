@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_template import TEMPLATE_VERSION, __version__, codecache, speccache
+from mlops_template import TEMPLATE_VERSION, __version__, cachestore, codecache, speccache
 from mlops_template.errors import TemplateError
 from mlops_template.phases import Conditional, MakeTarget, Phase, load_catalogue, templates_dir
 from mlops_template.tree import Tree
@@ -68,15 +68,22 @@ def make_environment(search_path: list[Path], *, sandboxed: bool = False) -> Any
     )
     env.filters.update(FILTERS)
     if not sandboxed:
-        codecache.attach(env)  # the compiled small strings and conditions, across runs
+        # the compiled small strings and conditions, across runs
+        codecache.attach(env, _code_stamp() if codecache.cache_folder() else None)
         # yaml_str's results too: PyYAML is then not even imported when nothing changed
         env.filters["yaml_str"] = codecache.memo_filter(env, "yaml_str", FILTERS["yaml_str"])
     return env
 
 
+def _code_stamp() -> str | None:
+    """The code key the compiled-code caches are stamped with (None: no such caches)."""
+    return cachestore.code_key(templates_dir())
+
+
 def _bytecode_cache() -> Any:
     folder = codecache.cache_folder()  # None for a read-only home: render without the cache
-    return None if folder is None else codecache.bytecode_cache(folder)
+    stamp = _code_stamp() if folder is not None else None
+    return None if folder is None or stamp is None else codecache.bytecode_cache(folder, stamp)
 
 
 _SIMPLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")

@@ -25,7 +25,7 @@ def test_cold_warm_and_no_cache_render_the_same(
     written = list((tmp_path / "cache").rglob("strings-*.marshal"))
     assert len(written) == 1 and written[0].stat().st_size > 0
     warm = _files(render(spec))
-    monkeypatch.setattr(codecache, "attach", lambda env: None)  # no code cache at all
+    monkeypatch.setattr(codecache, "attach", lambda env, stamp: None)  # no code cache at all
     plain = _files(render(spec))
     assert cold == warm == plain
 
@@ -109,3 +109,35 @@ def test_a_damaged_compiled_template_is_compiled_again(
     # a changed template is a changed checksum: never the old code
     (tmp_path / "t.jinja").write_text("{{ a }}!\n", encoding="utf-8")
     assert make_environment([tmp_path]).get_template("t.jinja").render(a="z") == "z!\n"
+
+
+def test_a_change_of_the_tools_code_is_a_miss_for_every_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tool's version alone does not name its code (an editable install, a reinstall from
+    a newer commit): a changed filter (its quoting, or the context Jinja passes it) must never
+    meet the results or the compiled code of the old one."""
+    from mlops_template import cachestore, quoting
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "t.jinja").write_text("{{ a | toml_str }}\n", encoding="utf-8")
+    env = make_environment([tmp_path])
+    assert env.filters["yaml_str"]("a") == '"a"'
+    assert render_string(env, "[{{ a | toml_str }}]", {"a": "x"}) == '["x"]'
+    assert env.get_template("t.jinja").render(a="x") == '"x"\n'
+    codecache.save(env)
+
+    # the next run has other code (same tool version): its key differs, its filters changed
+    monkeypatch.setattr(cachestore, "_code_keys", {})
+    monkeypatch.setattr(cachestore, "_compute_code_key", lambda templates: "f" * 64)
+    monkeypatch.setitem(quoting.FILTERS, "yaml_str", lambda value: f"<{value}>")
+
+    @jinja2.pass_context
+    def toml_str(context: object, value: object) -> str:
+        return f"ctx:{value}"
+
+    monkeypatch.setitem(quoting.FILTERS, "toml_str", toml_str)
+    env = make_environment([tmp_path])
+    assert env.filters["yaml_str"]("a") == "<a>"
+    assert render_string(env, "[{{ a | toml_str }}]", {"a": "x"}) == "[ctx:x]"
+    assert env.get_template("t.jinja").render(a="x") == "ctx:x\n"
