@@ -207,22 +207,25 @@ def _typed_column(
     if dtype == pl.Int64 and item.kind == "numeric":
         out: list[Any] = []
         for i, v in enumerate(values):
-            if v is None:
-                out.append(None)
-            elif float(v).is_integer() and abs(v) <= INT64_MAX:
-                out.append(int(v))
+            if v is None or float(v).is_integer():
+                out.append(v)
             else:
                 out.append(None)
                 errors.append(
                     _error(
                         where(i),
                         item.name,
-                        f"must be a whole number of at most {INT64_MAX} in magnitude "
-                        f"(silver's {item.dtype})",
+                        f"must be a whole number (silver's {item.dtype})",
                         "int_from_float",
                     )
                 )
-        return pl.Series(item.name, out, dtype=pl.Int64), errors
+        if any(v is not None and abs(v) > INT64_MAX for v in out):
+            # beyond int64 (never in silver): scored as a number, the model's overflow check
+            # then names it
+            return pl.Series(item.name, out, dtype=pl.Float64, strict=False), errors
+        return pl.Series(
+            item.name, [None if v is None else int(v) for v in out], dtype=pl.Int64
+        ), errors
     if dtype == pl.Int64 or dtype == pl.Boolean:
         out = []
         for i, v in enumerate(values):
