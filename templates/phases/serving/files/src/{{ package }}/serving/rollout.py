@@ -33,7 +33,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,19 +147,51 @@ def bucket(salt: str, key: Any) -> float:
 
 @dataclass(frozen=True)
 class Served:
-    """One loaded model: its version, folder, metadata, request schema and ONNX session."""
+    """One loaded model: its version, folder, metadata, request schema and ONNX session.
+    ``columns_from``: the champion's schema when this challenger's features are computed exactly
+    as the champion's (same feature code, entity table, inputs, fills), so the features the
+    champion's schema computed while parsing are scored as they are instead of computed again."""
 
     version: str
     path: Path
     metadata: ModelMetadata
     schema: RequestSchema
     model: OnnxModel
+    columns_from: RequestSchema | None = None
 
     def score(self, records: Sequence[BaseModel]) -> tuple[list[dict[str, Any]], list[Checked]]:
         """Predictions for ``records`` (parsed by the champion's schema) and what was imputed or
         out of range, by this model's own fills and fences."""
-        outputs = self.model.predict_columns(self.schema.columns(records))
+        schema = self.columns_from or self.schema
+        outputs = self.model.predict_columns(schema.columns(records))
         return outputs, [self.schema.check(r) for r in records]
+
+
+#: metadata.json keys that decide how a model's features are computed from a request
+FEATURE_KEYS = ("inputs", "derived", "entity_features", "id_column")
+
+
+def same_features(champion: ModelMetadata, challenger: ModelMetadata) -> bool:
+    """True when ``challenger``'s features come out of a request exactly as ``champion``'s: the
+    same packaged feature code and entity table (sha256), inputs and computed features, and each
+    of its features a champion feature of the same kind, fill and origin."""
+
+    def digest(meta: ModelMetadata, key: str) -> Any:
+        entry = meta.raw.get(key)
+        return entry.get("sha256") if isinstance(entry, dict) else entry
+
+    for key in ("feature_code", "entity_table"):
+        if digest(champion, key) != digest(challenger, key):
+            return False
+    if any(champion.raw.get(k) != challenger.raw.get(k) for k in FEATURE_KEYS):
+        return False
+    known = {f.name: f for f in champion.features}
+    return all(
+        f.name in known
+        and (known[f.name].kind, known[f.name].fill, known[f.name].source, known[f.name].part)
+        == (f.kind, f.fill, f.source, f.part)
+        for f in challenger.features
+    )
 
 
 @dataclass(frozen=True)
@@ -308,6 +340,9 @@ class Models:
                 problem = str(exc)
             if problem is not None:
                 challenger = None
+            elif challenger is not None:
+                shared = same_features(champion.metadata, challenger.metadata)
+                challenger = replace(challenger, columns_from=champion.schema if shared else None)
         lineup = Lineup(
             rollout.strategy,
             champion,
@@ -317,7 +352,9 @@ class Models:
             problem,
             stamp,
         )
-        self._cache = {s.version: s for s in (champion, challenger) if s is not None}
+        self._cache = {
+            s.version: replace(s, columns_from=None) for s in (champion, challenger) if s
+        }
         return lineup
 
     def first(self) -> Lineup:
