@@ -59,7 +59,8 @@ import polars as pl
 contract = json.load(open('data/gold/contract.json'))
 features = pl.read_parquet('data/gold/features.parquet')
 problems = []
-if set(contract) != {'target', 'task', 'id_column', 'features'}:
+if set(contract) != {'target', 'task', 'id_column', 'main_table', 'features', 'inputs',
+                     'derived', 'entity_features'}:
     problems.append(f'keys {sorted(contract)}')
 expected = ([contract['id_column']] if contract['id_column'] else []) + [
     f['name'] for f in contract['features']] + [contract['target']]
