@@ -548,7 +548,10 @@ def main(argv: list[str] | None = None) -> int:
         ingest = measure(project, "ingest")
         shape = ", ".join(f"{n:,} {table}" for table, n in ingest["bronze_rows"].items())
         join = "orders joined per customer" if ORDERS in ingest["bronze_rows"] else "no join"
-        print(f"bench-data: bronze {shape} ({join}), {os.cpu_count()} CPU(s), project {project}")
+        print(
+            f"bench-data: bronze {shape} ({join}), {os.cpu_count()} CPU(s), load average "
+            f"{os.getloadavg()[0]:.1f}, project {project}"
+        )
         print(
             f"  ingest (generate + write bronze): {ingest['seconds']:.2f} s, "
             f"peak RSS {ingest['peak_rss_mib']:.0f} MiB"
@@ -576,16 +579,20 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         ratio = "-"
         if baseline and r is not baseline:
-            ratio = (
-                f"{baseline['seconds'] / r['seconds']:.1f}x / "
-                f"{baseline['cpu_seconds'] / r['cpu_seconds']:.1f}x faster"
+            # Spark's CPU time is its Python driver's only: no CPU ratio for it
+            cpu = (
+                "-"
+                if r["mode"] == "spark"
+                else f"{baseline['cpu_seconds'] / r['cpu_seconds']:.1f}x"
             )
+            ratio = f"{baseline['seconds'] / r['seconds']:.1f}x / {cpu} faster"
         split = [f"{r[k]:.2f}" if k in r else "-" for k in ("silver_seconds", "gold_seconds")]
         print(
             f"  {r['mode']:<14}{r['seconds']:>8.2f}{r['cpu_seconds']:>8.2f}{split[0]:>10}"
             f"{split[1]:>8}{r['peak_rss_mib']:>14.0f}"
             f"{r['rows'].get('features.parquet', 0):>11,}   {ratio}"
         )
+    print(f"  load average after the runs: {os.getloadavg()[0]:.1f} (1 min)")
     polars = next((r for r in results if r["mode"] == "polars"), None)
     if polars and baseline:
         print(
