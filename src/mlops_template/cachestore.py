@@ -33,10 +33,31 @@ def folder() -> Path | None:
     """``~/.cache/mlops-template/specs-<tool version>`` (created), or None when not writable."""
     from mlops_template import __version__
 
+    return private_folder(f"specs-{__version__}")
+
+
+def private_folder(name: str) -> Path | None:
+    """``~/.cache/mlops-template/<name>`` (``$XDG_CACHE_HOME``), created for this user alone;
+    None when it cannot be written, or when it or ``mlops-template`` is a symlink or belongs to
+    another user (their entries would decide specs unvalidated, their compiled code would run).
+    A folder of ours that others may write is made private (as Jinja does with its own)."""
+    import stat
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "mlops-template" / f"specs-{__version__}"
+    parent = Path(base) / "mlops-template"
+    path = parent / name
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+        for item in (parent, path):
+            info = os.lstat(item)
+            if not stat.S_ISDIR(info.st_mode):
+                return None  # a symlink (or a file) put in its place
+            if hasattr(os, "getuid"):
+                if info.st_uid != os.getuid():
+                    return None
+                if info.st_mode & 0o077:
+                    os.chmod(item, 0o700)
     except OSError:
         return None
     return path if os.access(path, os.W_OK) else None

@@ -35,16 +35,9 @@ def cache_folder() -> Path | None:
     import jinja2
 
     from mlops_template import __version__
+    from mlops_template.cachestore import private_folder
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "mlops-template" / f"jinja-{jinja2.__version__}-tool-{__version__}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    return folder
+    return private_folder(f"jinja-{jinja2.__version__}-tool-{__version__}")
 
 
 def cache_file(env: Any) -> Path | None:

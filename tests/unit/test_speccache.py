@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -229,3 +230,34 @@ def test_lint_takes_a_cached_spec_only_for_the_same_bytes(tmp_path: Path) -> Non
     for _ in range(2):
         load = Project(root).spec_load
         assert load.spec is None and load.bad_version is not None and not load.issues
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes")
+def test_a_cache_folder_others_can_write_or_swap_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries decide a spec without validating it, and the strings file holds code that runs:
+    a folder of another user (a shared XDG_CACHE_HOME) or a symlink planted in its place is not
+    used, and ours are for us alone (as Jinja's own default cache does)."""
+    from mlops_template import codecache
+
+    base = tmp_path / "cache" / "mlops-template"
+    assert cachestore.folder() is not None and codecache.cache_folder() is not None
+    for target in (base, *base.iterdir()):
+        assert target.stat().st_mode & 0o077 == 0, target  # made for us alone
+        target.chmod(0o777)
+        assert cachestore.folder() is not None and codecache.cache_folder() is not None
+        assert target.stat().st_mode & 0o077 == 0, target  # ours: made private again
+    uid = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: uid + 1)  # every folder is someone else's
+    assert cachestore.folder() is None and codecache.cache_folder() is None
+    assert isinstance(speccache.load_spec(None, name="Demo"), Spec)
+    monkeypatch.setattr(os, "getuid", lambda: uid)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (spec_folder,) = [f for f in base.iterdir() if f.name.startswith("specs-")]
+    spec_folder.rmdir()
+    spec_folder.symlink_to(elsewhere, target_is_directory=True)
+    assert cachestore.folder() is None
+    assert isinstance(speccache.load_spec(None, name="Demo"), Spec)
+    assert list(elsewhere.iterdir()) == []
