@@ -125,6 +125,11 @@ class PolarsEngine(Engine):
     def keep(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
         return frame.collect("polars").to_native()
 
+    def materialize_all(self, frames: list[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
+        # one query: polars computes a subplan the frames share once (gold's per-entity
+        # aggregate, joined in build_features and written as entity_features.parquet)
+        return pl.collect_all([f.to_native() for f in frames])
+
     def scan(self, path: Path) -> nw.LazyFrame[Any]:
         return nw.from_native(pl.scan_parquet(str(path)))
 

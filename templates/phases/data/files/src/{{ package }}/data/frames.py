@@ -116,6 +116,10 @@ class Engine:
     def materialize(self, frame: nw.LazyFrame[Any]) -> Frame:
         return self.keep(frame)
 
+    def materialize_all(self, frames: list[nw.LazyFrame[Any]]) -> list[Frame]:
+        """``frames`` computed, what they share computed once where the engine can."""
+        return [self.keep(f) for f in frames]
+
     def height(self, frame: Frame) -> int:
         return int(_row(self.lazy(frame).select(nw.len().alias("n")))["n"])
 

@@ -67,8 +67,10 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
 
     tables = {name: engine.scan(path) for name, path in inputs.items()}
     built = build(tables, contract)
-    features = engine.materialize(built.frame)
-    entity = None if built.entity is None else engine.materialize(built.entity)
+    if built.entity is None:
+        features, entity = engine.materialize(built.frame), None
+    else:
+        features, entity = engine.materialize_all([built.frame, built.entity])
     categorical = contract.categorical_features + [
         n for n in built.entity_names + built.derived if built.kinds[n] == "categorical"
     ]
