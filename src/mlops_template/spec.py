@@ -115,6 +115,16 @@ class Project(_Model):
     python: PythonVersion = Field(default="3.11", description="Python version of the project.")
     license: License = Field(default="MIT", description="License of the generated project.")
 
+    @field_validator("python", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # YAML reads 3.10 as the number 3.1: say so instead of "got 3.1"
+        if isinstance(value, float):
+            raise ValueError(
+                f"YAML read this as the number {value!r}; quote the version, e.g. python: '3.10'"
+            )
+        return value
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -729,6 +739,11 @@ def parse_set(item: str) -> tuple[str, Any]:
         value = raw
     if isinstance(value, (dict,)) or (value is None and raw.strip() not in ("null", "~")):
         value = raw
+    elif (
+        isinstance(value, int | float) and not isinstance(value, bool) and str(value) != raw.strip()
+    ):
+        # a number that does not read back as typed keeps its text: 3.10 (not 3.1), 010 (not 8)
+        value = raw.strip()
     return key.strip(), value
 
 

@@ -11,6 +11,8 @@ from mlops_template.errors import SpecError, UsageError
 from mlops_template.spec import (
     DEFAULT_PHASES,
     Spec,
+    SpecSources,
+    build_spec,
     dump_spec,
     json_schema,
     load_spec,
@@ -267,3 +269,25 @@ def test_a_positive_class_yaml_reads_as_a_boolean_must_be_quoted(tmp_path: Path)
     assert any("ml.positive_class" in e and "quote the label" in e for e in errors_of(exc))
     quoted = write(tmp_path, "project: {name: X}\nml:\n  positive_class: 'yes'\n")
     assert load_spec(quoted).ml.positive_class == "yes"
+
+
+@pytest.mark.parametrize(
+    ("item", "value"),
+    [("project.python=3.10", "3.10"), ("ml.min_score=0.8", 0.8), ("data.source.rows=500", 500),
+     ("x.y=010", "010"), ("x.y=true", True)],
+)  # fmt: skip
+def test_set_keeps_the_text_of_a_number_that_does_not_read_back(item: str, value: object) -> None:
+    assert parse_set(item)[1] == value
+
+
+def test_set_python_3_10_renders_python_3_10() -> None:
+    sources = SpecSources({"project": {"name": "X"}})
+    sources.set(*parse_set("project.python=3.10"), "--set")
+    assert build_spec(sources).project.python == "3.10"
+
+
+def test_an_unquoted_python_version_in_the_spec_file_says_to_quote_it(tmp_path: Path) -> None:
+    spec = write(tmp_path, "project:\n  name: X\n  python: 3.10\n")
+    with pytest.raises(SpecError) as exc:
+        load_spec(spec)
+    assert any(e.startswith(f"{spec}:3:") and "quote the version" in e for e in errors_of(exc))
