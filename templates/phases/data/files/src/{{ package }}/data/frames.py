@@ -332,7 +332,13 @@ class Engine:
         lazy = self.lazy(features)
         total = self.height(features)
         numeric_target = lazy.collect_schema()[target].is_numeric()
-        y = nw.col(target).cast(nw.Float64) if numeric_target else nw.lit(None, nw.Float64)
+        # a text target (species, yes/no) has no mean: its target_mean is null
+        means = [nw.col(target).cast(nw.Float64).mean().alias("target_mean")] if numeric_target else []
+        target_mean = (
+            nw.col("target_mean").cast(nw.Float64)
+            if numeric_target
+            else nw.lit(None, nw.Float64).alias("target_mean")
+        )
         groups = dimensions
         if not dimensions and numeric:
             edges = self.quantiles(lazy, numeric, (0.25, 0.5, 0.75))
@@ -347,13 +353,13 @@ class Engine:
             groups = [f"{c}_quartile" for c in numeric]
         frames = [
             lazy.group_by(g)
-            .agg(nw.len().alias("rows"), y.mean().alias("target_mean"))
+            .agg(nw.len().alias("rows"), *means)
             .select(
                 nw.lit(g).alias("dimension"),
                 nw.col(g).cast(nw.String).alias("value"),
                 nw.col("rows").cast(nw.Int64),
                 (nw.col("rows") / total).alias("share"),
-                nw.col("target_mean").cast(nw.Float64),
+                target_mean,
             )
             for g in groups
         ]
