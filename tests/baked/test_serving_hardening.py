@@ -270,15 +270,18 @@ def test_logs_stay_strict_json_and_monitor_counts_flagged_requests(
 ) -> None:
     record = {k: v for k, v in source_rows(penguins)[1].items() if k in FEATURES}
     far = [{**record, "body_mass_g": -5000, "request_id": f"far-{i}"} for i in range(3)]
-    status, _ = call(served, "POST", "/predict", far)
+    # and one with a feature missing (imputed), so this test does not lean on another's request
+    gap = {**{k: v for k, v in record.items() if k != "sex"}, "request_id": "gap-logged"}
+    status, _ = call(served, "POST", "/predict", [*far, gap])
     assert status == 200
     logs = penguins.path / "logs"
     deadline = time.monotonic() + 10  # the writer flushes in the background
     while time.monotonic() < deadline:
         logged = strict_lines(logs / "requests.jsonl")
-        if any(r["request_id"] == "far-2" for r in logged):
+        if any(r["request_id"] == "gap-logged" for r in logged):
             break
         time.sleep(0.2)
+    assert next(r for r in logged if r["request_id"] == "gap-logged")["imputed"] == ["sex"]
     flagged = [r for r in logged if r.get("out_of_range")]
     assert {"absurd", "far-0", "far-1", "far-2"} <= {r["request_id"] for r in flagged}
     strict_lines(logs / "schema-errors.jsonl")
@@ -286,7 +289,8 @@ def test_logs_stay_strict_json_and_monitor_counts_flagged_requests(
     report = json.loads((penguins.path / "reports" / "monitoring.json").read_text())
     assert report["flagged"]["out_of_range_requests"] == len(flagged)
     assert report["flagged"]["out_of_range_by_feature"]["body_mass_g"] == len(flagged)
-    assert report["flagged"]["imputed_requests"] >= 1
+    imputed = [r for r in logged if r.get("imputed")]
+    assert report["flagged"]["imputed_requests"] == len(imputed) >= 1
     assert any("flagged out of range" in alert for alert in report["alerts"])
 
 
