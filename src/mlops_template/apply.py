@@ -15,22 +15,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mlops_template.errors import DestinationError
-from mlops_template.tree import File, Tree
-
-Action = Literal[
-    "created",
-    "updated",
-    "merged",
-    "conflict",
-    "unchanged",
-    "skipped",
-    "removed",
-    "overwritten",
-    "kept",
-]
+from mlops_template.tree import Action, File, Tree
 
 
 @dataclass(frozen=True)

@@ -40,20 +40,7 @@ from mlops_template.markers import (
     REJ_SUFFIX,
     SIDE_SUFFIX,
 )
-from mlops_template.tree import File, Tree
-
-Action = Literal[
-    "created",
-    "updated",
-    "merged",
-    "conflict",
-    "unchanged",
-    "skipped",
-    "removed",
-    "overwritten",
-    "kept",
-]
-
+from mlops_template.tree import Action, File, Tree
 
 # ------------------------------------------------------------------------------------------
 # line-based diff3

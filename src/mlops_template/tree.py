@@ -5,6 +5,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: what writing did to one file (apply's and merge's reports)
+Action = Literal[
+    "created",
+    "updated",
+    "merged",
+    "conflict",
+    "unchanged",
+    "skipped",
+    "removed",
+    "overwritten",
+    "kept",
+]
 
 
 @dataclass(frozen=True)
