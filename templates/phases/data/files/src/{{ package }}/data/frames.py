@@ -333,7 +333,8 @@ class Engine:
         total = self.height(features)
         numeric_target = lazy.collect_schema()[target].is_numeric()
         # a text target (species, yes/no) has no mean: its target_mean is null
-        means = [nw.col(target).cast(nw.Float64).mean().alias("target_mean")] if numeric_target else []
+        mean = nw.col(target).cast(nw.Float64).mean().alias("target_mean")
+        means = [mean] if numeric_target else []
         target_mean = (
             nw.col("target_mean").cast(nw.Float64)
             if numeric_target
