@@ -1,8 +1,11 @@
-"""``python -m <package>.data ingest|silver|gold|all|docs|reset-bronze`` - the data pipeline's CLI.
+"""``python -m <package>.data ingest|silver|gold|all|docs|reset-bronze|feedback`` - the data CLI.
 
 ``reset-bronze`` starts a new bronze contract after the source's columns changed: it moves every
 bronze partition (and its manifest) to ``<bronze>/_archive/<UTC time>/``, so nothing is lost and
 the next ``ingest`` locks the new columns.
+
+``feedback`` appends the served requests whose labels came back (``data/labels/``) as a
+partition of the bronze ``feedback`` table (``feedback.py``); it is not part of ``all``.
 
 With ``data.versioning: delta``, ``delta-history [silver|gold]`` lists the Delta table versions.
 
@@ -21,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ..common.config import ConfigError, load_config
-from . import gold, ingest, silver
+from . import feedback, gold, ingest, silver
 from .engines import ENGINES
 from .errors import DataError
 
 #: the Delta tables module ships only with data.versioning: delta
 DELTA = importlib.util.find_spec(f"{__package__}.delta") is not None
-STEPS = ("ingest", "silver", "gold", "all", "docs", "reset-bronze") + (
+STEPS = ("ingest", "silver", "gold", "all", "docs", "reset-bronze", "feedback") + (
     ("delta-history",) if DELTA else ()
 )
 ARCHIVE = "_archive"
@@ -143,6 +146,19 @@ def _reset_bronze(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     )
 
 
+def _feedback(cfg: dict[str, Any], args: argparse.Namespace) -> None:
+    result = feedback.run(cfg)
+    seen = (
+        f"{result['requests']} logged requests, {result['labels']} labels "
+        f"({result['already']} already in bronze, {result['unmatched']} for requests not in "
+        "the log)"
+    )
+    if result["written"]:
+        print(f"feedback: {seen}: {result['rows']} labelled requests -> {result['partition']}")
+    else:
+        print(f"feedback: {seen}: nothing new to write")
+
+
 def _delta_history(cfg: dict[str, Any], args: argparse.Namespace) -> None:
     delta = importlib.import_module(f"{__package__}.delta")  # shipped with versioning: delta
 
@@ -159,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     actions = {"ingest": _ingest, "silver": _silver, "gold": _gold, "docs": _docs}
     actions["reset-bronze"] = _reset_bronze
     actions["delta-history"] = _delta_history
+    actions["feedback"] = _feedback
     try:
         cfg = load_config()
         for step in steps:
