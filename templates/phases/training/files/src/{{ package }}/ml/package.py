@@ -135,9 +135,53 @@ def parity(
             "tolerance": {"atol": atol, "rtol": rtol},
         }
     result["rows_out_of_tolerance"] = int(bad.sum())
+    result["bad_rows"] = [int(i) for i in np.flatnonzero(bad)[:100]]
     result["worst_row"] = worst
     result["ok"] = not bool(bad.any())
     return result
+
+
+#: at most this share of holdout rows may differ by a float32 threshold rounding (see below)
+MAX_BOUNDARY_SHARE = 0.001
+
+
+def float32_boundary_rows(
+    model: Any,
+    x: pd.DataFrame,
+    contract: dataset.Contract,
+    onnx: tuple[np.ndarray, np.ndarray | None],
+    rows: list[int],
+    atol: float = PROBA_ATOL,
+    rtol: float = REGRESSION_RTOL,
+) -> list[int]:
+    """Those of ``rows`` (out of tolerance) whose difference is a float32 threshold rounding.
+
+    ONNX tree ensembles compare float32 inputs with float32 thresholds; the native model keeps
+    double thresholds. A value lying exactly on the float32 rounding of a threshold goes the other
+    way in ONNX. Such a row is recognised, not assumed: moving one numeric input by one float32
+    step (up or down) makes the native model give ONNX's answer within the tolerance.
+    """
+    o_pred, o_proba = onnx
+    numeric = list(contract.numeric)
+    found: list[int] = []
+    for i in rows:
+        row = x.iloc[[i]]
+        want = o_proba[i] if o_proba is not None else o_pred[i]
+        for name in numeric:
+            value = np.float32(row[name].iloc[0])
+            for toward in (np.float32(-np.inf), np.float32(np.inf)):
+                moved = row.copy()
+                moved[name] = float(np.nextafter(value, toward))
+                pred, proba = predict(model, moved, contract.task)
+                got = proba[0] if proba is not None else pred[0]
+                limit = atol if o_proba is not None else atol + rtol * abs(float(want))
+                if np.all(np.abs(np.asarray(got, dtype=np.float64) - want) <= limit):
+                    found.append(i)
+                    break
+            else:
+                continue
+            break
+    return found
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -155,13 +199,18 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     blob = onx.SerializeToString()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
     x = dataset.features(split.holdout, contract)
-    check = parity(
-        contract.task,
-        predict(cand.model, x, contract.task),
-        onnx_predict(session, x, contract),
-        atol=float(ml_setting(cfg, "package.atol", PROBA_ATOL)),
-        rtol=float(ml_setting(cfg, "package.rtol", REGRESSION_RTOL)),
-    )
+    atol = float(ml_setting(cfg, "package.atol", PROBA_ATOL))
+    rtol = float(ml_setting(cfg, "package.rtol", REGRESSION_RTOL))
+    native, twin = predict(cand.model, x, contract.task), onnx_predict(session, x, contract)
+    check = parity(contract.task, native, twin, atol=atol, rtol=rtol)
+    bad = check["bad_rows"]
+    if not check["ok"] and len(bad) == check["rows_out_of_tolerance"] <= max(
+        1, MAX_BOUNDARY_SHARE * check["rows"]
+    ):
+        boundary = float32_boundary_rows(cand.model, x, contract, twin, bad, atol, rtol)
+        if len(boundary) == len(bad):
+            check["ok"] = True
+            check["float32_boundary_rows"] = boundary
     cand.metadata["onnx"] = {
         "file": ONNX_FILE,
         "opset": TARGET_OPSET,
