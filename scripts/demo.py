@@ -89,19 +89,22 @@ def free_port() -> int:
 
 
 def _records(project: Path, count: int) -> tuple[list[dict[str, object]], str | None]:
-    """``count`` real records from gold (feature columns only) and the first numeric feature."""
+    """``count`` real raw records of the main silver table (the columns a client sends: the
+    model's inputs and the id; the packaged feature code computes the rest) and the first
+    numeric input."""
     python = project / ".venv" / "bin" / "python"
-    gold = project / "data" / "gold" / "features.parquet"
     contract = json.loads((project / "data" / "gold" / "contract.json").read_text())
+    silver = project / "data" / "silver" / f"{contract['main_table']}.parquet"
+    names = [i["name"] for i in contract["inputs"]]
+    if contract.get("id_column"):
+        names.insert(0, contract["id_column"])
     code = (
         "import json, polars as pl\n"
-        f"gold = pl.read_parquet({str(gold)!r})\n"
-        f"rows = gold.sample(min({count}, gold.height), seed=7).to_dicts()\n"
-        f"names = {[f['name'] for f in contract['features']]!r}\n"
-        "print(json.dumps([{k: r[k] for k in names} for r in rows], default=str))\n"
+        f"rows = pl.read_parquet({str(silver)!r}).sample({count}, seed=7, with_replacement=True)\n"
+        f"print(json.dumps(rows.select({names!r}).to_dicts(), default=str))\n"
     )
     records = json.loads(subprocess.check_output([str(python), "-c", code], cwd=project, text=True))
-    numeric = next((f["name"] for f in contract["features"] if f["kind"] == "numeric"), None)
+    numeric = next((i["name"] for i in contract["inputs"] if i["kind"] == "numeric"), None)
     return records, numeric
 
 
@@ -146,10 +149,12 @@ def serve_predictions(project: Path, package: str, shifted: int) -> None:
             return
         for record in records[1:]:
             value = record.get(numeric)
-            if isinstance(value, (int, float)):
+            if isinstance(value, int):  # an integer column takes whole numbers only
+                record[numeric] = round(value * 1.5)
+            elif isinstance(value, float):
                 record[numeric] = value * 1.5
             _post(port, record)
-        print(f"  then {len(records) - 1} more requests in which {numeric} is 1.5x its value in gold, "
+        print(f"  then {len(records) - 1} more requests in which {numeric} is 1.5x its value in silver, "
               "as if the population had changed")  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
