@@ -199,6 +199,19 @@ def _parsed(project: Project, rel: str, rule: Rule) -> ast.Module | Finding:
     return tree
 
 
+def _present_trees(
+    project: Project, tail: str, phase: str, rule: Rule
+) -> Iterator[Finding | tuple[str, ast.Module]]:
+    """The parsed user-owned file (path and tree), or the finding that it is missing or does not
+    parse."""
+    for rel in _present(project, tail, phase, rule):
+        if isinstance(rel, Finding):
+            yield rel
+            continue
+        tree = _parsed(project, rel, rule)
+        yield tree if isinstance(tree, Finding) else (rel, tree)
+
+
 @rule(
     "MLO701",
     "features-interface",
@@ -223,14 +236,11 @@ def _parsed(project: Project, rel: str, rule: Rule) -> ast.Module | Finding:
     good=Example({"src/demo/data/features.py": _FEATURES_GOOD}),
 )
 def features_interface(project: Project, rule: Rule) -> Iterator[Finding]:
-    for rel in _present(project, FEATURES, "data", rule):
-        if isinstance(rel, Finding):
-            yield rel
+    for found in _present_trees(project, FEATURES, "data", rule):
+        if isinstance(found, Finding):
+            yield found
             continue
-        tree = _parsed(project, rel, rule)
-        if isinstance(tree, Finding):
-            yield tree
-            continue
+        rel, tree = found
         names = _bindings(tree.body)
         for function, (param, signature, caller) in FEATURE_FUNCTIONS.items():
             node = names.get(function)
@@ -376,15 +386,11 @@ _MODELS_BAD = _MODELS_GOOD.replace('        space={"alpha"', '        spaces={"a
     good=Example({"src/demo/ml/models.py": _MODELS_GOOD}),
 )
 def models_registry(project: Project, rule: Rule) -> Iterator[Finding]:
-    for rel in _present(project, MODELS, "training", rule):
-        if isinstance(rel, Finding):
-            yield rel
-            continue
-        tree = _parsed(project, rel, rule)
-        if isinstance(tree, Finding):
-            yield tree
-            continue
-        yield from _registry_findings(rel, tree, rule)
+    for found in _present_trees(project, MODELS, "training", rule):
+        if isinstance(found, Finding):
+            yield found
+        else:
+            yield from _registry_findings(*found, rule)
 
 
 def _registry_findings(rel: str, tree: ast.Module, rule: Rule) -> Iterator[Finding]:
