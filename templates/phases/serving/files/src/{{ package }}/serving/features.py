@@ -69,18 +69,27 @@ def _module_name(metadata: ModelMetadata, sha256: str) -> str:
     return f"_{package}_model_features_{version}_{sha256[:12]}"
 
 
+def _packaged(model_dir: Path, name: str, metadata: ModelMetadata, key: str) -> Path | None:
+    """``model_dir/name`` when present; None when the model was packaged without it (no
+    ``key`` entry in metadata); a clear error when metadata records it but the file is gone."""
+    path = model_dir / name
+    if path.is_file():
+        return path
+    if metadata.raw.get(key):
+        raise ModelError(
+            f"{path} not found but {metadata.path.name} says the model was packaged with it; "
+            "re-run `make pipeline` to package the model again"
+        )
+    return None
+
+
 def load_feature_code(model_dir: Path, metadata: ModelMetadata) -> Callable[[Any], Any] | None:
     """The packaged copy's ``derive_features`` (None when the model has no feature code).
 
     The file must match the sha256 packaging recorded, so an edited copy is refused."""
-    path = model_dir / FEATURE_CODE_FILE
     recorded = metadata.raw.get("feature_code") or {}
-    if not path.is_file():
-        if recorded:
-            raise ModelError(
-                f"{path} not found but {metadata.path.name} says the model was packaged with it; "
-                "re-run `make pipeline` to package the model again"
-            )
+    path = _packaged(model_dir, FEATURE_CODE_FILE, metadata, "feature_code")
+    if path is None:
         return None
     sha256 = sha256_file(path)
     if recorded.get("sha256") and recorded["sha256"] != sha256:
@@ -131,14 +140,8 @@ class EntityTable:
 
 
 def load_entity_table(model_dir: Path, metadata: ModelMetadata) -> EntityTable | None:
-    path = model_dir / ENTITY_FILE
-    recorded = metadata.raw.get("entity_table") or {}
-    if not path.is_file():
-        if recorded:
-            raise ModelError(
-                f"{path} not found but {metadata.path.name} says the model was packaged with it; "
-                "re-run `make pipeline` to package the model again"
-            )
+    path = _packaged(model_dir, ENTITY_FILE, metadata, "entity_table")
+    if path is None:
         return None
     import polars as pl
 
