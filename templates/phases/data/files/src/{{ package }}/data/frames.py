@@ -32,9 +32,6 @@ except ImportError:  # pragma: no cover - hashlib gives the same digests
 Frame = Any
 #: at most this many bronze rows may break the contract (they are brought to the driver)
 MAX_SUSPECT_ROWS = 1_000_000
-#: a line break anywhere in a value: regex dialects disagree on `$` before one, so such a value
-#: is always a suspect and pandera decides
-LINE_BREAK = "[\r\n\u0085\u2028\u2029]"  # the characters, not escapes: RE2 has no \\u
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,8 @@ class Engine:
         return {c: [row[f"{c}:{i}"] for i in range(len(probes))] for c in columns}
 
     def matches(self, expr: nw.Expr, pattern: str) -> nw.Expr:
-        """True where the text starts with a match of ``pattern`` (pandera's str_matches)."""
+        """True where the text starts with a match of ``pattern`` (pandera's str_matches: Rust's
+        regex, which polars runs; duckdb's RE2 reads ``$`` and ``.`` alike)."""
         return expr.str.contains(pattern if pattern.startswith("^") else f"^{pattern}")
 
     @property
@@ -146,24 +144,33 @@ class Engine:
         return contracts.violations(self.collect(suspects), contract)
 
     def drop_rows(self, typed: Frame, rows: pl.Series) -> Frame:
-        """``typed`` without the rows whose ``_row`` is in ``rows`` and without ``_cast_errors``."""
-        lazy = self.lazy(typed).drop("_cast_errors")
-        if rows.len():
-            lazy = lazy.filter(~nw.col("_row").is_in(rows.to_list()))
-        return self.keep(lazy)
+        """``typed`` without the rows whose ``_row`` is in ``rows`` and without ``_cast_errors``
+        (not computed yet: deduplication reads it once)."""
+        return self.remove(self.lazy(typed).drop("_cast_errors"), rows)
 
-    def dedupe(self, frame: Frame, id_column: str | None) -> tuple[Frame, int, int]:
-        """Drop exact duplicate rows (keep the first), then repeated ids (keep the latest)."""
+    def remove(self, frame: nw.LazyFrame[Any], rows: pl.Series) -> Frame:
+        """``frame`` without the rows whose ``_row`` is in ``rows`` (rows stay in their order)."""
+        return frame.filter(~nw.col("_row").is_in(rows.to_list())) if rows.len() else frame
+
+    def dedupe(self, frame: Frame, id_column: str | None, rows: int) -> tuple[Frame, int, int]:
+        """Drop exact duplicate rows (keep the first), then repeated ids (keep the latest) of the
+        ``rows`` rows of ``frame``. Two equal rows have the same id, so with an id column only the
+        rows of a repeated id are compared whole: one window over the id for every row, then the
+        full-row and latest-row windows over those few, whose losers are removed."""
         lazy = self.lazy(frame)
         columns = [c for c in lazy.collect_schema().names() if c != "_row"]
-        first = lazy.group_by(*columns).agg(nw.col("_row").min())
-        exact = self.keep(lazy.join(first.select("_row"), on="_row", how="semi"))
-        by_id = exact
-        if id_column:
-            latest = self.lazy(exact).group_by(id_column).agg(nw.col("_row").max())
-            by_id = self.keep(self.lazy(exact).join(latest.select("_row"), on="_row", how="semi"))
-        rows, exact_rows = self.height(frame), self.height(exact)
-        return by_id, rows - exact_rows, exact_rows - self.height(by_id)
+        first = nw.col("_row") == nw.col("_row").min().over(*columns)
+        if not id_column:
+            exact = self.keep(_where(lazy, first))
+            return exact, rows - self.height(exact), 0
+        repeated = self.keep(_where(lazy, nw.col("_row").count().over(id_column) > 1))
+        exact = self.keep(_where(self.lazy(repeated), first))
+        latest = _where(self.lazy(exact), nw.col("_row") == nw.col("_row").max().over(id_column))
+        losers = self.lazy(repeated).select("_row").join(latest.select("_row"), on="_row",
+                                                         how="anti")  # fmt: skip
+        kept = self.keep(self.lazy(self.remove(lazy, self.collect(losers).get_column("_row"))))
+        exact_rows = self.height(exact)
+        return kept, self.height(repeated) - exact_rows, exact_rows - (rows - self.height(kept))
 
     def stats(self, frame: Frame, numeric: list[str], categorical: list[str]) -> Stats:
         lazy = self.lazy(frame)
@@ -227,22 +234,38 @@ class Engine:
         cleaned = self.mask(lazy.select(exprs), pii, salt) if pii else lazy.select(exprs)
         return self.keep(cleaned.sort("_row").drop("_row"))
 
-    def check_silver(self, cleaned: Frame, contract: Contract) -> None:
-        """Raise :class:`DataError` when silver breaks its own contract (a pipeline bug)."""
+    def check_silver(self, cleaned: Frame, contract: Contract, fills: dict[str, Any]) -> None:
+        """Raise :class:`DataError` when silver breaks its own contract (a pipeline bug).
+
+        What is checked is what silver wrote: every PII value a salted SHA-256, no feature, id or
+        required column missing after imputation, each fill value within its column's rules. The
+        values silver left as they were passed the same rules in :meth:`violations` (the rows
+        that broke one are in the quarantine), and the id is unique by :meth:`dedupe`'s
+        construction (gold checks the main table's again): neither is checked a second time."""
         rules: dict[str, nw.Expr] = {}
         for c in contract.columns:
             x = nw.col(c.name)
             if c.role == "pii":
                 hashed = self.matches(x, HASH_PATTERN)
                 rules[f"{c.name}: not a salted SHA-256"] = ~x.is_null() & ~hashed
-                continue
-            if c.role in ("feature", "id") or not c.nullable:
+            elif c.role in ("feature", "id") or not c.nullable:
                 rules[f"{c.name}: missing"] = _missing(x, c.dtype == "Float64")
-            if c.role != "feature" or c.kind == "categorical" or c.kind in contracts.DATE_KINDS:
-                for reason, broken in self.rules(c):
-                    rules[f"{c.name}: {reason}"] = broken
-        self.check(cleaned, contract.names, rules, "silver output breaks its own contract",
-                   contract.id_column)  # fmt: skip
+        what = "silver output breaks its own contract"
+        self.check(cleaned, contract.names, rules, what, None)
+        # the fill values are checked on the driver (a polars row): the base engine's rules
+        filled = [contract.column(name) for name in fills]
+        one_row = pl.DataFrame(
+            {c.name: [fills[c.name]] for c in filled},
+            schema={c.name: contracts.DTYPES[c.dtype] for c in filled},
+        )
+        breaks = [(f"{c.name}: fill value {fills[c.name]!r} {reason}", broken)
+                  for c in filled for reason, broken in Engine().rules(c)]  # fmt: skip
+        if breaks:
+            row = _row(nw.from_native(one_row).lazy().select(
+                [broken.alias(f"b{i}") for i, (_, broken) in enumerate(breaks)]))  # fmt: skip
+            broken = [reason for i, (reason, _) in enumerate(breaks) if row[f"b{i}"]]
+            if broken:
+                raise DataError(f"{what} (a pipeline bug): {'; '.join(broken)}")
 
     def check_gold(self, features: Frame, gold: dict[str, Any]) -> None:
         """Raise :class:`DataError` when gold breaks the gold contract (a pipeline bug)."""
@@ -279,7 +302,7 @@ class Engine:
         if col.categories is not None:
             rules.append(("not one of the categories", ~x.is_in(list(col.categories))))
         if col.pattern:
-            broken = ~self.matches(x, col.pattern) | x.str.contains(LINE_BREAK)
+            broken = ~self.matches(x, col.pattern)
             rules.append((f"does not match {col.pattern}", broken))
         out = [(reason, ~x.is_null() & broken) for reason, broken in rules]
         if bronze and not col.nullable:
@@ -374,6 +397,12 @@ class Engine:
         return self.lazy(frame).collect("polars").to_native()
 
 
+def _where(frame: nw.LazyFrame[Any], keep: nw.Expr) -> nw.LazyFrame[Any]:
+    """The rows of ``frame`` where the window expression ``keep`` is true (computed as a column
+    first: SQL engines evaluate no window inside WHERE)."""
+    return frame.with_columns(keep.alias("_keep")).filter(nw.col("_keep")).drop("_keep")
+
+
 def _row(frame: nw.LazyFrame[Any]) -> dict[str, Any]:
     """The one row of an aggregation, as a dict."""
     out = frame.collect("polars").to_native()
@@ -404,7 +433,8 @@ def quarantine_rows(
     PII masked and their reasons joined in ``_reason``."""
     reasons = bad.group_by("_row").agg(pl.col("_reason").sort().str.join("; ")).sort("_row")
     rows = (
-        raw.join(reasons.lazy(), on="_row", how="inner")
+        raw.filter(pl.col("_row").is_in(reasons.get_column("_row").implode()))
+        .join(reasons.lazy(), on="_row", how="inner")
         .sort("_row")
         .with_columns(pl.exclude("_row").cast(pl.Utf8))
         .collect()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import narwhals as nw
+import polars as pl
 
 from ..common.config import resolve
 from ..common.lineage import record
@@ -74,7 +75,17 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     categorical = contract.categorical_features + [
         n for n in built.entity_names + built.derived if built.kinds[n] == "categorical"
     ]
-    present = {c: engine.distinct(features, c) for c in categorical}
+    extra = built.entity_names + built.derived
+    numeric = [f["name"] for f in contracts.gold_features(contract) if f["kind"] == "numeric"]
+    numeric += [n for n in extra if built.kinds[n] == "numeric"]
+    aggregates = engine.aggregates(features, categorical, numeric, contract.label)
+    # the categories present in gold are the values aggregates grouped by (no second pass)
+    present = {
+        c: aggregates.filter((pl.col("dimension") == c) & pl.col("value").is_not_null())
+        .get_column("value")
+        .to_list()
+        for c in categorical
+    }
     gold = gold_contract(
         contract, present, _imputation(silver_dir), built.entity_names, built.derived, built.kinds
     )
@@ -87,12 +98,6 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
             )
     engine.check_gold(features, gold)
     rows = engine.height(features)
-    aggregates = engine.aggregates(
-        features,
-        categorical,
-        [f["name"] for f in gold["features"] if f["kind"] == "numeric"],
-        contract.label,
-    )
 
     outputs = [
         gold_dir / "features.parquet",

@@ -188,14 +188,16 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
             f"contract; see {relative(reports, root)}/data-quality.md"
         )
 
-    deduped, exact, repeated = engine.dedupe(valid, contract.id_column)
+    deduped, exact, repeated = engine.dedupe(
+        valid, contract.id_column, bronze_rows - bad_rows.len()
+    )
     stats = engine.stats(
         deduped, contract.numeric_features, contract.categorical_features + contract.date_features
     )
     fills, bounds = plan(contract, stats, float(cfg["data"].get("outlier_iqr_factor", 3.0)))
     clipped = engine.count_outside(deduped, bounds)
     cleaned = engine.transform(deduped, fills, bounds, contract.pii, salt)
-    engine.check_silver(cleaned, contract)
+    engine.check_silver(cleaned, contract, fills)
     silver_rows = engine.height(cleaned)
 
     quarantine = engine.quarantine(parts, bad, contract, salt, root)

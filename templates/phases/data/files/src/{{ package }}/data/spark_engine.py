@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SPARK_TYPES = {"Int64": "bigint", "Float64": "double", "String": "string"}
 #: text that parses as a number the way polars parses it (Java also takes "12d", "0x1p3", ...)
 NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
+#: a line break of any kind (the characters themselves, not regex escapes)
+LINE_BREAK = "[\r\n\u0085\u2028\u2029]"
 #: the largest magnitude an Int64 holds, as a float bound
 INT64_LIMIT = 2.0**63
 
@@ -145,13 +147,14 @@ class SparkEngine(Engine):
             union = union.unionByName(scan)
         return self._keep(union)
 
-    def drop_rows(self, typed: DataFrame, rows: pl.Series) -> DataFrame:
+    def remove(self, frame: nw.LazyFrame[Any], rows: pl.Series) -> DataFrame:
         from pyspark.sql import functions as F
 
-        valid = typed.drop("_cast_errors")
-        if rows.len():
-            valid = valid.join(F.broadcast(self._rows(rows.to_list())), on="_row", how="left_anti")
-        return valid
+        native: DataFrame = frame.to_native()
+        if not rows.len():
+            return native
+        # a broadcast anti-join: a long list of row numbers in the plan is slow to plan
+        return native.join(F.broadcast(self._rows(rows.to_list())), on="_row", how="left_anti")
 
     def quarantine(
         self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
@@ -196,9 +199,11 @@ class SparkEngine(Engine):
         return {c: list(row[c] or [None] * len(probes)) for c in columns}
 
     def matches(self, expr: nw.Expr, pattern: str) -> nw.Expr:
-        # (?U): Java's \\d, \\w and \\s get the Unicode meaning they have in Rust's regex
+        # (?U): Java's \\d, \\w and \\s get the Unicode meaning they have in Rust's regex. Java's
+        # `$` also matches before a final line break and its `.` stops at \\r and \\u2028 too:
+        # a value with a line break never matches here, so it is a suspect and pandera decides
         anchored = pattern if pattern.startswith("^") else f"^{pattern}"
-        return super().matches(expr, "(?U)" + anchored)
+        return super().matches(expr, "(?U)" + anchored) & ~expr.str.contains(LINE_BREAK)
 
     def mask(self, frame: nw.LazyFrame[Any], pii: list[str], salt: str) -> nw.LazyFrame[Any]:
         from pyspark.sql import functions as F
