@@ -1,13 +1,14 @@
 """Baked project: the model registry and the live champion/challenger comparison, end to end.
 
-One churn bake. `make pipeline` blesses the champion. A second model is trained on shifted data
-(gold's target inverted: the concept moved) and, with `serving.strategy: canary`, the gate makes
-it the challenger. The real service then answers on 127.0.0.1 with a 50/50 split by customer id,
-late labels (the true outcomes from silver) come back through `POST /feedback`, and
-`python -m <pkg>.monitoring` (`make monitor`) finds the challenger worse with confidence, rolls it
-back (exit 4), says why in the report, and `make models` shows the move. Then the same with
-`shadow`: clients only ever get champion answers, the log holds both predictions, and the
-challenger is rolled back again on the paired comparison.
+One churn bake, on two sources of its own (customers CSV, orders JSON lines, joined in its
+features.py) through the duckdb engine. `make pipeline` blesses the champion. A second model is
+trained on shifted data (gold's target inverted: the concept moved) and, with `serving.strategy:
+canary`, the gate makes it the challenger. The real service then answers on 127.0.0.1 with a
+50/50 split by customer id, late labels (the true outcomes from silver) come back through `POST
+/feedback`, and `python -m <pkg>.monitoring` (`make monitor`) finds the challenger worse with
+confidence, rolls it back (exit 4), says why in the report, and `make models` shows the move.
+Then the same with `shadow`: clients only ever get champion answers, the log holds both
+predictions, and the challenger is rolled back again on the paired comparison.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import yaml
 from .champion import champion_rel
 from .conftest import Baked, BakeFn, wait_until_ready
 from .test_serving_monitoring import call, free_port
+from .two_sources import SOURCES, own_data
 
 SHARE = 0.5
 RECORDS = 900
@@ -120,9 +122,13 @@ def _monitor(baked: Baked) -> tuple[subprocess.CompletedProcess[str], dict[str, 
 @pytest.fixture(scope="module")
 def two_models(bake: BakeFn) -> tuple[Baked, str, str]:
     """The churn project with a champion (make pipeline) and a challenger trained on shifted
-    data, blessed under serving.strategy canary."""
-    baked = bake("churn")
+    data, blessed under serving.strategy canary. Its data: two sources of its own (a CSV file
+    and JSON lines, joined in its features.py) through the duckdb engine."""
+    baked = bake("churn", sets=[*SOURCES, "data.engine=duckdb"])
+    own_data(baked)
     baked.make("pipeline")
+    for report in ("data-quality.json", "data-quality-orders.json"):
+        assert json.loads((baked.path / "reports" / report).read_text())["engine"] == "duckdb"
     champion = _aliases(baked)["champion"]
     _configure(baked, "canary")
     # the concept moved: gold's target inverted (gold keeps its schema and contract)

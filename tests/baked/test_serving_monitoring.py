@@ -1,9 +1,11 @@
 """Baked project: serve the churn example's blessed model over real HTTP, then monitor it.
 
-Generate churn, `make pipeline`, start uvicorn on a free 127.0.0.1 port, send valid and invalid
-requests, check the responses and the request log (no PII), check `make monitor` stays healthy
-on traffic like the training data, then send a shifted sample and check it reports drift and
-signals retraining (exit code 3). The server is always stopped.
+The project reads two sources of its own (customers from a CSV file, their orders from JSON
+lines) and joins them in its own data/features.py. Generate it, `make pipeline`, start uvicorn
+on a free 127.0.0.1 port, send valid and invalid requests, check the responses and the request
+log (no PII), check `make monitor` stays healthy on traffic like the training data, then send a
+shifted sample and check it reports drift and signals retraining (exit code 3). The server is
+always stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 
 from .conftest import Baked, BakeFn, wait_until_ready
+from .two_sources import SOURCES, own_data
 
 PII_EMAIL = "someone.private@example.org"
 
@@ -125,7 +128,10 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def churn(bake: BakeFn) -> Baked:
-    baked = bake("churn")
+    """The churn example on two sources of its own (customers from a CSV file, their orders from
+    JSON lines) joined in its own data/features.py: tests/baked/two_sources.py."""
+    baked = bake("churn", sets=SOURCES)
+    own_data(baked)
     baked.make("pipeline")
     return baked
 

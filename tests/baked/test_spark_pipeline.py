@@ -16,64 +16,12 @@ from typing import Any
 
 import pytest
 
+from .champion import champion_dir
 from .conftest import Baked, BakeFn
+from .test_serving_monitoring import call, serving
+from .two_sources import DERIVED, ENTITY_FEATURES, SOURCES, own_data
 
 PII = ("name", "email", "phone")
-#: the two sources, as a user writes them (data.source is the main table's entry)
-SOURCES = [
-    "data.source.kind=csv", "data.source.path=data/raw/customers.csv",
-    "data.sources.customers.kind=csv", "data.sources.customers.path=data/raw/customers.csv",
-    "data.sources.customers.rows=10000", "data.sources.customers.seed=7",
-    "data.sources.orders.kind=json", "data.sources.orders.path=data/raw/orders.jsonl",
-    "data.sources.orders.id_column=order_id", "data.id_column=customer_id",
-]  # fmt: skip
-#: the raw files: the synthetic customers (without the other target) and their orders
-RAW = """
-from pathlib import Path
-from {package}.data import synthetic
-Path('data/raw').mkdir(parents=True, exist_ok=True)
-synthetic.generate(10000, 7).drop('lifetime_value').write_csv('data/raw/customers.csv')
-synthetic.generate_orders(10000, 7).write_ndjson('data/raw/orders.jsonl')
-print(json.dumps('ok'))
-"""
-#: the user's data/features.py: order aggregates per customer joined onto the customers
-FEATURES = '''"""Customers joined with their orders (user-owned)."""
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-
-import narwhals as nw
-
-MAIN_TABLE = "customers"
-ID_COLUMN: str | None = "customer_id"
-
-
-def aggregate_features(tables: Mapping[str, nw.LazyFrame]) -> nw.LazyFrame | None:
-    cents = (nw.col("amount") * 100 + 0.5).floor().cast(nw.Int64)
-    return tables["orders"].group_by("customer_id").agg(
-        nw.len().cast(nw.Float64).alias("orders_count"),
-        (cents.sum().cast(nw.Float64) / (cents.count() * 100).cast(nw.Float64)).alias(
-            "orders_mean_amount"
-        ),
-        (nw.col("channel") == "web").cast(nw.Float64).mean().alias("orders_web_share"),
-    )
-
-
-def derive_features(frame: nw.LazyFrame) -> nw.LazyFrame:
-    months = nw.max_horizontal(nw.col("tenure_months").cast(nw.Float64), nw.lit(1.0))
-    return frame.with_columns(
-        (nw.col("total_charges").cast(nw.Float64) / months).alias("avg_monthly_spend")
-    )
-
-
-def build_features(tables: Mapping[str, nw.LazyFrame]) -> nw.LazyFrame:
-    entity = aggregate_features(tables)
-    assert entity is not None
-    names = [c for c in entity.collect_schema().names() if c != "customer_id"]
-    joined = tables["customers"].join(entity, on="customer_id", how="left")
-    return derive_features(joined.with_columns(nw.col(*names).fill_null(0.0)))
-'''
 
 
 def _java_major() -> int | None:
@@ -99,10 +47,7 @@ def spark_project(bake: BakeFn) -> tuple[Baked, subprocess.CompletedProcess[str]
     if major is None or major < 17:
         pytest.skip(f"Spark 4 needs Java 17+ (found: {major or 'no java on PATH'})")
     project = bake("spark", sets=SOURCES)
-    _json(project, RAW.format(package=project.package))
-    (project.path / "src" / project.package / "data" / "features.py").write_text(
-        FEATURES, encoding="utf-8"
-    )
+    own_data(project)
     return project, project.make("pipeline")
 
 
@@ -117,8 +62,8 @@ def test_pipeline_runs_on_spark(spark_project: tuple[Baked, Any]) -> None:
     assert orders["bronze"]["rows"] > 10_000 and orders["duplicates"]["exact_rows_removed"] > 0
     contract = json.loads((project.path / "data/gold/contract.json").read_text(encoding="utf-8"))
     assert contract["main_table"] == "customers"
-    assert contract["entity_features"] == ["orders_count", "orders_mean_amount", "orders_web_share"]
-    assert contract["derived"] == ["avg_monthly_spend"]
+    assert contract["entity_features"] == ENTITY_FEATURES
+    assert contract["derived"] == DERIVED
     manifests = list((project.path / "data/bronze/orders").glob("ingest_date=*/*.manifest.json"))
     assert json.loads(manifests[0].read_text())["source"]["files"] == ["data/raw/orders.jsonl"]
     assert (project.path / "models/candidate/model.onnx").is_file()
@@ -274,3 +219,48 @@ def test_the_spark_projects_own_spark_tests_pass(spark_project: tuple[Baked, Any
     # the cluster job's bundle carries conf/ only: this project's CSV/JSON files stay here
     skips = [line for line in proc.stdout.splitlines() if line.startswith("SKIPPED")]
     assert all("not in the job bundle" in line for line in skips), proc.stdout[-2000:]
+
+
+def test_the_spark_project_serves_raw_records_and_monitors_them(
+    spark_project: tuple[Baked, Any],
+) -> None:
+    """The model Spark's gold trained is served: raw customer records (the packaged feature code
+    looks the per-customer order aggregates up by id) get answers, an unknown id a 422; the
+    late labels of those requests go through `make monitor`, which judges drift and performance
+    and finds the service healthy."""
+    project, _ = spark_project
+    folder = champion_dir(project.path)
+    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    assert metadata["entity_features"] == ENTITY_FEATURES and (folder / "features.py").is_file()
+    target, id_column = metadata["target"], metadata["id_column"]
+    records = _json(
+        project,
+        f"""
+import polars as pl
+meta = json.load(open({str(folder / "metadata.json")!r}))
+inputs = [i['name'] for i in meta['inputs']]
+silver = pl.read_parquet('data/silver/customers.parquet').sample(300, seed=13)
+print(json.dumps(silver.select([meta['id_column'], *inputs, meta['target']]).to_dicts()))
+""",
+    )
+    with serving(project) as port:
+        for start in range(0, len(records), 100):
+            batch = [
+                {**{k: v for k, v in r.items() if k != target}, "request_id": f"s-{start + i}"}
+                for i, r in enumerate(records[start : start + 100])
+            ]
+            status, body = call(port, "POST", "/predict", batch)
+            assert status == 200, body
+        unknown = {k: v for k, v in records[0].items() if k != target} | {id_column: "C-none"}
+        status, body = call(port, "POST", "/predict", unknown)
+        assert status == 422 and body["detail"][0]["type"] == "unknown_id", body
+    labels = project.path / "data" / "labels"
+    labels.mkdir(parents=True, exist_ok=True)
+    rows = [f"s-{i},{r[target]}" for i, r in enumerate(records)]
+    (labels / "spark.csv").write_text(f"request_id,{target}\n" + "\n".join(rows) + "\n")
+    done = project.make("monitor", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((project.path / "reports/monitoring.json").read_text(encoding="utf-8"))
+    assert report["data_drift"]["judged"] and report["data_drift"]["drifted_features"] == []
+    assert report["performance"]["judged"] and report["performance"]["labelled"] == len(records)
+    assert not report["performance"]["degraded"]
