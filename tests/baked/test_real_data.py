@@ -5,9 +5,10 @@
   sorted with the label is added to it. Silver renames the features to identifiers and leaves the
   row id out of the features, saying why in the data-quality report; ONNX packaging and serving
   work with the renamed features, and the service takes a row under either name.
-- seattle-weather (vega_datasets): a ``date`` column and a text multiclass target. Gold expands
-  the date into numeric parts, so the service scores a date the data never had, sent as its parts
-  or as the date itself (an impossible date is a 422 naming the field).
+- seattle-weather (vega_datasets), through the duckdb engine: a ``date`` column and a text
+  multiclass target. Gold expands the date into numeric parts, so the service scores a date the
+  data never had, sent as its parts or as the date itself (an impossible date is a 422 naming
+  the field).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ print(json.dumps({{"status": response.status_code, "body": response.json()}}))
 """
 
 
-def _csv_project(bake: BakeFn, name: str, target: str, kind: str = "csv") -> Baked:
+def _csv_project(
+    bake: BakeFn, name: str, target: str, kind: str = "csv", engine: str = "polars"
+) -> Baked:
     """A project reading ``data/raw/<name>.csv`` (kind json: ``<name>.jsonl``, JSON lines)."""
     ending = "jsonl" if kind == "json" else kind
     return bake(
@@ -43,6 +46,7 @@ def _csv_project(bake: BakeFn, name: str, target: str, kind: str = "csv") -> Bak
         sets=[
             f"data.source.kind={kind}",
             f"data.source.path=data/raw/{name}.{ending}",
+            f"data.engine={engine}",
             f"ml.target={target}",
             "ml.tracking=none",
         ],
@@ -136,8 +140,9 @@ def test_the_service_scores_a_real_row(cancer: tuple[Baked, str]) -> None:
 @pytest.fixture(scope="module")
 def weather(bake: BakeFn) -> tuple[Baked, str]:
     vega = pytest.importorskip("vega_datasets")
-    # the same real data as JSON lines (a json source), dates as ISO strings as an export has them
-    project = _csv_project(bake, "weather", "weather", kind="json")
+    # the same real data as JSON lines (a json source), dates as ISO strings as an export has them;
+    # through the duckdb engine (breast cancer goes through polars)
+    project = _csv_project(bake, "weather", "weather", kind="json", engine="duckdb")
     raw = project.path / "data/raw"
     raw.mkdir(parents=True, exist_ok=True)
     frame = vega.data.seattle_weather()
@@ -152,6 +157,7 @@ def test_a_date_column_becomes_numeric_parts(weather: tuple[Baked, str]) -> None
     [manifest] = project.path.glob("data/bronze/ingest_date=*/*.manifest.json")
     source = json.loads(manifest.read_text(encoding="utf-8"))["source"]
     assert source["kind"] == "json" and source["files"] == ["data/raw/weather.jsonl"]
+    assert _read(project, "reports/data-quality.json")["engine"] == "duckdb"
     assert "date column 'date' -> gold features date_year, date_month" in stdout
     contract = _read(project, "data/gold/contract.json")
     kinds = {f["name"]: f["kind"] for f in contract["features"]}

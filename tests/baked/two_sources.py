@@ -15,6 +15,7 @@ from .conftest import Baked
 #: the two sources (data.source is the main table's entry, kept for the one-source shorthand)
 SOURCES = [
     "data.source.kind=csv", "data.source.path=data/raw/customers.csv",
+    "data.source.rows=10000", "data.source.seed=7",  # the example's synthetic options, made equal
     "data.sources.customers.kind=csv", "data.sources.customers.path=data/raw/customers.csv",
     "data.sources.customers.rows=10000", "data.sources.customers.seed=7",
     "data.sources.orders.kind=json", "data.sources.orders.path=data/raw/orders.jsonl",
