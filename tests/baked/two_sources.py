@@ -47,12 +47,16 @@ ID_COLUMN: str | None = "customer_id"
 
 def aggregate_features(tables: Mapping[str, nw.LazyFrame]) -> nw.LazyFrame | None:
     cents = (nw.col("amount") * 100 + 0.5).floor().cast(nw.Int64)
-    return tables["orders"].group_by("customer_id").agg(
-        nw.len().cast(nw.Float64).alias("orders_count"),
-        (cents.sum().cast(nw.Float64) / (cents.count() * 100).cast(nw.Float64)).alias(
-            "orders_mean_amount"
-        ),
-        (nw.col("channel") == "web").cast(nw.Float64).mean().alias("orders_web_share"),
+    return (
+        tables["orders"]
+        .group_by("customer_id")
+        .agg(
+            nw.len().cast(nw.Float64).alias("orders_count"),
+            (cents.sum().cast(nw.Float64) / (cents.count() * 100).cast(nw.Float64)).alias(
+                "orders_mean_amount"
+            ),
+            (nw.col("channel") == "web").cast(nw.Float64).mean().alias("orders_web_share"),
+        )
     )
 
 
