@@ -113,6 +113,10 @@ def bake(tmp_path_factory: pytest.TempPathFactory) -> BakeFn:
     return _bake
 
 
+# first: xdist's own hook turns the xdist_group marker into the node id's @group suffix, and it
+# runs before a conftest that pytest loaded early (a test file of this folder named on the
+# command line), which left every test a group of its own and baked a project per worker
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "baked" in str(item.fspath):
