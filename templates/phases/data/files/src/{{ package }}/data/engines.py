@@ -125,10 +125,15 @@ class PolarsEngine(Engine):
     def keep(self, frame: nw.LazyFrame[Any]) -> pl.DataFrame:
         return frame.collect("polars").to_native()
 
-    def materialize_all(self, frames: list[nw.LazyFrame[Any]]) -> list[pl.DataFrame]:
+    def materialize_all(
+        self, frames: list[nw.LazyFrame[Any]], order: str | None = None
+    ) -> list[pl.DataFrame]:
         # one query: polars computes a subplan the frames share once (gold's per-entity
-        # aggregate, joined in build_features and written as entity_features.parquet)
-        return pl.collect_all([f.to_native() for f in frames])
+        # aggregate, joined in build_features and written as entity_features.parquet); the
+        # frames are sorted after, in memory (inside the streaming query the two sorts took
+        # half of gold's time: 0.25 of 0.52 s on a million orders)
+        computed = pl.collect_all([f.to_native() for f in frames])
+        return [frame.sort(order) for frame in computed] if order else computed
 
     def scan(self, path: Path) -> nw.LazyFrame[Any]:
         return nw.from_native(pl.scan_parquet(str(path)))

@@ -114,9 +114,12 @@ class Engine:
     def materialize(self, frame: nw.LazyFrame[Any]) -> Frame:
         return self.keep(frame)
 
-    def materialize_all(self, frames: list[nw.LazyFrame[Any]]) -> list[Frame]:
-        """``frames`` computed, what they share computed once where the engine can."""
-        return [self.keep(f) for f in frames]
+    def materialize_all(
+        self, frames: list[nw.LazyFrame[Any]], order: str | None = None
+    ) -> list[Frame]:
+        """``frames`` computed (rows sorted by ``order`` when given), what they share computed
+        once where the engine can."""
+        return [self.keep(f.sort(order) if order else f) for f in frames]
 
     def height(self, frame: Frame) -> int:
         return int(_row(self.lazy(frame).select(nw.len().alias("n")))["n"])

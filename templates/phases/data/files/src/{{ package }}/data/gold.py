@@ -71,7 +71,7 @@ def _run(cfg: dict[str, Any], engine: Engine) -> dict[str, Any]:
     if built.entity is None:
         features, entity = engine.materialize(built.frame), None
     else:
-        features, entity = engine.materialize_all([built.frame, built.entity])
+        features, entity = engine.materialize_all([built.frame, built.entity], built.order)
     categorical = contract.categorical_features + [
         n for n in built.entity_names + built.derived if built.kinds[n] == "categorical"
     ]
@@ -154,12 +154,15 @@ class Built:
     entity_names: list[str]
     derived: list[str]
     kinds: dict[str, str]
+    #: the column both frames' rows are sorted by when computed (the id, with an entity table)
+    order: str | None = None
 
 
 def build(tables: dict[str, nw.LazyFrame[Any]], contract: contracts.Contract) -> Built:
     """features.py's ``build_features`` on the silver tables, then the template's steps: the id,
-    the features cast (numeric Float64, categorical String), dates expanded, the target; rows in
-    id order when a per-entity table was joined (the same rows on every engine)."""
+    the features cast (numeric Float64, categorical String), dates expanded, the target. With a
+    per-entity table joined, ``order`` is the id: both frames are computed in id order (the same
+    rows on every engine)."""
     main = contract.dataset
     declared = getattr(user_features, "MAIN_TABLE", None)
     if declared not in (None, main):
@@ -196,12 +199,13 @@ def build(tables: dict[str, nw.LazyFrame[Any]], contract: contracts.Contract) ->
     derived = [c for c in schema if c not in main_names and c not in entity_names]
     kinds = {n: _kind(n, schema[n], where) for n in entity_names + derived}
     frame = built.select(gold_columns(contract, entity_names + derived, kinds))
+    order = None
     if entity is not None and contract.id_column:
-        frame = frame.sort(contract.id_column)
+        order = contract.id_column
         entity = entity.select(
             nw.col(contract.id_column), *[_cast(n, kinds[n]) for n in entity_names]
-        ).sort(contract.id_column)
-    return Built(frame, entity, entity_names, derived, kinds)
+        )
+    return Built(frame, entity, entity_names, derived, kinds, order)
 
 
 def _kind(name: str, dtype: Any, where: str) -> str:
