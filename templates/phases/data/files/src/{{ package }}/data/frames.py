@@ -171,9 +171,11 @@ class Engine:
         latest = _where(self.lazy(exact), nw.col("_row") == nw.col("_row").max().over(id_column))
         losers = self.lazy(repeated).select("_row").join(latest.select("_row"), on="_row",
                                                          how="anti")  # fmt: skip
-        kept = self.keep(self.lazy(self.remove(lazy, self.collect(losers).get_column("_row"))))
-        exact_rows = self.height(exact)
-        return kept, self.height(repeated) - exact_rows, exact_rows - (rows - self.height(kept))
+        dropped = self.collect(losers).get_column("_row")
+        kept = self.keep(self.lazy(self.remove(lazy, dropped)))
+        repeated_rows, exact_rows = self.height(repeated), self.height(exact)
+        latest_rows = repeated_rows - dropped.len()
+        return kept, repeated_rows - exact_rows, exact_rows - latest_rows
 
     def stats(self, frame: Frame, numeric: list[str], categorical: list[str]) -> Stats:
         lazy = self.lazy(frame)
