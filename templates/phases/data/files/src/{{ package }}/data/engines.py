@@ -229,6 +229,7 @@ class DuckDBEngine(Engine):
 
         self.con = duckdb.connect()
         self._tables: list[str] = []
+        self._arrow: list[Any] = []  # the arrow tables relations read from, kept alive
 
     def load(self, parts: list[Path], contract: Contract) -> Frame:
         import pyarrow.parquet as pq
@@ -278,14 +279,16 @@ class DuckDBEngine(Engine):
         for name in self._tables:
             self.con.execute(f"DROP TABLE IF EXISTS {q(name)}")
         self._tables.clear()
+        self._arrow.clear()
 
     def remove(self, frame: nw.LazyFrame[Any], rows: pl.Series) -> Frame:
         # an anti-join with the row numbers as a table: `NOT IN (<thousands of literals>)` is
         # evaluated literal by literal (3 s for 10,000 of them on a million rows)
         if not rows.len():
             return frame
-        table = self.con.from_arrow(rows.rename("_row").cast(pl.Int64).to_frame().to_arrow())
-        return frame.join(nw.from_native(table), on="_row", how="anti")
+        arrow = rows.rename("_row").cast(pl.Int64).to_frame().to_arrow()
+        self._arrow.append(arrow)  # the relation reads it when the join runs, later
+        return frame.join(nw.from_native(self.con.from_arrow(arrow)), on="_row", how="anti")
 
     def scan(self, path: Path) -> nw.LazyFrame[Any]:
         _local_only([path])
