@@ -19,7 +19,7 @@ import polars as pl
 
 from .contracts import DTYPES, Contract
 from .errors import DataError
-from .frames import Engine, Frame, Stats, mask, mask_expr, quarantine_rows
+from .frames import LINE_BREAK, Engine, Frame, Stats, mask, mask_expr, quarantine_rows
 from .storage import is_local, relative, write_parquet
 
 ENGINES = ("polars", "duckdb", "spark")
@@ -280,6 +280,10 @@ class DuckDBEngine(Engine):
             self.con.execute(f"DROP TABLE IF EXISTS {q(name)}")
         self._tables.clear()
         self._arrow.clear()
+
+    def matches(self, expr: nw.Expr, pattern: str) -> nw.Expr:
+        # RE2's \s is ASCII: `^\S+$` takes "a\u2028b", Rust's regex does not (LINE_BREAK)
+        return super().matches(expr, pattern) & ~expr.str.contains(LINE_BREAK)
 
     def remove(self, frame: nw.LazyFrame[Any], rows: pl.Series) -> Frame:
         # an anti-join with the row numbers as a table: `NOT IN (<thousands of literals>)` is

@@ -32,6 +32,10 @@ except ImportError:  # pragma: no cover - hashlib gives the same digests
 Frame = Any
 #: at most this many bronze rows may break the contract (they are brought to the driver)
 MAX_SUSPECT_ROWS = 1_000_000
+#: a line break of any kind (the characters themselves, not regex escapes): the regex dialects
+#: of duckdb (RE2) and Spark (Java) read `\s`, `$` or `.` around one otherwise than Rust's, which
+#: polars and pandera run, so there a value with one never matches: a suspect pandera decides on
+LINE_BREAK = "[\r\n\u0085\u2028\u2029]"
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,8 @@ class Engine:
         return {c: [row[f"{c}:{i}"] for i in range(len(probes))] for c in columns}
 
     def matches(self, expr: nw.Expr, pattern: str) -> nw.Expr:
-        """True where the text starts with a match of ``pattern`` (pandera's str_matches: Rust's
-        regex, which polars runs; duckdb's RE2 reads ``$`` and ``.`` alike)."""
+        """True where the text starts with a match of ``pattern`` (pandera's str_matches, in
+        Rust's regex: exact on polars; see :data:`LINE_BREAK` for the other engines)."""
         return expr.str.contains(pattern if pattern.startswith("^") else f"^{pattern}")
 
     @property
@@ -152,7 +156,8 @@ class Engine:
         return self.remove(self.lazy(typed).drop("_cast_errors"), rows)
 
     def remove(self, frame: nw.LazyFrame[Any], rows: pl.Series) -> Frame:
-        """``frame`` without the rows whose ``_row`` is in ``rows`` (rows stay in their order)."""
+        """``frame`` without the rows whose ``_row`` is in ``rows`` (in their order on polars;
+        transform sorts by ``_row`` for every engine)."""
         return frame.filter(~nw.col("_row").is_in(rows.to_list())) if rows.len() else frame
 
     def dedupe(self, frame: Frame, id_column: str | None, rows: int) -> tuple[Frame, int, int]:

@@ -31,7 +31,7 @@ import polars as pl
 from ..common.spark import get_spark
 from .contracts import Contract
 from .errors import DataError
-from .frames import Engine, quarantine_rows
+from .frames import LINE_BREAK, Engine, quarantine_rows
 from .storage import move, parquet_rows, relative, remove_tree
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 SPARK_TYPES = {"Int64": "bigint", "Float64": "double", "String": "string"}
 #: text that parses as a number the way polars parses it (Java also takes "12d", "0x1p3", ...)
 NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
-#: a line break of any kind (the characters themselves, not regex escapes)
-LINE_BREAK = "[\r\n\u0085\u2028\u2029]"
 #: the largest magnitude an Int64 holds, as a float bound
 INT64_LIMIT = 2.0**63
 
