@@ -12,6 +12,8 @@ contract (those get their exact reasons from the pandera contract, :func:`contra
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,39 +51,39 @@ class Stats:
     nulls: dict[str, int]
 
 
-class Engine:
+class Engine(ABC):
     """The steps over narwhals; subclasses add the engine-specific ones (see the module doc)."""
 
     name = "engine"
 
     # -- engine-specific --------------------------------------------------------------------
 
+    @abstractmethod
     def load(self, parts: list[Path], contract: Contract) -> Frame:
         """Bronze partitions -> contract columns cast to their types, plus ``_row`` (bronze row
         number across partitions) and ``_cast_errors`` (columns whose value could not be cast)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def quarantine(
         self, parts: list[Path], bad: pl.DataFrame, contract: Contract, salt: str, root: Path
     ) -> pl.DataFrame:
         """The raw bronze rows of ``bad`` (PII masked) with ``_row``, ``_source``, ``_reason``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def keep(self, frame: nw.LazyFrame[Any]) -> Frame:
         """``frame`` computed once and kept for the next steps (an engine frame)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scan(self, path: Path) -> nw.LazyFrame[Any]:
         """A silver parquet file as a narwhals lazy frame of the engine (nothing read yet)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def mask(self, frame: nw.LazyFrame[Any], pii: list[str], salt: str) -> nw.LazyFrame[Any]:
         """``frame`` with the ``pii`` columns replaced by ``sha256(salt + value)`` (hex)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write_parquet(self, frame: Frame, path: Path) -> None:
         """Write ``frame`` as one parquet file at ``path`` (rows in frame order)."""
-        raise NotImplementedError
 
     def quantiles(
         self, frame: nw.LazyFrame[Any], columns: list[str], probes: tuple[float, ...]
@@ -96,16 +98,16 @@ class Engine:
         return {c: [row[f"{c}:{i}"] for i in range(len(probes))] for c in columns}
 
     def matches(self, expr: nw.Expr, pattern: str) -> nw.Expr:
-        """True where the text starts with a match of ``pattern`` (pandera's str_matches, in
-        Rust's regex: exact on polars; see :data:`LINE_BREAK` for the other engines)."""
-        return expr.str.contains(pattern if pattern.startswith("^") else f"^{pattern}")
+        """True where the text starts with a match of ``pattern`` (:func:`rust_matches`: exact
+        on polars; see :data:`LINE_BREAK` for the other engines)."""
+        return rust_matches(expr, pattern)
 
     @property
     def delta_session(self) -> Any:
         """The Spark session Delta tables are written through, None for delta-rs."""
         return None
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 - a hook: an engine that keeps nothing frees nothing
         """Free what the engine kept for the step's frames (the end of a step, or its failure)."""
 
     # -- the steps, once --------------------------------------------------------------------
@@ -262,14 +264,14 @@ class Engine:
                 rules[f"{c.name}: missing"] = _missing(x, c.dtype == "Float64")
         what = "silver output breaks its own contract"
         self.check(cleaned, contract.names, rules, what, None)
-        # the fill values are checked on the driver (a polars row): the base engine's rules
+        # the fill values are checked on the driver (a polars row, Rust's regex)
         filled = [contract.column(name) for name in fills]
         one_row = pl.DataFrame(
             {c.name: [fills[c.name]] for c in filled},
             schema={c.name: contracts.DTYPES[c.dtype] for c in filled},
         )
         breaks = [(f"{c.name}: fill value {fills[c.name]!r} {reason}", broken)
-                  for c in filled for reason, broken in Engine().rules(c)]  # fmt: skip
+                  for c in filled for reason, broken in value_rules(c, rust_matches)]  # fmt: skip
         if breaks:
             row = _row(nw.from_native(one_row).lazy().select(
                 [broken.alias(f"b{i}") for i, (_, broken) in enumerate(breaks)]))  # fmt: skip
@@ -300,24 +302,8 @@ class Engine:
                    gold["id_column"])  # fmt: skip
 
     def rules(self, col: contracts.Column, bronze: bool = False) -> list[tuple[str, nw.Expr]]:
-        """The value rules of ``col`` (range, categories, pattern) as ``(reason, broken)``, where
-        ``broken`` is true for a non-null value that breaks the rule (as pandera's checks); with
-        ``bronze``, a missing value of a column that must have one too."""
-        x = nw.col(col.name)
-        rules: list[tuple[str, nw.Expr]] = []
-        if col.ge is not None:
-            rules.append((f"below {col.ge}", x < col.ge))
-        if col.le is not None:
-            rules.append((f"above {col.le}", x > col.le))
-        if col.categories is not None:
-            rules.append(("not one of the categories", ~x.is_in(list(col.categories))))
-        if col.pattern:
-            broken = ~self.matches(x, col.pattern)
-            rules.append((f"does not match {col.pattern}", broken))
-        out = [(reason, ~x.is_null() & broken) for reason, broken in rules]
-        if bronze and not col.nullable:
-            out.append(("missing", _missing(x, col.dtype == "Float64")))
-        return out
+        """:func:`value_rules` of ``col`` in this engine's regex dialect."""
+        return value_rules(col, self.matches, bronze)
 
     def check(
         self, frame: Frame, names: list[str], rules: dict[str, nw.Expr], what: str,
@@ -405,6 +391,34 @@ class Engine:
     def collect(self, frame: Frame) -> pl.DataFrame:
         """A (small) engine frame on the driver, as polars."""
         return self.lazy(frame).collect("polars").to_native()
+
+
+def rust_matches(expr: nw.Expr, pattern: str) -> nw.Expr:
+    """True where the text starts with a match of ``pattern`` in Rust's regex, as pandera's
+    str_matches (its polars backend) tests it."""
+    return expr.str.contains(pattern if pattern.startswith("^") else f"^{pattern}")
+
+
+def value_rules(
+    col: contracts.Column, matches: Callable[[nw.Expr, str], nw.Expr], bronze: bool = False
+) -> list[tuple[str, nw.Expr]]:
+    """The value rules of ``col`` (range, categories, pattern tested by ``matches``) as
+    ``(reason, broken)``, where ``broken`` is true for a non-null value that breaks the rule (as
+    pandera's checks); with ``bronze``, a missing value of a column that must have one too."""
+    x = nw.col(col.name)
+    rules: list[tuple[str, nw.Expr]] = []
+    if col.ge is not None:
+        rules.append((f"below {col.ge}", x < col.ge))
+    if col.le is not None:
+        rules.append((f"above {col.le}", x > col.le))
+    if col.categories is not None:
+        rules.append(("not one of the categories", ~x.is_in(list(col.categories))))
+    if col.pattern:
+        rules.append((f"does not match {col.pattern}", ~matches(x, col.pattern)))
+    out = [(reason, ~x.is_null() & broken) for reason, broken in rules]
+    if bronze and not col.nullable:
+        out.append(("missing", _missing(x, col.dtype == "Float64")))
+    return out
 
 
 def _where(frame: nw.LazyFrame[Any], keep: nw.Expr) -> nw.LazyFrame[Any]:
