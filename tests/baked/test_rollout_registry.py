@@ -14,18 +14,15 @@ predictions, and the challenger is rolled back again on the paired comparison.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import yaml
 
 from .champion import champion_rel
-from .conftest import Baked, BakeFn, wait_until_ready
-from .test_serving_monitoring import call, free_port
+from .conftest import Baked, BakeFn
+from .test_serving_monitoring import call, serving
 from .two_sources import SOURCES, own_data
 
 SHARE = 0.5
@@ -45,30 +42,6 @@ def _configure(baked: Baked, strategy: str) -> None:
     monitoring = conf.get("monitoring") or {}
     conf["monitoring"] = {**monitoring, "comparison": {"min_samples": 200, "bootstrap": 300}}
     dev.write_text(yaml.safe_dump(conf, sort_keys=False))
-
-
-@contextmanager
-def serving(baked: Baked) -> Iterator[int]:
-    port = free_port()
-    env = baked.env()
-    log = baked.path / "server-rollout.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [str(baked.path / ".venv/bin/python"), "-m", f"{baked.package}.serving",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=baked.path, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_until_ready(server, log, lambda: call(port, "GET", "/ready")[0] == 200)
-            yield port
-        finally:
-            server.send_signal(signal.SIGINT)  # graceful: the request log is flushed
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    assert server.returncode == 0, log.read_text()[-4000:]
 
 
 def _records(baked: Baked) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ always stopped.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -58,9 +57,7 @@ def call(
 def serving(baked: Baked) -> Iterator[int]:
     """Run `python -m <pkg>.serving` on a free port until the block ends (always stopped)."""
     port = free_port()
-    env = {**os.environ, "MLOPS_PII_SALT": "baked-test-salt"}
-    for key in ("VIRTUAL_ENV", "MLOPS_PROJECT_ROOT", "MLOPS_ENV"):
-        env.pop(key, None)
+    env = baked.env()  # the project's own environment, with the test salt
     log = baked.path / "server-test.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(
