@@ -39,6 +39,7 @@ from mlops_template.render import render
 from mlops_template.spec import load_spec
 
 from .conftest import Baked
+from .test_user_models import ENTRY as FAMILY_ENTRY  # the same model family, added by the user
 
 OLD_FIRST_LINE = '"""(previous template version) '
 OLD_TAIL = "# (previous template version of this file)\n"
@@ -66,26 +67,6 @@ def aggregate_features(tables: Mapping[str, nw.LazyFrame]) -> nw.LazyFrame | Non
         nw.col("tickets_count").fill_null(0.0)
     )
 '''
-FAMILY = """
-
-def _extra_trees(task: str, seed: int) -> Estimator:
-    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
-
-    cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
-    return cls(random_state=seed, n_jobs=1)
-
-
-REGISTRY = (
-    *REGISTRY,
-    ModelFamily(
-        name="extra_trees",
-        tasks=frozenset(TASKS),
-        framework="sklearn-extra",
-        make=_extra_trees,
-        space={"n_estimators": [50, 100], "max_depth": [6, 10], "min_samples_leaf": [5, 20]},
-    ),
-)
-"""
 
 
 def _source(root: Path, tail: str) -> Path:
@@ -180,7 +161,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, old_templates: Path) -> Ba
     models = pkg / "ml" / "models.py"
     text = models.read_text()
     assert text.startswith(OLD_FIRST_LINE)
-    models.write_text('"""Our model families.' + text[text.index("\n") :] + FAMILY)
+    models.write_text('"""Our model families.' + text[text.index("\n") :] + FAMILY_ENTRY)
     dev = dest / "conf" / "dev.yaml"
     dev.write_text(dev.read_text() + "ml:\n  families: [extra_trees]\n")
     _commit(baked, "feat: tickets table, age_at_signup feature, extra_trees family")
